@@ -1,0 +1,124 @@
+"""One frozen settings object, read from the environment once and passed down."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEMO_PII_KEY = "salespulse-demo-key-NOT-FOR-PRODUCTION"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    clickhouse_dsn: str = "chdb://./var/clickhouse"
+    clickhouse_database: str = "salespulse"
+    var_dir: Path = Path("var")
+    topic_prefix: str = ""
+    app_id: str = "salespulse"
+    partitions: int = 4
+    pii_hmac_key: str = field(default="", repr=False)
+    env: str = "dev"
+    max_event_bytes: int = 65_536
+    sink_batch_rows: int = 5_000
+    sink_batch_seconds: float = 1.0
+    worker_web_port: int = 6066
+    worker_web_enabled: bool = False
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    log_level: str = "info"
+
+    def topic(self, name: str) -> str:
+        """Full topic name; the prefix isolates tests and tenants on one broker."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def group_worker(self) -> str:
+        return f"{self.topic_prefix}{self.app_id}"
+
+    @property
+    def group_sink(self) -> str:
+        return f"{self.topic_prefix}{self.app_id}-sink"
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]  # dataclasses.replace is untyped on kwargs
+
+
+_ENV: dict[str, tuple[str, type]] = {
+    "SALESPULSE_KAFKA_BOOTSTRAP": ("kafka_bootstrap", str),
+    "SALESPULSE_CLICKHOUSE_DSN": ("clickhouse_dsn", str),
+    "SALESPULSE_CLICKHOUSE_DATABASE": ("clickhouse_database", str),
+    "SALESPULSE_VAR_DIR": ("var_dir", Path),
+    "SALESPULSE_TOPIC_PREFIX": ("topic_prefix", str),
+    "SALESPULSE_APP_ID": ("app_id", str),
+    "SALESPULSE_PARTITIONS": ("partitions", int),
+    "SALESPULSE_PII_HMAC_KEY": ("pii_hmac_key", str),
+    "SALESPULSE_ENV": ("env", str),
+    "SALESPULSE_MAX_EVENT_BYTES": ("max_event_bytes", int),
+    "SALESPULSE_SINK_BATCH_ROWS": ("sink_batch_rows", int),
+    "SALESPULSE_SINK_BATCH_SECONDS": ("sink_batch_seconds", float),
+    "SALESPULSE_WORKER_WEB_PORT": ("worker_web_port", int),
+    "SALESPULSE_WORKER_WEB_ENABLED": ("worker_web_enabled", bool),
+    "SALESPULSE_KAFKA_PORT": ("kafka_port", int),
+    "SALESPULSE_KAFKA_CONTROLLER_PORT": ("kafka_controller_port", int),
+    "SALESPULSE_KAFKA_HEAP": ("kafka_heap", str),
+    "SALESPULSE_LOG_LEVEL": ("log_level", str),
+}
+
+# Documented in README; tests check the two lists stay equal.
+ENV_VARS: tuple[str, ...] = tuple(_ENV)
+
+
+def _convert(kind: type, raw: str, name: str) -> object:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, (attr, kind) in _ENV.items():
+        if name in env:
+            values[attr] = _convert(kind, env[name], name)
+    s = Settings(**values)  # type: ignore[arg-type]  # keys come from the typed table above
+    _check(s)
+    return s
+
+
+def _check(s: Settings) -> None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", s.clickhouse_database):
+        raise SettingsError("SALESPULSE_CLICKHOUSE_DATABASE must be a plain identifier")
+    if not re.fullmatch(r"[A-Za-z0-9._\-]{0,100}", s.topic_prefix):
+        raise SettingsError("SALESPULSE_TOPIC_PREFIX may use letters, digits, '.', '_' and '-'")
+    if not (s.clickhouse_dsn.startswith(("chdb://", "http://", "https://"))):
+        raise SettingsError("SALESPULSE_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+    if s.partitions < 1:
+        raise SettingsError("SALESPULSE_PARTITIONS must be >= 1")
+    if s.env == "production" and s.pii_hmac_key in ("", DEMO_PII_KEY):
+        raise SettingsError("SALESPULSE_PII_HMAC_KEY must be set to a secret of >= 16 bytes in production")
+
+
+def pii_key(s: Settings) -> bytes:
+    """The HMAC key; refuses to run without one rather than hashing with a guessable key."""
+    if len(s.pii_hmac_key.encode()) < 16:
+        raise SettingsError(
+            "SALESPULSE_PII_HMAC_KEY is not set (>= 16 bytes). For local trials: "
+            f"export SALESPULSE_PII_HMAC_KEY={DEMO_PII_KEY}  (the Makefile does this for `make demo`)"
+        )
+    return s.pii_hmac_key.encode()

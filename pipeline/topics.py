@@ -1,0 +1,13 @@
+"""Topic names shared by agents, the sink and the tools."""
+
+from __future__ import annotations
+
+from schemas.events import EVENT_TOPICS
+
+ACCEPTED = "events.accepted"
+PROFILES = "customer.profiles"
+DEADLETTER = "salespulse.deadletter"
+
+RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER)
+SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
+ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS
