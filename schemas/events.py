@@ -66,12 +66,18 @@ class CouponScan(_Strict):
     member_no: Id | None = None
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
     segment: Literal["retail_member", "b2b_contact"] = "retail_member"
+    is_key_contact: bool = False
+    consent_marketing: bool | None = None
+    opted_out: bool | None = None
 
 
 class CheckIn(_Strict):
     member_no: Id | None = None
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
     segment: Literal["retail_member", "b2b_contact"] = "retail_member"
+    is_key_contact: bool = False
+    consent_marketing: bool | None = None
+    opted_out: bool | None = None
 
 
 class StockLevel(_Strict):

@@ -1,0 +1,317 @@
+"""`salespulse ...`: the composition root. Nothing imports this module."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline import kafka_admin, kafka_local, store
+from pipeline.settings import Settings, SettingsError, load
+
+log = logging.getLogger("salespulse")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- kafka -------------------------------------------------------------------------------
+
+
+def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "fetch":
+        print(f"Kafka jars in {kafka_local.fetch(settings, quiet=False)}")
+    elif args.action == "start":
+        started = kafka_local.start(settings)
+        created = kafka_admin.ensure_topics(settings)
+        print(("started" if started else "already running") + f" on {settings.kafka_bootstrap}")
+        if created:
+            print("created topics: " + ", ".join(created))
+    elif args.action == "stop":
+        print("stopped" if kafka_local.stop(settings) else "not running (no broker started by salespulse)")
+    else:
+        st = kafka_local.status(settings)
+        print(json.dumps(st, indent=2))
+        return 0 if st["listening"] else 3
+    return 0
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    created = kafka_admin.ensure_topics(settings)
+    print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
+    return 0
+
+
+def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
+    from schemas.events import json_schemas
+
+    out = Path(args.dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        (out / f"{name}.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n")
+    print(f"wrote {len(json_schemas())} JSON Schemas to {out}")
+    return 0
+
+
+# --- traffic -----------------------------------------------------------------------------
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> Any:
+    from pipeline.produce import send_generated
+    from pipeline.simulate import generate
+
+    events = generate(
+        args.seed,
+        days=args.days,
+        live=args.duration > 0,
+        customers=args.customers,
+        bad_rate=args.bad_rate,
+        max_bytes=settings.max_event_bytes,
+    )
+    return asyncio.run(send_generated(settings, events, rate=args.rate, duration=args.duration))
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    kafka_admin.ensure_topics(settings)
+    rep = _simulate(settings, args)
+    print(f"sent {rep.sent} events in {rep.seconds:.1f}s: " + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items())))
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.produce import produce_file
+
+    kafka_admin.ensure_topics(settings)
+    rep = produce_file(settings, args.topic, Path(args.file))
+    for lineno, kind, msg in rep.rejected:
+        print(f"{args.file}:{lineno}: rejected ({kind}): {msg}", file=sys.stderr)
+    print(f"sent {rep.sent}, rejected {len(rep.rejected)}")
+    return 1 if rep.rejected else 0
+
+
+# --- processes ---------------------------------------------------------------------------
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from agents.worker import run  # the CLI is the composition root; agents import pipeline
+
+    kafka_admin.ensure_topics(settings)
+    sys.argv = [sys.argv[0]]  # faust's Worker parses argv itself
+    run(settings)
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.serve import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
+    rows = kafka_admin.consumer_lag(settings, args.group or None)
+    if args.json:
+        print(json.dumps([{**r.__dict__, "lag": r.lag} for r in rows], indent=2))
+        return 0
+    print(f"{'group':32} {'topic':28} {'part':>4} {'committed':>10} {'end':>10} {'lag':>8}")
+    for r in rows:
+        committed = "-" if r.committed is None else str(r.committed)
+        print(f"{r.group:32} {r.topic:28} {r.partition:>4} {committed:>10} {r.end:>10} {r.lag:>8}")
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    client = store.connect(settings)
+    try:
+        print(json.dumps(summary(client), ensure_ascii=False, indent=2))
+    finally:
+        client.close()
+    return 0
+
+
+def summary(client: Any) -> dict[str, Any]:
+    dl = client.query(
+        "SELECT error_class, count() FROM dead_letters FINAL GROUP BY error_class ORDER BY 2 DESC"
+    ).result_rows
+    return {"rows": store.table_counts(client), "dead_letters_by_class": {str(k): int(v) for k, v in dl}}
+
+
+def _spawn(settings: Settings, verb: str, log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = log_path.open("ab")
+    proc = subprocess.Popen(  # noqa: S603  # our own interpreter and module
+        [sys.executable, "-m", "pipeline.cli", verb],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
+    out.close()
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_drained(settings: Settings, timeout: float) -> bool:
+    """Wait until the worker and the sink have committed everything on their topics."""
+    deadline = time.monotonic() + timeout
+    groups = [settings.group_worker, settings.group_sink]
+    while time.monotonic() < deadline:
+        try:
+            rows = kafka_admin.consumer_lag(settings, groups)
+        except Exception as exc:  # the groups may not exist yet
+            log.debug("lag not available yet: %s", exc)
+            rows = []
+        seen = {r.group for r in rows}
+        if rows and seen == set(groups) and all(r.lag == 0 for r in rows if not r.topic.endswith("-changelog")):
+            return True
+        time.sleep(1.0)
+    return False
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    print(f"[demo] Kafka: {settings.kafka_bootstrap}; ClickHouse: {settings.clickhouse_dsn}")
+    started_kafka = kafka_local.start(settings)
+    print("[demo] started Apache Kafka (KRaft)" if started_kafka else "[demo] using the running Kafka")
+    kafka_admin.ensure_topics(settings)
+    logs = settings.var_dir / "logs"
+    worker = _spawn(settings, "worker", logs / "worker.log")
+    sink = _spawn(settings, "serve", logs / "serve.log")
+    rc = 0
+    try:
+        print(f"[demo] worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
+        print(f"[demo] simulating {args.days:g} days of history, then {args.rate:g} events/s for {args.duration:g}s")
+        rep = _simulate(settings, args)
+        print(f"[demo] produced {rep.sent} events: " + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items())))
+        print("[demo] waiting for worker and sink to catch up ...")
+        if not wait_drained(settings, timeout=args.drain_timeout):
+            print("[demo] WARNING: not fully drained; see `salespulse lag`", file=sys.stderr)
+            rc = 1
+        for name, proc in (("worker", worker), ("serve", sink)):
+            if proc.poll() is not None:
+                print(f"[demo] ERROR: {name} exited early with {proc.returncode}; see {logs}", file=sys.stderr)
+                rc = 1
+    finally:
+        _stop(sink)
+        _stop(worker)
+        if started_kafka and not args.keep_kafka:
+            kafka_local.stop(settings)
+    client = store.connect(settings)
+    try:
+        s = summary(client)
+    finally:
+        client.close()
+    rows = s["rows"]
+    processed = rows.get("events", 0) + rows.get("dead_letters", 0)
+    print("\n=== salespulse demo summary ===")
+    print(f"events produced     {rep.sent}")
+    print(f"events processed    {processed}  (accepted {rows.get('events', 0)}, dead-lettered {rows.get('dead_letters', 0)})")
+    for cls, n in s["dead_letters_by_class"].items():
+        print(f"  dead letters: {cls:24} {n}")
+    print("rows per ClickHouse table:")
+    for table, n in rows.items():
+        print(f"  {table:24} {n}")
+    print(f"data left in {settings.var_dir.resolve()} (ClickHouse: {store.normalise_dsn(settings.clickhouse_dsn)})")
+    print(f"took {time.monotonic() - t0:.0f}s")
+    if processed != rep.sent:
+        print(f"[demo] ERROR: produced {rep.sent} but stored {processed}", file=sys.stderr)
+        rc = 1
+    return rc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="salespulse", description="Streaming customer health, tags and alerts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    k = sub.add_parser("kafka", help="run the local single-node Apache Kafka (KRaft)")
+    k.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    k.set_defaults(fn=cmd_kafka)
+
+    sub.add_parser("topics", help="create missing topics").set_defaults(fn=cmd_topics)
+
+    sc = sub.add_parser("schemas", help="event contracts")
+    sc.add_argument("action", choices=["export"])
+    sc.add_argument("dir")
+    sc.set_defaults(fn=cmd_schemas)
+
+    def sim_args(sp: argparse.ArgumentParser, duration: float) -> None:
+        sp.add_argument("--rate", type=float, default=200.0, help="live events per second")
+        sp.add_argument("--duration", type=float, default=duration, help="seconds of live traffic")
+        sp.add_argument("--seed", type=int, default=42)
+        sp.add_argument("--days", type=float, default=0.0, help="backfill this many days of history first")
+        sp.add_argument("--customers", type=int, default=300)
+        sp.add_argument("--bad-rate", type=float, default=0.005, help="share of deliberately broken events")
+
+    s = sub.add_parser("simulate", help="send realistic synthetic traffic")
+    sim_args(s, 60.0)
+    s.set_defaults(fn=cmd_simulate)
+
+    pr = sub.add_parser("produce", help="validate and send a JSONL file")
+    pr.add_argument("--topic", required=True)
+    pr.add_argument("file")
+    pr.set_defaults(fn=cmd_produce)
+
+    sub.add_parser("worker", help="run the stream processors (Faust)").set_defaults(fn=cmd_worker)
+    sub.add_parser("serve", help="run the ClickHouse sink (owns the embedded store)").set_defaults(fn=cmd_serve)
+
+    lg = sub.add_parser("lag", help="consumer lag per group/topic/partition")
+    lg.add_argument("--group", action="append")
+    lg.add_argument("--json", action="store_true")
+    lg.set_defaults(fn=cmd_lag)
+
+    sub.add_parser("report", help="rows per ClickHouse table (stop serve first when embedded)").set_defaults(
+        fn=cmd_report
+    )
+
+    d = sub.add_parser("demo", help="start everything, simulate, summarise")
+    sim_args(d, 45.0)
+    d.set_defaults(days=30.0)
+    d.add_argument("--drain-timeout", type=float, default=180.0)
+    d.add_argument("--keep-kafka", action="store_true", help="leave the broker running afterwards")
+    d.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load()
+    except SettingsError as exc:
+        print(f"salespulse: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings)
+    try:
+        rc: int = args.fn(settings, args)
+        return rc
+    except (SettingsError, kafka_local.KafkaLocalError, store.StoreError) as exc:
+        print(f"salespulse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

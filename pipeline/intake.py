@@ -1,0 +1,211 @@
+"""Pure intake logic: decode, validate, mask, dead-letter records, customer profiles.
+
+Kept apart from Faust so it is tested without a broker; the agents only wire it to topics.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from nlp.pii import Pii, mask_phone
+from schemas.events import CheckIn, CouponScan, Event, EventError, validate
+
+RAW_KEEP_BYTES = 262_144  # a dead letter keeps up to 256 KiB of the raw payload
+
+
+def decode(raw: bytes | None, topic: str, max_bytes: int) -> Event:
+    """Bytes from a source topic -> validated event, or ``EventError`` with a reason."""
+    if raw is None or len(raw) == 0:
+        raise EventError("empty", "message has no value")
+    if len(raw) > max_bytes:
+        raise EventError("oversize", f"event is {len(raw)} bytes, limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventError("undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise EventError("malformed_json", f"not JSON: {exc}") from None
+    return validate(doc, expected_topic=topic)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
+    """The payload as JSON-ready data with phone fields tokenised and free text masked."""
+    data: dict[str, Any] = event.payload.model_dump(mode="json")
+    phone = data.pop("phone", None)
+    if phone:
+        data["phone_masked"] = mask_phone(phone)
+        data["phone_hmac"] = pii.phone_token(phone)
+    for key in ("text", "reason", "title"):
+        if isinstance(data.get(key), str):
+            data[key] = pii.mask_text(data[key])[0]
+    return data
+
+
+def accepted_row(event: Event, pii: Pii) -> dict[str, Any]:
+    """A row of the ``events`` table; also the value on ``events.accepted``."""
+    env = event.envelope
+    return {
+        "event_id": env.event_id,
+        "event_type": env.event_type,
+        "schema_version": env.schema_version,
+        "occurred_at": iso(env.occurred_at),
+        "ingested_at": now_iso(),
+        "source": env.source,
+        "store_id": env.store_id or "",
+        "customer_id": env.customer_id or "",
+        "payload": orjson.dumps(masked_payload(event, pii)).decode(),
+    }
+
+
+def _header_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def deadletter_record(
+    raw: bytes | None,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    stage: str,
+    error_class: str,
+    message: str,
+    pii: Pii,
+    headers: Any = None,
+) -> dict[str, Any]:
+    """A dead letter: the (masked) raw payload and where it came from, never the raw PII."""
+    raw = raw or b""
+    text = raw[:RAW_KEEP_BYTES].decode("utf-8", "backslashreplace")
+    masked, _ = pii.mask_text(text)
+    event_id = ""
+    try:
+        doc = orjson.loads(raw) if len(raw) <= RAW_KEEP_BYTES else None
+        if isinstance(doc, dict) and isinstance(doc.get("event_id"), str):
+            event_id = doc["event_id"][:64]
+    except orjson.JSONDecodeError:
+        pass
+    hdrs: dict[str, str] = {}
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        hdrs = {str(k): pii.mask_text(_header_text(v))[0] for k, v in items}
+    return {
+        "source_topic": topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "stage": stage,
+        "error_class": error_class,
+        "error_message": pii.mask_text(message)[0][:2000],
+        "event_id": event_id,
+        "raw_payload": masked,
+        "raw_size": len(raw),
+        "raw_truncated": int(len(raw) > RAW_KEEP_BYTES),
+        "headers": orjson.dumps(hdrs).decode(),
+        "failed_at": now_iso(),
+    }
+
+
+def deadletter_headers(rec: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Kafka headers on the dead-letter message so tools can route without parsing it."""
+    keys = ("source_topic", "source_partition", "source_offset", "stage", "error_class", "error_message")
+    return [(k, str(rec[k])[:1000].encode()) for k in keys]
+
+
+# --- customer profiles ------------------------------------------------------------------
+
+_PROFILE_EVENTS = ("pos.coupon_scan", "pos.checkin")
+
+
+def apply_to_profile(
+    profile: dict[str, Any] | None,
+    event: Event,
+    pii: Pii,
+    *,
+    source: str,
+    offset: int,
+) -> tuple[dict[str, Any] | None, bool]:
+    """Fold one event into a customer's profile; return (profile, changed).
+
+    Idempotent: ``applied`` keeps, per source topic-partition, the last offset folded in,
+    and anything at or below it is ignored, so a replay after a crash changes nothing.
+    ``last_seen_at`` moves only by whole days to spare state writes on every event.
+    """
+    env = event.envelope
+    if not env.customer_id:
+        return profile, False
+    if profile is not None and profile["applied"].get(source, -1) >= offset:
+        return profile, False
+    seen = iso(env.occurred_at)
+    changed = False
+    if profile is None:
+        profile = {
+            "customer_id": env.customer_id,
+            "segment": "unknown",
+            "member_no": "",
+            "phone_masked": "",
+            "phone_hmac": "",
+            "first_store_id": env.store_id or "",
+            "first_seen_at": seen,
+            "last_seen_at": seen,
+            "created_by": env.event_type,
+            "is_key_contact": 0,
+            "consent_marketing": 0,
+            "opted_out": 0,
+            "version": 0,
+            "applied": {},
+        }
+        changed = True
+    else:
+        profile = {**profile, "applied": dict(profile["applied"])}
+    if seen < profile["first_seen_at"]:
+        profile["first_seen_at"] = seen
+        if env.store_id:
+            profile["first_store_id"] = env.store_id
+        changed = True
+    if not profile["first_store_id"] and env.store_id:
+        profile["first_store_id"] = env.store_id
+        changed = True
+    if seen[:10] > profile["last_seen_at"][:10]:
+        profile["last_seen_at"] = seen
+        changed = True
+    p = event.payload
+    if isinstance(p, CouponScan | CheckIn):
+        updates: dict[str, Any] = {"segment": p.segment, "is_key_contact": int(p.is_key_contact)}
+        if p.member_no:
+            updates["member_no"] = p.member_no
+        if p.phone:
+            updates["phone_masked"] = mask_phone(p.phone)
+            updates["phone_hmac"] = pii.phone_token(p.phone)
+        if p.consent_marketing is not None:
+            updates["consent_marketing"] = int(p.consent_marketing)
+        if p.opted_out is not None:
+            updates["opted_out"] = int(p.opted_out)
+        for key, value in updates.items():
+            if profile[key] != value:
+                profile[key] = value
+                changed = True
+    profile["applied"][source] = offset
+    if changed:
+        profile["version"] += 1
+    return profile, changed
+
+
+def profile_row(profile: dict[str, Any]) -> dict[str, Any]:
+    """The ``customers`` row for a profile (state bookkeeping left out)."""
+    row = {k: v for k, v in profile.items() if k != "applied"}
+    row["updated_at"] = now_iso()
+    return row

@@ -1,0 +1,85 @@
+"""Topic creation and consumer lag, through kafka-python's admin client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+
+from pipeline import topics
+from pipeline.settings import Settings
+
+
+def admin(settings: Settings) -> Any:
+    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="salespulse-admin")
+
+
+def ensure_topics(settings: Settings, names: tuple[str, ...] = topics.ALL_TOPICS) -> list[str]:
+    """Create missing topics with the configured partition count; return those created."""
+    client = admin(settings)
+    try:
+        existing = set(client.list_topics())
+        wanted = {settings.topic(n) for n in names} - existing
+        if not wanted:
+            return []
+        specs = {
+            name: {
+                "num_partitions": settings.partitions,
+                "replication_factor": 1,
+                "configs": {"retention.ms": str(7 * 24 * 3600 * 1000)},
+            }
+            for name in wanted
+        }
+        client.create_topics(specs, raise_errors=False, wait_for_metadata=True)
+        return sorted(wanted)
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0) if self.committed is not None else self.end
+
+
+def consumer_lag(settings: Settings, groups: list[str] | None = None) -> list[PartitionLag]:
+    """Per group/topic/partition: committed offset, end offset (LATEST), lag."""
+    client = admin(settings)
+    try:
+        if groups is None:
+            groups = sorted(g["group_id"] if isinstance(g, dict) else g[0] for g in client.list_groups())
+            if settings.topic_prefix:
+                groups = [g for g in groups if g.startswith(settings.topic_prefix)]
+        out: list[PartitionLag] = []
+        committed_by_group: dict[str, dict[Any, Any]] = {}
+        for g in groups:
+            committed_by_group[g] = client.list_group_offsets(g).get(g, {})
+        tps = {tp for offs in committed_by_group.values() for tp in offs}
+        ends = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}) if tps else {}
+        for g, offs in committed_by_group.items():
+            for tp, meta in sorted(offs.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+                committed = meta.offset if meta.offset is not None and meta.offset >= 0 else None
+                out.append(PartitionLag(g, tp.topic, tp.partition, committed, int(ends[tp].offset)))
+        return out
+    finally:
+        client.close()
+
+
+def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], int]:
+    client = admin(settings)
+    try:
+        meta = client.describe_topics(names)
+        tps = [TopicPartition(t["name"], p["partition_index"]) for t in meta for p in t["partitions"]]
+        res = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}) if tps else {}
+        return {(tp.topic, tp.partition): int(v.offset) for tp, v in res.items()}
+    finally:
+        client.close()

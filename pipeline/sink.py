@@ -1,0 +1,274 @@
+"""Result topics -> ClickHouse, in batches, idempotently.
+
+Contract (after quix-streams): ``add()`` buffers, ``flush()`` writes and always clears the
+buffer in ``finally``. Offsets are committed only after every buffer is flushed; on a
+failed flush the consumer is rewound to the last commit and the batch is read again.
+
+Idempotence: every row carries kafka_topic/partition/offset. At start-up (and after any
+failure) the sink reads the highest stored offset per topic-partition and skips anything at
+or below it; each insert also carries an ``insert_deduplication_token`` built from its
+offset ranges, so an identical retry is dropped by ClickHouse itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from nlp.pii import Pii
+from pipeline import intake, topics
+from pipeline.settings import Settings
+from pipeline.store import INSERT_SETTINGS
+from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES
+
+log = logging.getLogger(__name__)
+
+
+class RowError(ValueError):
+    pass
+
+
+def _converter(ch_type: str) -> Any:
+    t = ch_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if t.startswith(wrapper):
+            t = t[len(wrapper) : -1]
+    if t.startswith("DateTime"):
+        return datetime.fromisoformat
+    if t.startswith("Decimal"):
+        return lambda v: Decimal(str(v))
+    if t.startswith(("UInt", "Int")):
+        return int
+    if t.startswith("Float"):
+        return float
+    if t.startswith("Array"):
+        return list
+    return str
+
+
+@dataclass
+class TableBuffer:
+    """Rows for one table plus the offset range of each source partition in the batch."""
+
+    table: str
+    columns: list[str]
+    converters: list[Any]
+    rows: list[list[Any]] = field(default_factory=list)
+    ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, doc: dict[str, Any], topic: str, partition: int, offset: int) -> None:
+        doc = {**doc, "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset}
+        missing = [c for c in self.columns if c not in doc]
+        extra = [k for k in doc if k not in self.columns]
+        if missing or extra:
+            raise RowError(f"{self.table}: missing columns {missing}, unknown columns {extra}")
+        try:
+            row = [conv(doc[c]) for c, conv in zip(self.columns, self.converters, strict=True)]
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise RowError(f"{self.table}: {exc}") from None
+        self.rows.append(row)
+        lo, hi = self.ranges.get((topic, partition), (offset, offset))
+        self.ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
+
+    def token(self) -> str:
+        spec = ";".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))
+        return hashlib.sha256(f"{self.table}|{spec}".encode()).hexdigest()
+
+    def flush(self, client: Any) -> int:
+        try:
+            if not self.rows:
+                return 0
+            settings = {**INSERT_SETTINGS, "insert_deduplication_token": self.token()}
+            client.insert(self.table, self.rows, column_names=self.columns, settings=settings)
+            return len(self.rows)
+        finally:
+            self.rows = []
+            self.ranges = {}
+
+
+def stored_offsets(client: Any, tables: list[str]) -> dict[tuple[str, int], int]:
+    """Highest offset stored per (topic, partition), over all sink tables."""
+    high: dict[tuple[str, int], int] = {}
+    for table in tables:
+        res = client.query(
+            f"SELECT kafka_topic, kafka_partition, max(kafka_offset) FROM `{table}` "  # noqa: S608  # table names are ours
+            "GROUP BY kafka_topic, kafka_partition"
+        )
+        for topic, part, off in res.result_rows:
+            key = (str(topic), int(part))
+            high[key] = max(high.get(key, -1), int(off))
+    return high
+
+
+def build_buffers(client: Any, table_names: list[str]) -> dict[str, TableBuffer]:
+    buffers = {}
+    for table in table_names:
+        desc = client.query(f"DESCRIBE TABLE `{table}`").result_rows
+        cols = [str(r[0]) for r in desc]
+        buffers[table] = TableBuffer(table, cols, [_converter(str(r[1])) for r in desc])
+        for c in LINEAGE_COLUMNS:
+            if c not in cols:
+                raise RuntimeError(f"table {table} lacks lineage column {c}")
+    return buffers
+
+
+class Sink:
+    """Consumes result topics and writes ClickHouse. Owns the store client (one thread)."""
+
+    def __init__(self, settings: Settings, client: Any, pii: Pii) -> None:
+        self.settings = settings
+        self.client = client
+        self.pii = pii
+        self.topic_table = {settings.topic(t): table for t, table in RESULT_TABLES.items()}
+        self.stats: Counter[str] = Counter()
+        self.batch_latencies: list[float] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._stopping = asyncio.Event()
+        self.high: dict[tuple[str, int], int] = {}
+        self.buffers: dict[str, TableBuffer] = {}
+        self._reload_high = False
+
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, *, idle_exit: float | None = None) -> None:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+        self.buffers = await self._db(build_buffers, self.client, sorted(set(self.topic_table.values())))
+        self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+        consumer = AIOKafkaConsumer(
+            *self.topic_table,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.settings.group_sink,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            session_timeout_ms=15_000,
+            heartbeat_interval_ms=3_000,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        await consumer.start()
+        pending: dict[Any, int] = {}
+        batch_started = time.monotonic()
+        last_data = time.monotonic()
+        backoff = 0.5
+        try:
+            while not self._stopping.is_set():
+                if self._reload_high:
+                    try:
+                        self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+                        self._reload_high = False
+                    except Exception as exc:
+                        log.warning("ClickHouse not answering yet: %s", exc)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 30.0)
+                        continue
+                batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.sink_batch_rows)
+                n_rows = 0
+                for tp, msgs in batches.items():
+                    table = self.topic_table[tp.topic]
+                    buf = self.buffers[table]
+                    floor = self.high.get((tp.topic, tp.partition), -1)
+                    for m in msgs:
+                        pending[tp] = m.offset + 1
+                        if m.offset <= floor:
+                            self.stats["skipped_already_stored"] += 1
+                            continue
+                        try:
+                            doc = orjson.loads(m.value)
+                            if not isinstance(doc, dict):
+                                raise RowError("result message is not a JSON object")
+                            buf.add(doc, tp.topic, tp.partition, m.offset)
+                            n_rows += 1
+                        except (RowError, orjson.JSONDecodeError) as exc:
+                            await self._deadletter(producer, m, type(exc).__name__, str(exc))
+                if n_rows:
+                    last_data = time.monotonic()
+                buffered = sum(len(b.rows) for b in self.buffers.values())
+                due = time.monotonic() - batch_started >= self.settings.sink_batch_seconds
+                if pending and (buffered >= self.settings.sink_batch_rows or due):
+                    try:
+                        await self._flush_all()
+                        await producer.flush()
+                        await consumer.commit({tp: off for tp, off in pending.items()})
+                        pending.clear()
+                        backoff = 0.5
+                    except Exception as exc:
+                        # ClickHouse (or Kafka) refused: leave the data in Kafka, rewind, retry.
+                        self.stats["flush_failures"] += 1
+                        log.warning("sink flush failed (%s); retrying in %.1fs", exc, backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 30.0)
+                        await self._rewind(consumer, TopicPartition)
+                        pending.clear()
+                    batch_started = time.monotonic()
+                if idle_exit is not None and not pending and time.monotonic() - last_data > idle_exit:
+                    break
+            if pending:
+                await self._flush_all()
+                await consumer.commit({tp: off for tp, off in pending.items()})
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            self._executor.shutdown(wait=True)
+
+    async def _flush_all(self) -> None:
+        started = time.perf_counter()
+        total = 0
+        for buf in self.buffers.values():
+            total += await self._db(buf.flush, self.client)
+        if total:
+            self.stats["rows_written"] += total
+            self.stats["batches"] += 1
+            self.batch_latencies.append(time.perf_counter() - started)
+            del self.batch_latencies[:-1000]
+
+    async def _rewind(self, consumer: Any, tp_cls: Any) -> None:
+        for buf in self.buffers.values():
+            buf.rows, buf.ranges = [], {}
+        self._reload_high = True
+        for tp in consumer.assignment():
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+
+    async def _deadletter(self, producer: Any, msg: Any, kind: str, text: str) -> None:
+        rec = intake.deadletter_record(
+            msg.value,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            stage="sink",
+            error_class=kind,
+            message=text,
+            pii=self.pii,
+            headers=msg.headers,
+        )
+        if msg.topic == self.settings.topic(topics.DEADLETTER):
+            # A dead letter that cannot be stored would loop forever: log it loudly instead.
+            log.error("unstorable dead letter at %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, text)
+            self.stats["unstorable_deadletters"] += 1
+            return
+        await producer.send(
+            self.settings.topic(topics.DEADLETTER),
+            key=msg.key,
+            value=orjson.dumps(rec),
+            headers=intake.deadletter_headers(rec),
+        )
+        self.stats["deadlettered"] += 1

@@ -1,0 +1,12 @@
+"""Result topics -> ClickHouse tables. A result message is a JSON object whose keys are
+the table's columns (less the kafka_* lineage columns the sink adds)."""
+
+from __future__ import annotations
+
+RESULT_TABLES: dict[str, str] = {
+    "events.accepted": "events",
+    "customer.profiles": "customers",
+    "salespulse.deadletter": "dead_letters",
+}
+
+LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
