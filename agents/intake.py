@@ -62,7 +62,7 @@ def register(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> Non
                         new, changed = intake.apply_to_profile(current, ev, pii, source=tp, offset=msg.offset)
                         if changed:
                             profiles[cid] = new
-                        if changed or (current is not None and new is current):
+                        if new is not None and (changed or new is current):
                             # `new is current` only on a replay: re-emit so a send lost in a crash
                             # is repaired; ReplacingMergeTree(version) collapses the repeat.
                             await profiles_out.send(key=cid.encode(), value=orjson.dumps(intake.profile_row(new)))
@@ -76,6 +76,7 @@ def register(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> Non
     for source in topics.SOURCE_TOPICS:
         make(source)
 
-    @app.timer(interval=30.0)
     async def report() -> None:
         log.info("intake: %s", dict(stats))
+
+    app.timer(interval=30.0)(report)

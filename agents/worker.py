@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -27,5 +28,22 @@ def run(settings: Settings) -> None:
 
     mode.loop.use("uvloop")
     app = build(settings)
+
+    async def install_task_dump() -> None:
+        """`kill -USR2 <pid>` logs every asyncio task's stack: how to see where a worker hangs."""
+        import asyncio
+        import io
+        import signal
+
+        def dump() -> None:
+            buf = io.StringIO()
+            for task in asyncio.all_tasks():
+                task.print_stack(file=buf)
+            logging.getLogger(__name__).warning("task dump (SIGUSR2):\n%s", buf.getvalue())
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump)
+
+    app.task(install_task_dump)
+
     worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False, override_logging=True)
     worker.execute_from_commandline()

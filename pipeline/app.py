@@ -6,10 +6,12 @@ from typing import Any
 
 import faust
 
+from pipeline import faust_fixes
 from pipeline.settings import Settings
 
 
 def create_app(settings: Settings) -> Any:
+    faust_fixes.apply()
     return faust.App(
         settings.group_worker,
         broker=f"kafka://{settings.kafka_bootstrap}",

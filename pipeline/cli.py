@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,10 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> Any:
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     kafka_admin.ensure_topics(settings)
     rep = _simulate(settings, args)
-    print(f"sent {rep.sent} events in {rep.seconds:.1f}s: " + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items())))
+    print(
+        f"sent {rep.sent} events in {rep.seconds:.1f}s: "
+        + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items()))
+    )
     return 0
 
 
@@ -230,7 +232,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     processed = rows.get("events", 0) + rows.get("dead_letters", 0)
     print("\n=== salespulse demo summary ===")
     print(f"events produced     {rep.sent}")
-    print(f"events processed    {processed}  (accepted {rows.get('events', 0)}, dead-lettered {rows.get('dead_letters', 0)})")
+    accepted, dead = rows.get("events", 0), rows.get("dead_letters", 0)
+    print(f"events processed    {processed}  (accepted {accepted}, dead-lettered {dead})")
     for cls, n in s["dead_letters_by_class"].items():
         print(f"  dead letters: {cls:24} {n}")
     print("rows per ClickHouse table:")

@@ -231,7 +231,7 @@ def start(settings: Settings, *, wait: float = 90.0) -> bool:
     p.logs.mkdir(parents=True, exist_ok=True)
     p.config.write_text(_properties(settings, p))
     _format(settings, p)
-    out = open(p.logs / "server.out", "ab")  # noqa: SIM115  # handed to the child process
+    out = open(p.logs / "server.out", "ab")  # handed to the child process, closed below
     proc = subprocess.Popen(  # noqa: S603  # fixed argv
         _java_cmd(settings, p, "kafka.Kafka", str(p.config)),
         stdout=out,

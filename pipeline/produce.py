@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline import intake
 from pipeline.settings import Settings
@@ -37,7 +38,10 @@ async def send_generated(
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, max_batch_size=262_144,
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=262_144,
         max_request_size=4 * 1024 * 1024,
     )
     await producer.start()
@@ -46,6 +50,7 @@ async def send_generated(
     live_started: float | None = None
     live_sent = 0
     now_wall = time.time()
+    pending: list[asyncio.Future[Any]] = []
     try:
         for topic, key, value, ts in events:
             is_live = ts.timestamp() >= now_wall - 1
@@ -59,16 +64,28 @@ async def send_generated(
                     if ahead > 0:
                         await asyncio.sleep(ahead)
                 live_sent += 1
-            await producer.send(settings.topic(topic), value=value, key=key)
+            pending.append(await producer.send(settings.topic(topic), value=value, key=key))
+            if len(pending) >= 5000:
+                await _delivered(pending)
             report.sent += 1
             report.per_topic[topic] += 1
             if limit is not None and report.sent >= limit:
                 break
         await producer.flush()
+        await _delivered(pending)
     finally:
         await producer.stop()
     report.seconds = time.monotonic() - started
     return report
+
+
+async def _delivered(pending: list[asyncio.Future[Any]]) -> None:
+    """Raise if any send failed: a message is only counted once the broker has it."""
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    pending.clear()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise RuntimeError(f"{len(errors)} sends failed, first: {errors[0]!r}")
 
 
 @dataclass
@@ -85,6 +102,7 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
 
     report = FileReport()
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    futures: list[Any] = []
     try:
         with path.open("rb") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -97,9 +115,11 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
                     report.rejected.append((lineno, exc.kind, str(exc)))
                     continue
                 key = (ev.envelope.customer_id or ev.envelope.store_id or "").encode()
-                producer.send(settings.topic(topic), key=key, value=raw)
+                futures.append(producer.send(settings.topic(topic), key=key, value=raw))
                 report.sent += 1
         producer.flush()
+        for fut in futures:
+            fut.get(timeout=30)  # raises if the broker did not take it
     finally:
         producer.close()
     return report

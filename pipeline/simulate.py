@@ -119,12 +119,28 @@ class World:
         phone = f"1{r.choice('3456789')}{r.randrange(10**9):09d}"
         if b2b:
             return Customer(
-                f"C-B{i:05d}", "b2b_contact", r.choice(HOSPITALS), "-", [], engagement, churn_at,
-                phone, "", r.random() < 0.4,
+                f"C-B{i:05d}",
+                "b2b_contact",
+                r.choice(HOSPITALS),
+                "-",
+                [],
+                engagement,
+                churn_at,
+                phone,
+                "",
+                r.random() < 0.4,
             )
         return Customer(
-            f"C-R{i:05d}", "retail_member", r.choice(RETAIL_STORES)[0], r.choice(SIZES),
-            r.sample(COLOURS, 2), engagement, churn_at, phone, f"M{r.randrange(10**8):08d}", False,
+            f"C-R{i:05d}",
+            "retail_member",
+            r.choice(RETAIL_STORES)[0],
+            r.choice(SIZES),
+            r.sample(COLOURS, 2),
+            engagement,
+            churn_at,
+            phone,
+            f"M{r.randrange(10**8):08d}",
+            False,
         )
 
     # -- envelopes ------------------------------------------------------------------
@@ -133,8 +149,16 @@ class World:
         self.seq += 1
         return f"sim-{self.seed}-{self.seq:09d}"
 
-    def _env(self, etype: str, ts: datetime, source: str, payload: dict[str, Any], *,
-             customer: Customer | None = None, store: str | None = None) -> dict[str, Any]:
+    def _env(
+        self,
+        etype: str,
+        ts: datetime,
+        source: str,
+        payload: dict[str, Any],
+        *,
+        customer: Customer | None = None,
+        store: str | None = None,
+    ) -> dict[str, Any]:
         env: dict[str, Any] = {
             "event_id": self._event_id(),
             "event_type": etype,
@@ -156,9 +180,17 @@ class World:
                     for colour in COLOURS[:4]:
                         on_hand = self.rng.choice([0, 0, 1, 2, 3, 5, 8])
                         self.stock[(store, sku, size, colour)] = on_hand
-                        yield "pos.inventory", store.encode(), self._env(
-                            "pos.stock_level", ts, "pos", {"sku": sku, "size": size, "colour": colour,
-                                                           "on_hand": on_hand}, store=store)
+                        yield (
+                            "pos.inventory",
+                            store.encode(),
+                            self._env(
+                                "pos.stock_level",
+                                ts,
+                                "pos",
+                                {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand},
+                                store=store,
+                            ),
+                        )
 
     # -- behaviour --------------------------------------------------------------------
 
@@ -183,23 +215,38 @@ class World:
             sku, size, colour = r.choice(SKUS)[0], r.choice(SIZES), r.choice(COLOURS[:4])
             on_hand = max(0, self.stock.get((store, sku, size, colour), 0) + r.choice([-1, 2, 5]))
             self.stock[(store, sku, size, colour)] = on_hand
-            out.append(("pos.inventory", store.encode(), self._env(
-                "pos.stock_level", ts, "pos", {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand},
-                store=store)))
+            out.append(
+                (
+                    "pos.inventory",
+                    store.encode(),
+                    self._env(
+                        "pos.stock_level",
+                        ts,
+                        "pos",
+                        {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand},
+                        store=store,
+                    ),
+                )
+            )
         return out
 
     def _register(self, c: Customer, ts: datetime) -> dict[str, Any]:
         r = self.rng
-        payload: dict[str, Any] = {"segment": c.segment, "is_key_contact": c.key_contact,
-                                   "consent_marketing": r.random() < 0.8, "opted_out": r.random() < 0.05}
+        payload: dict[str, Any] = {
+            "segment": c.segment,
+            "is_key_contact": c.key_contact,
+            "consent_marketing": r.random() < 0.8,
+            "opted_out": r.random() < 0.05,
+        }
         if c.member_no:
             payload["member_no"] = c.member_no
         payload["phone"] = c.phone
         if c.segment == "retail_member" and r.random() < 0.5:
             payload["coupon_code"] = f"CP{r.randrange(10**6):06d}"
             return self._env("pos.coupon_scan", ts, "pos", payload, customer=c, store=c.home)
-        return self._env("pos.checkin", ts, "pos" if c.segment == "retail_member" else "crm-booth",
-                         payload, customer=c, store=c.home)
+        return self._env(
+            "pos.checkin", ts, "pos" if c.segment == "retail_member" else "crm-booth", payload, customer=c, store=c.home
+        )
 
     def _reply_later(self, c: Customer, ts: datetime, conv: str, channel: str) -> None:
         r = self.rng
@@ -207,84 +254,237 @@ class World:
         hours = r.uniform(50, 120) if churned else r.expovariate(1 / (2 + 40 * (1 - c.engagement)))
         if r.random() < (0.5 if churned else 0.9):
             self.seq += 1
-            heapq.heappush(self.due, _Due(ts + timedelta(hours=hours), self.seq, "reply", c,
-                                          {"conversation_id": conv, "channel": channel}))
+            heapq.heappush(
+                self.due,
+                _Due(ts + timedelta(hours=hours), self.seq, "reply", c, {"conversation_id": conv, "channel": channel}),
+            )
 
     def _scheduled(self, d: _Due) -> list[tuple[str, bytes, dict[str, Any]]]:
         assert d.customer is not None  # noqa: S101  # every scheduled action names its customer
         text = self.rng.choice(REPLIES)
-        return [("messaging.events", d.customer.customer_id.encode(), self._env(
-            "messaging.reply", d.ts, d.data["channel"], {**d.data, "text": text}, customer=d.customer))]
+        return [
+            (
+                "messaging.events",
+                d.customer.customer_id.encode(),
+                self._env("messaging.reply", d.ts, d.data["channel"], {**d.data, "text": text}, customer=d.customer),
+            )
+        ]
 
     def _b2b(self, c: Customer, ts: datetime) -> list[tuple[str, dict[str, Any]]]:
         r = self.rng
         roll = r.random()
         if roll < 0.3:
-            return [("app.telemetry", self._env("app.login", ts, "app", {"device": r.choice(["ios", "android", "pc"])},
-                                                customer=c))]
+            return [
+                (
+                    "app.telemetry",
+                    self._env("app.login", ts, "app", {"device": r.choice(["ios", "android", "pc"])}, customer=c),
+                )
+            ]
         if roll < 0.65:
             mid, title, pages = r.choice(B2B_MATERIALS)
             depth = min(1.0, r.betavariate(1 + 4 * c.engagement, 2))
             read = max(1, round(pages * depth))
-            return [("app.telemetry", self._env("app.material_view", ts, "app", {
-                "material_id": mid, "title": title, "dwell_seconds": round(read * r.uniform(20, 90), 1),
-                "pages_read": read, "pages_total": pages, "scroll_pct": round(100 * read / pages, 1)}, customer=c))]
+            return [
+                (
+                    "app.telemetry",
+                    self._env(
+                        "app.material_view",
+                        ts,
+                        "app",
+                        {
+                            "material_id": mid,
+                            "title": title,
+                            "dwell_seconds": round(read * r.uniform(20, 90), 1),
+                            "pages_read": read,
+                            "pages_total": pages,
+                            "scroll_pct": round(100 * read / pages, 1),
+                        },
+                        customer=c,
+                    ),
+                )
+            ]
         if roll < 0.72:
             mid, title, _ = r.choice(B2B_MATERIALS)
-            return [("app.telemetry", self._env("app.document_click", ts, "app",
-                                                {"document_id": mid, "title": title}, customer=c))]
+            return [
+                (
+                    "app.telemetry",
+                    self._env("app.document_click", ts, "app", {"document_id": mid, "title": title}, customer=c),
+                )
+            ]
         conv = f"CV-{c.customer_id}-{ts:%Y%m%d}"
         channel = r.choice(["wecom", "dingtalk"])
         self._reply_later(c, ts, conv, channel)
-        return [("messaging.events", self._env("messaging.outbound", ts, channel, {
-            "conversation_id": conv, "channel": channel, "sender_id": f"REP-{int(c.home[2:]) % 9:02d}",
-            "text": r.choice(OUTBOUND).format(item="生化分析仪")}, customer=c))]
+        return [
+            (
+                "messaging.events",
+                self._env(
+                    "messaging.outbound",
+                    ts,
+                    channel,
+                    {
+                        "conversation_id": conv,
+                        "channel": channel,
+                        "sender_id": f"REP-{int(c.home[2:]) % 9:02d}",
+                        "text": r.choice(OUTBOUND).format(item="生化分析仪"),
+                    },
+                    customer=c,
+                ),
+            )
+        ]
 
     def _retail(self, c: Customer, ts: datetime) -> list[tuple[str, dict[str, Any]]]:
         r = self.rng
         roll = r.random()
         store = c.home if r.random() < 0.85 else r.choice(RETAIL_STORES)[0]
         if roll < 0.18:
-            return [("pos.transactions", self._env("pos.checkin", ts, "pos", {
-                "segment": c.segment, "member_no": c.member_no}, customer=c, store=store))]
+            return [
+                (
+                    "pos.transactions",
+                    self._env(
+                        "pos.checkin",
+                        ts,
+                        "pos",
+                        {"segment": c.segment, "member_no": c.member_no},
+                        customer=c,
+                        store=store,
+                    ),
+                )
+            ]
         if roll < 0.38:
             lines = []
             for _ in range(r.choice([1, 1, 2, 3])):
                 sku, name, cat, price = r.choice(SKUS)
                 colour = r.choice(c.colours)
-                lines.append({"sku": sku, "name": name, "category": cat, "size": c.size, "colour": colour,
-                              "qty": 1, "unit_price": str(price)})
+                lines.append(
+                    {
+                        "sku": sku,
+                        "name": name,
+                        "category": cat,
+                        "size": c.size,
+                        "colour": colour,
+                        "qty": 1,
+                        "unit_price": str(price),
+                    }
+                )
                 c.purchases.append((f"O-{self.seq + 1}", sku, name, colour, price))
-            total = sum(Decimal(ln["unit_price"]) for ln in lines)
-            return [("pos.transactions", self._env("pos.purchase", ts, "pos", {
-                "order_id": f"O-{self.seq + 1}", "lines": lines, "total": str(total),
-                "associate_id": f"A-{store[-3:]}-{r.randrange(5)}"}, customer=c, store=store))]
+            total = sum((Decimal(str(ln["unit_price"])) for ln in lines), Decimal("0"))
+            return [
+                (
+                    "pos.transactions",
+                    self._env(
+                        "pos.purchase",
+                        ts,
+                        "pos",
+                        {
+                            "order_id": f"O-{self.seq + 1}",
+                            "lines": lines,
+                            "total": str(total),
+                            "associate_id": f"A-{store[-3:]}-{r.randrange(5)}",
+                        },
+                        customer=c,
+                        store=store,
+                    ),
+                )
+            ]
         if roll < 0.44 and c.purchases:
             order, sku, name, colour, price = r.choice(c.purchases)
             reason = r.choice(RETURN_REASONS)
             cat = next(cat for s, _n, cat, _p in SKUS if s == sku)
-            return [("pos.transactions", self._env("pos.return", ts, "pos", {
-                "order_id": f"R-{self.seq + 1}", "original_order_id": order, "refund": str(price), "reason": reason,
-                "lines": [{"sku": sku, "name": name, "category": cat, "size": c.size, "colour": colour, "qty": 1,
-                           "unit_price": str(price)}]}, customer=c, store=store))]
+            return [
+                (
+                    "pos.transactions",
+                    self._env(
+                        "pos.return",
+                        ts,
+                        "pos",
+                        {
+                            "order_id": f"R-{self.seq + 1}",
+                            "original_order_id": order,
+                            "refund": str(price),
+                            "reason": reason,
+                            "lines": [
+                                {
+                                    "sku": sku,
+                                    "name": name,
+                                    "category": cat,
+                                    "size": c.size,
+                                    "colour": colour,
+                                    "qty": 1,
+                                    "unit_price": str(price),
+                                }
+                            ],
+                        },
+                        customer=c,
+                        store=store,
+                    ),
+                )
+            ]
         if roll < 0.62:
-            return [("store.notes", self._env("store.note", ts, "tablet", {
-                "note_id": f"N-{self.seq + 1}", "associate_id": f"A-{store[-3:]}-{r.randrange(5)}",
-                "text": self.note(c)}, customer=c, store=store))]
+            return [
+                (
+                    "store.notes",
+                    self._env(
+                        "store.note",
+                        ts,
+                        "tablet",
+                        {
+                            "note_id": f"N-{self.seq + 1}",
+                            "associate_id": f"A-{store[-3:]}-{r.randrange(5)}",
+                            "text": self.note(c),
+                        },
+                        customer=c,
+                        store=store,
+                    ),
+                )
+            ]
         if roll < 0.8:
-            return [("app.telemetry", self._env("app.login", ts, "app", {"device": r.choice(["ios", "android"])},
-                                                customer=c))]
+            return [
+                (
+                    "app.telemetry",
+                    self._env("app.login", ts, "app", {"device": r.choice(["ios", "android"])}, customer=c),
+                )
+            ]
         if roll < 0.9:
             mid, title, pages = r.choice(RETAIL_MATERIALS)
             read = max(1, round(pages * min(1.0, r.betavariate(1 + 3 * c.engagement, 2))))
-            return [("app.telemetry", self._env("app.material_view", ts, "app", {
-                "material_id": mid, "title": title, "dwell_seconds": round(read * r.uniform(5, 30), 1),
-                "pages_read": read, "pages_total": pages, "scroll_pct": round(100 * read / pages, 1)}, customer=c))]
+            return [
+                (
+                    "app.telemetry",
+                    self._env(
+                        "app.material_view",
+                        ts,
+                        "app",
+                        {
+                            "material_id": mid,
+                            "title": title,
+                            "dwell_seconds": round(read * r.uniform(5, 30), 1),
+                            "pages_read": read,
+                            "pages_total": pages,
+                            "scroll_pct": round(100 * read / pages, 1),
+                        },
+                        customer=c,
+                    ),
+                )
+            ]
         conv = f"CV-{c.customer_id}-{ts:%Y%m%d}"
         self._reply_later(c, ts, conv, "wecom")
-        return [("messaging.events", self._env("messaging.outbound", ts, "wecom", {
-            "conversation_id": conv, "channel": "wecom", "sender_id": f"A-{store[-3:]}-0",
-            "text": r.choice(OUTBOUND).format(item=r.choice(SKUS)[1])}, customer=c))]
+        return [
+            (
+                "messaging.events",
+                self._env(
+                    "messaging.outbound",
+                    ts,
+                    "wecom",
+                    {
+                        "conversation_id": conv,
+                        "channel": "wecom",
+                        "sender_id": f"A-{store[-3:]}-0",
+                        "text": r.choice(OUTBOUND).format(item=r.choice(SKUS)[1]),
+                    },
+                    customer=c,
+                ),
+            )
+        ]
 
     def note(self, c: Customer) -> str:
         """An associate's note in the styles seen on store tablets: terse to rambling."""

@@ -1,0 +1,208 @@
+"""Real Apache Kafka (a dedicated test broker on 19092) and real chDB, started once a session.
+
+Each test gets fresh topic names (a prefix), its own consumer groups and its own ClickHouse
+database; the pytest process opens one chDB folder, as chDB allows one per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nlp.pii import Pii
+from pipeline import kafka_admin, kafka_local, store
+from pipeline.settings import Settings, pii_key
+from pipeline.sink import Sink
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_VAR = ROOT / "var" / "test"
+KEY = "integration-test-key-0123456789"
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SALESPULSE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+        "SALESPULSE_CLICKHOUSE_DSN": s.clickhouse_dsn,
+        "SALESPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
+        "SALESPULSE_VAR_DIR": str(s.var_dir),
+        "SALESPULSE_TOPIC_PREFIX": s.topic_prefix,
+        "SALESPULSE_APP_ID": s.app_id,
+        "SALESPULSE_PARTITIONS": str(s.partitions),
+        "SALESPULSE_PII_HMAC_KEY": s.pii_hmac_key,
+        "SALESPULSE_MAX_EVENT_BYTES": str(s.max_event_bytes),
+        "SALESPULSE_SINK_BATCH_SECONDS": str(s.sink_batch_seconds),
+        "SALESPULSE_KAFKA_PORT": str(s.kafka_port),
+        "SALESPULSE_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
+        "SALESPULSE_LOG_LEVEL": "info",
+    }
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Iterator[Settings]:
+    kroot = TEST_VAR / "kafka"
+    shutil.rmtree(kroot / "data", ignore_errors=True)
+    shutil.rmtree(TEST_VAR / "clickhouse", ignore_errors=True)
+    (kroot).mkdir(parents=True, exist_ok=True)
+    shared_libs = ROOT / "var" / "kafka" / "libs"
+    if shared_libs.is_dir() and not (kroot / "libs").exists():
+        (kroot / "libs").symlink_to(shared_libs, target_is_directory=True)
+    s = Settings(
+        kafka_bootstrap="127.0.0.1:19092",
+        kafka_port=19092,
+        kafka_controller_port=19093,
+        var_dir=TEST_VAR,
+        clickhouse_dsn=f"chdb://{TEST_VAR / 'clickhouse'}",
+        pii_hmac_key=KEY,
+        sink_batch_seconds=0.3,
+    )
+    started = kafka_local.start(s)
+    yield s
+    if started:
+        kafka_local.stop(s)
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    s = base_settings.with_(topic_prefix=f"t{tag}-", clickhouse_database=f"t_{tag}")
+    kafka_admin.ensure_topics(s)
+    return s
+
+
+@pytest.fixture
+def pii(settings: Settings) -> Pii:
+    return Pii(pii_key(settings))
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Any]:
+    client = store.connect(settings)
+    yield client
+    client.close()
+
+
+class WorkerProcess:
+    """`salespulse worker` as a real child process, so it can be killed like in production."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker"],
+            env=settings_env(self.settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        out.close()
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SinkRunner:
+    """The sink in this process (chDB: one folder per process), on its own event loop."""
+
+    def __init__(self, settings: Settings, pii: Pii) -> None:
+        self.client = store.connect(settings)
+        self.sink = Sink(settings, self.client, pii)
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[None] | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        self.task = self.loop.create_task(self.sink.run())
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # surfaced to the test through .error
+            self.error = exc
+
+    def start(self) -> SinkRunner:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.sink.stop)
+        self.thread.join(60)
+
+    def crash(self) -> None:
+        """Cancel mid-flight: nothing flushed or committed on the way out."""
+        assert self.task is not None
+        self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(60)
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def make() -> WorkerProcess:
+        w = WorkerProcess(settings, tmp_path / "worker.log").start()
+        started.append(w)
+        return w
+
+    yield make
+    for w in started:
+        w.stop()
+
+
+@pytest.fixture
+def sink(settings: Settings, pii: Pii) -> Iterator[Callable[[], SinkRunner]]:
+    started: list[SinkRunner] = []
+
+    def make() -> SinkRunner:
+        r = SinkRunner(settings, pii).start()
+        started.append(r)
+        return r
+
+    yield make
+    for r in started:
+        if r.thread.is_alive():
+            r.stop()
+
+
+def wait_until(
+    cond: Callable[[], bool], timeout: float = 90.0, what: str = "condition", state: Callable[[], Any] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {state()}" if state else ""))
+
+
+def count(db: Any, sql: str, **params: Any) -> int:
+    return int(db.query(sql, parameters=params).result_rows[0][0])

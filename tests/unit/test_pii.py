@@ -1,0 +1,53 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nlp.pii import Pii, id_checksum_ok, luhn_ok, mask_phone
+
+PII = Pii(b"unit-test-key-0123456789")
+
+
+def make_id(body17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body17 + "10X98765432"[sum(int(d) * w for d, w in zip(body17, weights, strict=True)) % 11]
+
+
+def test_id_checksum_accepts_valid_and_rejects_one_digit_off() -> None:
+    good = make_id("11010519491231002")
+    assert good == "11010519491231002X"
+    assert id_checksum_ok(good)
+    assert not id_checksum_ok("110105194912310021")
+
+
+def test_mask_text_masks_every_kind_and_keeps_the_rest() -> None:
+    card = "6222021234567890128"
+    assert luhn_ok(card)
+    id_no = make_id("31010419850101123")
+    text = f"顾客张女士电话 138 1234 5678，身份证{id_no}，卡号{card}，邮箱 li.na@example.com，试穿M码"
+    masked, found = PII.mask_text(text)
+    assert "13812345678" not in masked.replace(" ", "")
+    assert "138****5678" in masked
+    assert "310104198501011" not in masked
+    assert card not in masked and "6222 **** **** 0128" in masked
+    assert "li.na@example.com" not in masked and "l***@example.com" in masked
+    assert masked.endswith("试穿M码")
+    assert sorted(k for k, _ in found) == ["card", "email", "id", "phone"]
+
+
+def test_invalid_id_number_is_not_mistaken_for_an_id() -> None:
+    masked, found = PII.mask_text("订单号110105194912310021已付款")
+    assert ("id", PII.token("id", "110105194912310021")) not in found
+    assert "110105194912310021" in masked
+
+
+def test_tokens_are_keyed_and_stable() -> None:
+    other = Pii(b"another-key-0123456789")
+    assert PII.phone_token("13812345678") == PII.phone_token("+86 138-1234-5678")
+    assert PII.phone_token("13812345678") != other.phone_token("13812345678")
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.text(alphabet="顾客买了衬衫裤子，。 ", max_size=20))
+def test_no_mobile_number_survives_masking(phone: str, context: str) -> None:
+    masked, found = PII.mask_text(f"{context}{phone}{context}")
+    assert phone not in masked
+    assert mask_phone(phone) in masked
+    assert ("phone", PII.phone_token(phone)) in found
