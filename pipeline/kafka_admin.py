@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
+from kafka.errors import CoordinatorNotAvailableError
 
 from pipeline import topics
 from pipeline.settings import Settings
@@ -62,7 +64,7 @@ def consumer_lag(settings: Settings, groups: list[str] | None = None) -> list[Pa
         out: list[PartitionLag] = []
         committed_by_group: dict[str, dict[Any, Any]] = {}
         for g in groups:
-            committed_by_group[g] = client.list_group_offsets(g).get(g, {})
+            committed_by_group[g] = _group_offsets(client, g)
         tps = {tp for offs in committed_by_group.values() for tp in offs}
         ends = client.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps}) if tps else {}
         for g, offs in committed_by_group.items():
@@ -72,6 +74,20 @@ def consumer_lag(settings: Settings, groups: list[str] | None = None) -> list[Pa
         return out
     finally:
         client.close()
+
+
+def _group_offsets(client: Any, group: str, wait: float = 15.0) -> dict[Any, Any]:
+    """Committed offsets; retries while the group coordinator is still being elected
+    (a fresh broker has no __consumer_offsets topic until the first group appears)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            offsets: dict[Any, Any] = client.list_group_offsets(group).get(group, {})
+            return offsets
+        except CoordinatorNotAvailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], int]:

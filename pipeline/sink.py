@@ -113,7 +113,8 @@ def stored_offsets(client: Any, tables: list[str]) -> dict[tuple[str, int], int]
 def build_buffers(client: Any, table_names: list[str]) -> dict[str, TableBuffer]:
     buffers = {}
     for table in table_names:
-        desc = client.query(f"DESCRIBE TABLE `{table}`").result_rows
+        # Columns with a DEFAULT/MATERIALIZED expression are ClickHouse's to fill (stored_at).
+        desc = [r for r in client.query(f"DESCRIBE TABLE `{table}`").result_rows if not r[2]]
         cols = [str(r[0]) for r in desc]
         buffers[table] = TableBuffer(table, cols, [_converter(str(r[1])) for r in desc])
         for c in LINEAGE_COLUMNS:
@@ -147,8 +148,19 @@ class Sink:
     async def run(self, *, idle_exit: float | None = None) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-        self.buffers = await self._db(build_buffers, self.client, sorted(set(self.topic_table.values())))
-        self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+        backoff = 0.5
+        while not self.buffers:
+            try:
+                self.buffers = await self._db(build_buffers, self.client, sorted(set(self.topic_table.values())))
+                self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+            except Exception as exc:  # ClickHouse down at start-up: wait for it, Kafka keeps the data
+                self.buffers = {}
+                log.warning("ClickHouse not ready (%s); retrying in %.1fs", exc, backoff)
+                self.stats["startup_retries"] += 1
+                if self._stopping.is_set():
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         consumer = AIOKafkaConsumer(
             *self.topic_table,
             bootstrap_servers=self.settings.kafka_bootstrap,

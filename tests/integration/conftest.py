@@ -53,6 +53,8 @@ def settings_env(s: Settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def base_settings() -> Iterator[Settings]:
     kroot = TEST_VAR / "kafka"
+    leftover = Settings(var_dir=TEST_VAR, kafka_port=19092, kafka_controller_port=19093)
+    kafka_local.stop(leftover)  # a broker left by an interrupted session must not lose its folder under it
     shutil.rmtree(kroot / "data", ignore_errors=True)
     shutil.rmtree(TEST_VAR / "clickhouse", ignore_errors=True)
     (kroot).mkdir(parents=True, exist_ok=True)
@@ -113,6 +115,13 @@ class WorkerProcess:
         )
         out.close()
         return self
+
+    def dump(self) -> str:
+        """Ask the worker to log its asyncio task stacks (SIGUSR2); return the log's tail."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR2)
+            time.sleep(2)
+        return self.log_path.read_text(errors="replace")[-20000:]
 
     def kill(self) -> None:
         assert self.proc is not None

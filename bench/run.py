@@ -1,0 +1,287 @@
+"""`make bench`: throughput and latency, measured side by side in one run -> BENCHMARKS.md.
+
+1. raw consumer: aiokafka + orjson over one topic holding N events (the ceiling);
+2. Faust pass-through: a counting agent over the same topic (the framework's floor);
+3. the pipeline: worker + sink over the same N events on the five source topics, from the
+   worker's first event to the last row stored in ClickHouse;
+4. event-to-row latency: paced live traffic, `stored_at - occurred_at` per row.
+Each throughput is repeated; medians and ratios are reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from pipeline import kafka_admin, kafka_local, store
+from pipeline.produce import send_generated
+from pipeline.settings import DEMO_PII_KEY, Settings, load
+from pipeline.simulate import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+N = int(os.environ.get("BENCH_EVENTS", "60000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+LAT_RATE = float(os.environ.get("BENCH_LATENCY_RATE", "500"))
+LAT_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
+
+
+def env_for(s: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SALESPULSE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+        "SALESPULSE_CLICKHOUSE_DSN": s.clickhouse_dsn,
+        "SALESPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
+        "SALESPULSE_TOPIC_PREFIX": s.topic_prefix,
+        "SALESPULSE_APP_ID": s.app_id,
+        "SALESPULSE_PII_HMAC_KEY": s.pii_hmac_key,
+        "SALESPULSE_LOG_LEVEL": "warning",
+    }
+
+
+def events(n: int, seed: int) -> list[tuple[str, bytes, bytes, datetime]]:
+    out = []
+    for item in generate(seed, days=60, customers=2000, per_customer_day=1.0, bad_rate=0.0):
+        out.append(item)
+        if len(out) >= n:
+            break
+    return out
+
+
+async def raw_consume(s: Settings, topic: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=s.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    count, first = 0, 0.0
+    try:
+        while count < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for msgs in batch.values():
+                if count == 0 and msgs:
+                    first = time.perf_counter()
+                for m in msgs:
+                    orjson.loads(m.value)
+                count += len(msgs)
+    finally:
+        await consumer.stop()
+    return n / (time.perf_counter() - first)
+
+
+def faust_passthrough(s: Settings, topic: str, n: int) -> float:
+    res = subprocess.run(
+        [sys.executable, "-m", "bench.faust_passthrough", topic, str(n)],
+        env={**env_for(s), "SALESPULSE_APP_ID": f"pt-{uuid.uuid4().hex[:6]}"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(f"faust pass-through failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
+    _, count, secs = line.split()
+    return int(count) / float(secs)
+
+
+def spawn(s: Settings, verb: str, log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", verb], env=env_for(s), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+    )
+    out.close()
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def drained(s: Settings, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    groups = [s.group_worker, s.group_sink]
+    while time.monotonic() < deadline:
+        try:
+            rows = kafka_admin.consumer_lag(s, groups)
+        except Exception:  # groups not yet created
+            rows = []
+        sink_done = sum(r.committed or 0 for r in rows if r.group == s.group_sink and "events.accepted" in r.topic)
+        if sink_done >= expected and all(r.lag == 0 for r in rows if r.group == s.group_sink):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("pipeline did not drain in time")
+
+
+def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:
+    asyncio.run(send_generated(s, iter(msgs)))
+    worker = spawn(s, "worker", logdir / "worker.log")
+    sink = spawn(s, "serve", logdir / "serve.log")
+    try:
+        drained(s, len(msgs), timeout=900)
+    finally:
+        stop(sink)
+        stop(worker)
+    client = store.connect(s)
+    try:
+        first, last, rows = client.query(
+            "SELECT min(ingested_at), max(stored_at), count() FROM events FINAL"
+        ).result_rows[0]
+    finally:
+        client.close()
+    assert rows == len(msgs), (rows, len(msgs))
+    return rows / (last - first).total_seconds()
+
+
+def latency_run(s: Settings, logdir: Path) -> dict[str, float]:
+    worker = spawn(s, "worker", logdir / "worker-lat.log")
+    sink = spawn(s, "serve", logdir / "serve-lat.log")
+    try:
+        time.sleep(8)  # both joined their groups; latency should not include start-up
+        gen = generate(99, days=0, live=True, customers=2000, bad_rate=0.0)
+        rep = asyncio.run(send_generated(s, gen, rate=LAT_RATE, duration=LAT_SECONDS))
+        drained(s, 0, timeout=300)
+        time.sleep(2)
+    finally:
+        stop(sink)
+        stop(worker)
+    client = store.connect(s)
+    try:
+        q = client.query(
+            "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', occurred_at, stored_at)), count() "
+            "FROM events FINAL WHERE occurred_at > now() - INTERVAL 1 HOUR"
+        ).result_rows[0]
+    finally:
+        client.close()
+    return {"p50_ms": float(q[0][0]), "p99_ms": float(q[0][1]), "rows": float(q[1]), "sent": float(rep.sent)}
+
+
+def machine() -> str:
+    cpu = "unknown"
+    try:
+        cpu = next(
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    mem = "unknown"
+    try:
+        kb = int(
+            next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+        )
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    import chdb
+    import faust
+
+    jar = next(iter(sorted((ROOT / "var/kafka/libs").glob("kafka_2.13-*.jar"))), None)
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, faust-streaming {faust.__version__}, chDB {chdb.__version__}, "
+        f"Kafka {jar.stem.split('-')[-1] if jar else '?'} (local KRaft, 1 node)"
+    )
+
+
+def main() -> None:
+    base = load({**os.environ, "SALESPULSE_PII_HMAC_KEY": os.environ.get("SALESPULSE_PII_HMAC_KEY", DEMO_PII_KEY)})
+    bench_dir = (ROOT / "var" / "bench").resolve()
+    shutil.rmtree(bench_dir, ignore_errors=True)
+    bench_dir.mkdir(parents=True)
+    base = base.with_(clickhouse_dsn=f"chdb://{bench_dir / 'clickhouse'}")
+    started = kafka_local.start(base)
+    raw_rates: list[float] = []
+    faust_rates: list[float] = []
+    pipe_rates: list[float] = []
+    try:
+        msgs = events(N, seed=1)
+        print(f"[bench] {len(msgs)} events, {sum(len(v) for _t, _k, v, _ts in msgs) / len(msgs):.0f} B on average")
+        for i in range(REPEATS):
+            tag = uuid.uuid4().hex[:6]
+            s = base.with_(topic_prefix=f"b{tag}-", clickhouse_database=f"bench_{tag}", app_id="bench")
+            kafka_admin.ensure_topics(s)
+            one = s.topic("bench.one")
+            kafka_admin.ensure_topics(s, ("bench.one",))
+            asyncio.run(send_generated(s, iter((("bench.one", k, v, ts) for _t, k, v, ts in msgs))))
+            raw_rates.append(asyncio.run(raw_consume(s, one, len(msgs))))
+            faust_rates.append(faust_passthrough(s, one, len(msgs)))
+            pipe_rates.append(pipeline_run(s, msgs, bench_dir))
+            print(
+                f"[bench] run {i + 1}: raw {raw_rates[-1]:,.0f}/s, faust pass-through {faust_rates[-1]:,.0f}/s, "
+                f"pipeline {pipe_rates[-1]:,.0f}/s",
+                flush=True,
+            )
+        tag = uuid.uuid4().hex[:6]
+        lat_settings = base.with_(topic_prefix=f"l{tag}-", clickhouse_database=f"lat_{tag}", app_id="lat")
+        kafka_admin.ensure_topics(lat_settings)
+        lat = latency_run(lat_settings, bench_dir)
+        print(f"[bench] latency: {lat}", flush=True)
+    finally:
+        if started:
+            kafka_local.stop(base)
+    write_report(len(msgs), raw_rates, faust_rates, pipe_rates, lat)
+
+
+def write_report(n: int, raw: list[float], fst: list[float], pipe: list[float], lat: dict[str, float]) -> None:
+    med = statistics.median
+    r, f, p = med(raw), med(fst), med(pipe)
+
+    def runs(xs: list[float]) -> str:
+        return ", ".join(f"{x:,.0f}" for x in xs)
+
+    text = f"""# Benchmarks
+
+Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.
+Machines here are noisy: medians of {len(raw)} runs, every run measured side by side in one process tree.
+
+## Throughput ({n:,} simulated events, mixed types)
+
+| stage | median events/s | runs | vs. raw consumer | vs. Faust pass-through |
+|---|---:|---|---:|---:|
+| raw consumer (aiokafka + orjson, one topic) | {r:,.0f} | {runs(raw)} | 1.00 | {r / f:.2f} |
+| Faust pass-through agent (same topic) | {f:,.0f} | {runs(fst)} | {f / r:.3f} | 1.00 |
+| salespulse end to end (worker + sink, 5 topics -> rows) | {p:,.0f} | {runs(pipe)} | {p / r:.3f} | {p / f:.2f} |
+
+The end-to-end figure runs from the worker's first processed event (`min(ingested_at)`) to
+the last row stored (`max(stored_at)`); it includes validation, PII masking, the profile
+table with its changelog, two result topics and the ClickHouse inserts.
+
+## Event-to-row latency
+
+Live traffic at {LAT_RATE:g} events/s for {LAT_SECONDS:g} s ({lat["sent"]:.0f} sent, {lat["rows"]:.0f} rows),
+`stored_at - occurred_at` per row (sink flushes every `SALESPULSE_SINK_BATCH_SECONDS`, default 1 s):
+
+| p50 | p99 |
+|---:|---:|
+| {lat["p50_ms"]:,.0f} ms | {lat["p99_ms"]:,.0f} ms |
+"""
+    (ROOT / "BENCHMARKS.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
