@@ -178,19 +178,14 @@ class World:
             for sku, _name, _cat, _price in SKUS:
                 for size in SIZES:
                     for colour in COLOURS[:4]:
-                        on_hand = self.rng.choice([0, 0, 1, 2, 3, 5, 8])
-                        self.stock[(store, sku, size, colour)] = on_hand
-                        yield (
-                            "pos.inventory",
-                            store.encode(),
-                            self._env(
-                                "pos.stock_level",
-                                ts,
-                                "pos",
-                                {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand},
-                                store=store,
-                            ),
-                        )
+                        yield self._stock(ts, store, sku, size, colour, self.rng.choice([0, 0, 1, 2, 3, 5, 8]))
+
+    def _stock(
+        self, ts: datetime, store: str, sku: str, size: str, colour: str, on_hand: int
+    ) -> tuple[str, bytes, dict[str, Any]]:
+        self.stock[(store, sku, size, colour)] = on_hand
+        payload = {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand}
+        return "pos.inventory", store.encode(), self._env("pos.stock_level", ts, "pos", payload, store=store)
 
     # -- behaviour --------------------------------------------------------------------
 
@@ -214,20 +209,7 @@ class World:
             store = r.choice(RETAIL_STORES)[0]
             sku, size, colour = r.choice(SKUS)[0], r.choice(SIZES), r.choice(COLOURS[:4])
             on_hand = max(0, self.stock.get((store, sku, size, colour), 0) + r.choice([-1, 2, 5]))
-            self.stock[(store, sku, size, colour)] = on_hand
-            out.append(
-                (
-                    "pos.inventory",
-                    store.encode(),
-                    self._env(
-                        "pos.stock_level",
-                        ts,
-                        "pos",
-                        {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand},
-                        store=store,
-                    ),
-                )
-            )
+            out.append(self._stock(ts, store, sku, size, colour, on_hand))
         return out
 
     def _register(self, c: Customer, ts: datetime) -> dict[str, Any]:
@@ -281,28 +263,7 @@ class World:
                 )
             ]
         if roll < 0.65:
-            mid, title, pages = r.choice(B2B_MATERIALS)
-            depth = min(1.0, r.betavariate(1 + 4 * c.engagement, 2))
-            read = max(1, round(pages * depth))
-            return [
-                (
-                    "app.telemetry",
-                    self._env(
-                        "app.material_view",
-                        ts,
-                        "app",
-                        {
-                            "material_id": mid,
-                            "title": title,
-                            "dwell_seconds": round(read * r.uniform(20, 90), 1),
-                            "pages_read": read,
-                            "pages_total": pages,
-                            "scroll_pct": round(100 * read / pages, 1),
-                        },
-                        customer=c,
-                    ),
-                )
-            ]
+            return [self._material_view(c, ts, B2B_MATERIALS, 4, (20, 90))]
         if roll < 0.72:
             mid, title, _ = r.choice(B2B_MATERIALS)
             return [
@@ -311,26 +272,8 @@ class World:
                     self._env("app.document_click", ts, "app", {"document_id": mid, "title": title}, customer=c),
                 )
             ]
-        conv = f"CV-{c.customer_id}-{ts:%Y%m%d}"
         channel = r.choice(["wecom", "dingtalk"])
-        self._reply_later(c, ts, conv, channel)
-        return [
-            (
-                "messaging.events",
-                self._env(
-                    "messaging.outbound",
-                    ts,
-                    channel,
-                    {
-                        "conversation_id": conv,
-                        "channel": channel,
-                        "sender_id": f"REP-{int(c.home[2:]) % 9:02d}",
-                        "text": r.choice(OUTBOUND).format(item="生化分析仪"),
-                    },
-                    customer=c,
-                ),
-            )
-        ]
+        return [self._outbound(c, ts, channel, f"REP-{int(c.home[2:]) % 9:02d}", "生化分析仪")]
 
     def _retail(self, c: Customer, ts: datetime) -> list[tuple[str, dict[str, Any]]]:
         r = self.rng
@@ -445,46 +388,39 @@ class World:
                 )
             ]
         if roll < 0.9:
-            mid, title, pages = r.choice(RETAIL_MATERIALS)
-            read = max(1, round(pages * min(1.0, r.betavariate(1 + 3 * c.engagement, 2))))
-            return [
-                (
-                    "app.telemetry",
-                    self._env(
-                        "app.material_view",
-                        ts,
-                        "app",
-                        {
-                            "material_id": mid,
-                            "title": title,
-                            "dwell_seconds": round(read * r.uniform(5, 30), 1),
-                            "pages_read": read,
-                            "pages_total": pages,
-                            "scroll_pct": round(100 * read / pages, 1),
-                        },
-                        customer=c,
-                    ),
-                )
-            ]
+            return [self._material_view(c, ts, RETAIL_MATERIALS, 3, (5, 30))]
+        return [self._outbound(c, ts, "wecom", f"A-{store[-3:]}-0", None)]
+
+    def _material_view(
+        self,
+        c: Customer,
+        ts: datetime,
+        materials: list[tuple[str, str, int]],
+        boost: float,
+        dwell: tuple[float, float],
+    ) -> tuple[str, dict[str, Any]]:
+        """Reading depth grows with engagement: engaged contacts read further and longer."""
+        r = self.rng
+        mid, title, pages = r.choice(materials)
+        read = max(1, round(pages * min(1.0, r.betavariate(1 + boost * c.engagement, 2))))
+        payload = {
+            "material_id": mid,
+            "title": title,
+            "dwell_seconds": round(read * r.uniform(*dwell), 1),
+            "pages_read": read,
+            "pages_total": pages,
+            "scroll_pct": round(100 * read / pages, 1),
+        }
+        return "app.telemetry", self._env("app.material_view", ts, "app", payload, customer=c)
+
+    def _outbound(
+        self, c: Customer, ts: datetime, channel: str, sender: str, item: str | None
+    ) -> tuple[str, dict[str, Any]]:
         conv = f"CV-{c.customer_id}-{ts:%Y%m%d}"
-        self._reply_later(c, ts, conv, "wecom")
-        return [
-            (
-                "messaging.events",
-                self._env(
-                    "messaging.outbound",
-                    ts,
-                    "wecom",
-                    {
-                        "conversation_id": conv,
-                        "channel": "wecom",
-                        "sender_id": f"A-{store[-3:]}-0",
-                        "text": r.choice(OUTBOUND).format(item=r.choice(SKUS)[1]),
-                    },
-                    customer=c,
-                ),
-            )
-        ]
+        self._reply_later(c, ts, conv, channel)
+        text = self.rng.choice(OUTBOUND).format(item=item or self.rng.choice(SKUS)[1])
+        payload = {"conversation_id": conv, "channel": channel, "sender_id": sender, "text": text}
+        return "messaging.events", self._env("messaging.outbound", ts, channel, payload, customer=c)
 
     def note(self, c: Customer) -> str:
         """An associate's note in the styles seen on store tablets: terse to rambling."""

@@ -61,23 +61,19 @@ class Return(_Strict):
     reason: str = Field(default="", max_length=200)
 
 
-class CouponScan(_Strict):
-    coupon_code: Id
-    member_no: Id | None = None
-    phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
-    segment: Literal["retail_member", "b2b_contact"] = "retail_member"
-    is_key_contact: bool = False
-    consent_marketing: bool | None = None
-    opted_out: bool | None = None
-
-
 class CheckIn(_Strict):
+    """A member or contact identifies themselves; the first one creates the profile."""
+
     member_no: Id | None = None
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
     segment: Literal["retail_member", "b2b_contact"] = "retail_member"
     is_key_contact: bool = False
     consent_marketing: bool | None = None
     opted_out: bool | None = None
+
+
+class CouponScan(CheckIn):
+    coupon_code: Id
 
 
 class StockLevel(_Strict):
