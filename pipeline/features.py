@@ -1,0 +1,141 @@
+"""Per-customer engagement features, folded from accepted events in event time.
+
+Pure and JSON-serialisable so the state can live in a Faust table. Idempotent: an event id
+seen before is ignored, so replays and duplicates count once; late events land in the day
+bucket of their own ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+KEEP_DAYS = 35
+KEEP_IDS = 500
+KEEP_PENDING = 50
+SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
+
+
+def new_state(customer_id: str) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "segment": "unknown",
+        "days": {},
+        "last_open_at": None,
+        "pending": {},
+        "replies": [],
+        "fresh": {},
+        "seen": [],
+        "as_of": None,
+        "score_days": {},
+        "last": None,
+        "version": 0,
+    }
+
+
+def _day(ts: datetime) -> str:
+    return ts.date().isoformat()
+
+
+def _bucket(state: dict[str, Any], ts: datetime) -> dict[str, Any]:
+    days: dict[str, Any] = state["days"]
+    b: dict[str, Any] = days.setdefault(
+        _day(ts), {"logins": 0, "opens": 0, "depth": 0.0, "purchases": 0, "amount": "0", "returns": 0}
+    )
+    return b
+
+
+def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Fold one ``events.accepted`` row into ``state``; False if it was already counted."""
+    event_id = row["event_id"]
+    if event_id in state["seen"]:
+        return False
+    state["seen"].append(event_id)
+    del state["seen"][:-KEEP_IDS]
+    ts = datetime.fromisoformat(row["occurred_at"])
+    etype: str = row["event_type"]
+    p = orjson.loads(row["payload"])
+    source = SOURCE_OF.get(etype.split(".", 1)[0], "other")
+    iso = ts.isoformat()
+    if state["fresh"].get(source) is None or iso > state["fresh"][source]:
+        state["fresh"][source] = iso
+    if state["as_of"] is None or iso > state["as_of"]:
+        state["as_of"] = iso
+    if etype == "app.login":
+        _bucket(state, ts)["logins"] += 1
+    elif etype in ("app.material_view", "app.document_click"):
+        b = _bucket(state, ts)
+        b["opens"] += 1
+        b["depth"] += p["pages_read"] / p["pages_total"] if etype == "app.material_view" else 1.0
+        if state["last_open_at"] is None or iso > state["last_open_at"]:
+            state["last_open_at"] = iso
+    elif etype == "messaging.outbound":
+        conv = p["conversation_id"]
+        if conv not in state["pending"] or iso < state["pending"][conv]:
+            state["pending"][conv] = iso
+        if len(state["pending"]) > KEEP_PENDING:
+            oldest = min(state["pending"], key=state["pending"].__getitem__)
+            del state["pending"][oldest]
+    elif etype == "messaging.reply":
+        sent = state["pending"].pop(p["conversation_id"], None)
+        if sent is not None and sent <= iso:
+            hours = (ts - datetime.fromisoformat(sent)).total_seconds() / 3600
+            state["replies"].append([iso, round(hours, 3)])
+            state["replies"].sort()
+            del state["replies"][:-3]
+    elif etype == "pos.purchase":
+        b = _bucket(state, ts)
+        b["purchases"] += 1
+        b["amount"] = str(Decimal(b["amount"]) + Decimal(str(p["total"])))
+    elif etype == "pos.return":
+        _bucket(state, ts)["returns"] += 1
+    elif etype in ("pos.checkin", "pos.coupon_scan"):
+        state["segment"] = p.get("segment", state["segment"])
+    cutoff = _day(datetime.fromisoformat(state["as_of"]) - timedelta(days=KEEP_DAYS))
+    for day in [d for d in state["days"] if d < cutoff]:
+        del state["days"][day]
+    return True
+
+
+@dataclass(frozen=True)
+class Features:
+    logins_7d: int
+    opens_7d: int
+    opens_30d: int
+    depth_30d: float  # mean share of a material read, 0..1; 0 when nothing was opened
+    days_since_open: float | None
+    reply_hours: tuple[float, ...]  # the last three reply latencies, oldest first
+    purchases_30d: int
+    amount_30d: Decimal
+    returns_30d: int
+
+
+def features(state: dict[str, Any], as_of: datetime) -> Features:
+    """Window the day buckets at ``as_of`` (event time, not the wall clock)."""
+
+    def window(days: int, key: str) -> float:
+        lo = _day(as_of - timedelta(days=days - 1))
+        hi = _day(as_of)
+        return float(sum(b[key] for d, b in state["days"].items() if lo <= d <= hi))
+
+    opens30 = int(window(30, "opens"))
+    lo30, hi = _day(as_of - timedelta(days=29)), _day(as_of)
+    amount = sum((Decimal(b["amount"]) for d, b in state["days"].items() if lo30 <= d <= hi), Decimal("0"))
+    last_open = state["last_open_at"]
+    return Features(
+        logins_7d=int(window(7, "logins")),
+        opens_7d=int(window(7, "opens")),
+        opens_30d=opens30,
+        depth_30d=(window(30, "depth") / opens30) if opens30 else 0.0,
+        days_since_open=None
+        if last_open is None
+        else max(0.0, (as_of - datetime.fromisoformat(last_open)).total_seconds() / 86400),
+        reply_hours=tuple(h for _ts, h in state["replies"]),
+        purchases_30d=int(window(30, "purchases")),
+        amount_30d=amount,
+        returns_30d=int(window(30, "returns")),
+    )

@@ -1,0 +1,128 @@
+"""Health-score math: bounds, monotone components, idempotent replays, reasons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from pipeline.features import Features, apply_event, features, new_state
+from pipeline.scoring import HealthConfig, load_config, reasons, score
+
+CFG = load_config()
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+feature_st = st.builds(
+    Features,
+    logins_7d=st.integers(0, 50),
+    opens_7d=st.integers(0, 50),
+    opens_30d=st.integers(0, 200),
+    depth_30d=st.floats(0, 1),
+    days_since_open=st.one_of(st.none(), st.floats(0, 400)),
+    reply_hours=st.lists(st.floats(0, 500), max_size=3).map(tuple),
+    purchases_30d=st.integers(0, 30),
+    amount_30d=st.just(Decimal("0")),
+    returns_30d=st.integers(0, 30),
+)
+segments = st.sampled_from(["b2b_contact", "retail_member", "unknown"])
+
+
+@given(feature_st, segments)
+def test_score_is_bounded(f: Features, segment: str) -> None:
+    s = score(f, segment, CFG, {}, NOW)
+    assert 0.0 <= s.score <= 100.0
+    assert all(0.0 <= v <= 1.0 for v in s.components.values())
+
+
+@given(feature_st, segments, st.integers(1, 10))
+def test_more_engagement_never_lowers_the_score(f: Features, segment: str, more: int) -> None:
+    base = score(f, segment, CFG, {}, NOW).score
+    for better in (
+        replace(f, logins_7d=f.logins_7d + more),
+        replace(f, opens_7d=f.opens_7d + more),
+        replace(f, purchases_30d=f.purchases_30d + more),
+        replace(f, depth_30d=min(1.0, f.depth_30d + 0.1)),
+        replace(f, days_since_open=None if f.days_since_open is None else max(0.0, f.days_since_open - more)),
+        replace(f, reply_hours=tuple(max(0.0, h - more) for h in f.reply_hours)),
+        replace(f, returns_30d=max(0, f.returns_30d - more)),
+    ):
+        assert score(better, segment, CFG, {}, NOW).score >= base
+
+
+def row(event_id: str, etype: str, ts: datetime, **payload: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_type": etype,
+        "occurred_at": ts.isoformat(),
+        "payload": orjson.dumps(payload).decode(),
+    }
+
+
+def history() -> list[dict[str, Any]]:
+    t0 = NOW - timedelta(days=20)
+    rows = [row("c1", "pos.checkin", t0, segment="b2b_contact")]
+    for i in range(8):
+        rows.append(row(f"v{i}", "app.material_view", t0 + timedelta(days=i), pages_read=6, pages_total=12))
+        rows.append(row(f"l{i}", "app.login", t0 + timedelta(days=i, hours=1)))
+    for i in range(3):
+        sent = t0 + timedelta(days=10 + i)
+        rows.append(row(f"o{i}", "messaging.outbound", sent, conversation_id=f"cv{i}"))
+        rows.append(row(f"r{i}", "messaging.reply", sent + timedelta(hours=60), conversation_id=f"cv{i}"))
+    return rows
+
+
+def test_replaying_and_reordering_events_gives_the_same_state() -> None:
+    a = new_state("C-1")
+    for r in history():
+        apply_event(a, r)
+    b = new_state("C-1")
+    shuffled = list(reversed(history()))
+    for r in shuffled + shuffled:  # reversed order, and every event twice
+        apply_event(b, r)
+    # Reply latency needs the outbound first; everything else is order-free.
+    assert features(a, NOW).logins_7d == features(b, NOW).logins_7d
+    assert a["days"] == b["days"] and a["fresh"] == b["fresh"] and a["last_open_at"] == b["last_open_at"]
+    assert not apply_event(a, history()[3])
+
+
+def test_field_example_silent_contact_with_slow_replies_loses_points_with_reasons() -> None:
+    st_ = new_state("C-1")
+    for r in history():
+        apply_event(st_, r)
+    f = features(st_, NOW)
+    assert f.reply_hours == (60.0, 60.0, 60.0)
+    assert f.days_since_open is not None and f.days_since_open >= 12
+    s = score(f, st_["segment"], CFG, st_["fresh"], NOW)
+    assert s.band == "at_risk"
+    why = reasons(None, s, f, CFG)
+    assert any("最近3次回复均超过48小时" in w for w in why)
+    early = features(st_, NOW - timedelta(days=12))
+    before = score(early, "b2b_contact", CFG, st_["fresh"], NOW - timedelta(days=12))
+    drop = reasons(before.points, s, f, CFG)
+    assert drop[0].startswith("-") and "天未打开产品资料" in " ".join(drop)
+    assert s.score < before.score
+
+
+def test_stale_source_lowers_confidence_not_the_score() -> None:
+    f = features(new_state("C-1"), NOW)
+    fresh = {"app": (NOW - timedelta(days=1)).isoformat(), "messaging": (NOW - timedelta(days=30)).isoformat()}
+    s = score(f, "b2b_contact", CFG, fresh, NOW)
+    assert s.stale_sources == ("messaging",) and s.confidence == 0.5
+
+
+def test_config_is_validated() -> None:
+    raw = CFG.model_dump()
+    raw["profiles"]["b2b_contact"]["weights"].pop("reading")
+    with pytest.raises(ValidationError):
+        HealthConfig.model_validate(raw)
+    raw = CFG.model_dump()
+    raw["bands"] = {"healthy": 40, "watch": 70}
+    with pytest.raises(ValidationError):
+        HealthConfig.model_validate(raw)
