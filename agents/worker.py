@@ -6,10 +6,11 @@ import logging
 from collections import Counter
 from typing import Any
 
-from agents import intake
+from agents import health, intake
 from nlp.pii import Pii
 from pipeline import topics
 from pipeline.app import create_app
+from pipeline.scoring import load_config
 from pipeline.settings import Settings, pii_key
 from pipeline.stall import StallGuard
 
@@ -19,6 +20,7 @@ def build(settings: Settings) -> Any:
     pii = Pii(pii_key(settings))
     stats: Counter[str] = Counter()
     intake.register(app, settings, pii, stats)
+    health.register(app, settings, load_config(), stats)
     register_stall_guard(app, settings, stats)
     app.salespulse_stats = stats
     return app
@@ -27,7 +29,7 @@ def build(settings: Settings) -> Any:
 def register_stall_guard(app: Any, settings: Settings, stats: Counter[str], interval: float = 5.0) -> None:
     """Seek partitions whose commits stopped with data waiting back to their committed offset."""
     guard: StallGuard[Any] = StallGuard()
-    sources = {settings.topic(t) for t in topics.SOURCE_TOPICS}
+    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED)}
     log = logging.getLogger(__name__)
 
     async def check() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 KEEP_DAYS = 35
-KEEP_IDS = 500
+KEEP_IDS = 100
 KEEP_PENDING = 50
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 

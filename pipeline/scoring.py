@@ -162,8 +162,10 @@ def reasons(
     """Signed point changes per component, largest first: ``-12 连续7天未打开产品资料``."""
     base = prev or {c: 0.0 for c in COMPONENTS}
     deltas = [(now.points[c] - base.get(c, 0.0), c) for c in COMPONENTS]
-    out = []
-    for delta, c in sorted(deltas, key=lambda d: -abs(d[0])):
-        if abs(delta) >= min_points:
-            out.append(f"{delta:+.0f} {_why(c, f, cfg)}")
+    ranked = sorted(deltas, key=lambda d: -abs(d[0]))
+    out = [f"{delta:+.0f} {_why(c, f, cfg)}" for delta, c in ranked if abs(delta) >= min_points]
+    if not out and abs(ranked[0][0]) > 0:
+        # Many small moves add up to a change: name the largest so no change goes unexplained.
+        delta, c = ranked[0]
+        out.append(f"{delta:+.1f} {_why(c, f, cfg)}")
     return out

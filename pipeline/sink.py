@@ -40,20 +40,27 @@ class RowError(ValueError):
 
 def _converter(ch_type: str) -> Any:
     t = ch_type
+    nullable = False
     for wrapper in ("LowCardinality(", "Nullable("):
         if t.startswith(wrapper):
+            nullable = nullable or wrapper == "Nullable("
             t = t[len(wrapper) : -1]
     if t.startswith("DateTime"):
-        return datetime.fromisoformat
-    if t.startswith("Decimal"):
-        return lambda v: Decimal(str(v))
-    if t.startswith(("UInt", "Int")):
-        return int
-    if t.startswith("Float"):
-        return float
-    if t.startswith("Array"):
-        return list
-    return str
+        conv: Any = datetime.fromisoformat
+    elif t.startswith("Decimal"):
+        conv = lambda v: Decimal(str(v))  # noqa: E731  # a one-line converter
+    elif t.startswith(("UInt", "Int")):
+        conv = int
+    elif t.startswith("Float"):
+        conv = float
+    elif t.startswith("Array"):
+        conv = list
+    else:
+        conv = str
+    if nullable:
+        inner = conv
+        return lambda v: None if v is None else inner(v)
+    return conv
 
 
 @dataclass

@@ -7,7 +7,9 @@ from schemas.events import EVENT_TOPICS
 ACCEPTED = "events.accepted"
 PROFILES = "customer.profiles"
 DEADLETTER = "salespulse.deadletter"
+HEALTH = "customer.health"
+HEALTH_HISTORY = "customer.health.history"
 
-RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER)
+RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS

@@ -7,6 +7,8 @@ RESULT_TABLES: dict[str, str] = {
     "events.accepted": "events",
     "customer.profiles": "customers",
     "salespulse.deadletter": "dead_letters",
+    "customer.health": "customer_health",
+    "customer.health.history": "customer_health_history",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

@@ -1,0 +1,39 @@
+"""Health agent: accepted events keyed by customer -> score state -> customer.health results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from pipeline import health, topics
+from pipeline.app import faust_topic
+from pipeline.features import new_state
+from pipeline.scoring import HealthConfig
+from pipeline.settings import Settings
+
+
+def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str]) -> None:
+    source = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)
+    current_out = faust_topic(app, settings.topic(topics.HEALTH), settings.partitions)
+    history_out = faust_topic(app, settings.topic(topics.HEALTH_HISTORY), settings.partitions)
+    table = app.Table("health", default=None, partitions=settings.partitions)
+    outputs = {"current": current_out, "history": history_out}
+
+    async def health_agent(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            row = orjson.loads(event.value)
+            cid = row.get("customer_id")
+            if not cid:
+                continue  # stock levels: no customer to score
+            state = table.get(cid) or new_state(cid)
+            changed, results = health.step(state, row, cfg, source=f"{msg.topic}:{msg.partition}", offset=msg.offset)
+            if changed:
+                table[cid] = state
+            for kind, result in results:
+                await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
+                stats[f"health.{kind}"] += 1
+
+    app.agent(source, name="health", concurrency=1)(health_agent)

@@ -1,0 +1,77 @@
+"""One step of the health agent, pure: fold an accepted event, rescore, decide what to emit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from pipeline.features import apply_event, features
+from pipeline.intake import iso, now_iso
+from pipeline.scoring import HealthConfig, reasons, score
+
+MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
+KEEP_SCORE_DAYS = 10
+SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
+
+
+def trend_7d(score_days: dict[str, float], as_of: datetime) -> float | None:
+    """Score change against the latest daily score at or before seven days ago."""
+    cutoff = (as_of - timedelta(days=7)).date().isoformat()
+    earlier = [d for d in score_days if d <= cutoff]
+    return None if not earlier else score_days[max(earlier)]
+
+
+def step(
+    state: dict[str, Any], row: dict[str, Any], cfg: HealthConfig, *, source: str, offset: int
+) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    """Apply ``row``; return (state changed, [(result kind, row)]) with kinds current/history."""
+    applied = state.setdefault("applied", {})
+    if applied.get(source, -1) >= offset or not apply_event(state, row):
+        return False, []
+    applied[source] = offset
+    as_of = datetime.fromisoformat(state["as_of"])
+    f = features(state, as_of)
+    s = score(f, state["segment"], cfg, state["fresh"], as_of)
+    day = as_of.date().isoformat()
+    state["score_days"][day] = s.score
+    for old in sorted(state["score_days"])[:-KEEP_SCORE_DAYS]:
+        del state["score_days"][old]
+    last = state["last"]
+    if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
+        return True, []
+    why = reasons(None if last is None else last["points"], s, f, cfg)
+    if last is not None and last.get("segment", state["segment"]) != state["segment"]:
+        why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
+    state["version"] += 1
+    state["last"] = {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
+    before = trend_7d(state["score_days"], as_of)
+    current = {
+        "customer_id": state["customer_id"],
+        "segment": state["segment"],
+        "score": s.score,
+        "band": s.band,
+        "trend_7d": None if before is None else round(s.score - before, 1),
+        "confidence": s.confidence,
+        "stale_sources": list(s.stale_sources),
+        "components": orjson.dumps({k: round(v, 3) for k, v in s.components.items()}).decode(),
+        "reasons": why,
+        "fresh": orjson.dumps(state["fresh"]).decode(),
+        "as_of": iso(as_of),
+        "version": state["version"],
+        "updated_at": now_iso(),
+    }
+    history = {
+        "customer_id": state["customer_id"],
+        "segment": state["segment"],
+        "score": s.score,
+        "previous_score": None if last is None else last["score"],
+        "band": s.band,
+        "previous_band": "" if last is None else last["band"],
+        "confidence": s.confidence,
+        "reasons": why,
+        "as_of": iso(as_of),
+        "version": state["version"],
+    }
+    return True, [("current", current), ("history", history)]

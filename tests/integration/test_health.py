@@ -1,0 +1,134 @@
+"""Raw events in, health scores with reasons out, on the real Kafka and chDB."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from pipeline.settings import Settings
+from tests.integration.conftest import count, wait_until
+from tests.integration.helpers import send, simulated
+
+pytestmark = pytest.mark.integration
+
+
+def ev(i: int, etype: str, ts: datetime, payload: dict[str, Any], **env: Any) -> tuple[str, bytes]:
+    topic = {"pos": "pos.transactions", "app": "app.telemetry", "messaging": "messaging.events"}[etype.split(".")[0]]
+    doc = {
+        "event_id": f"h-{i}",
+        "event_type": etype,
+        "schema_version": 1,
+        "occurred_at": ts.isoformat(),
+        "source": "test",
+        "customer_id": "C-KEY-1",
+        "payload": payload,
+        **env,
+    }
+    return topic, orjson.dumps(doc)
+
+
+def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    t0 = now - timedelta(days=20)
+    events = [ev(0, "pos.checkin", t0, {"segment": "b2b_contact", "is_key_contact": True}, store_id="H-0001")]
+    for d in range(6):
+        events.append(
+            ev(
+                10 + d,
+                "app.material_view",
+                t0 + timedelta(days=d),
+                {
+                    "material_id": "MAT-BIO-01",
+                    "title": "全自动生化分析仪参数对比表",
+                    "dwell_seconds": 300.0,
+                    "pages_read": 10,
+                    "pages_total": 12,
+                    "scroll_pct": 83.0,
+                },
+            )
+        )
+        events.append(ev(20 + d, "app.login", t0 + timedelta(days=d, hours=1), {"device": "pc"}))
+    for k in range(3):  # three messages in the last week, each answered after ~60 hours
+        sent = now - timedelta(days=9 - 2 * k)
+        events.append(
+            ev(
+                30 + k,
+                "messaging.outbound",
+                sent,
+                {"conversation_id": f"cv{k}", "channel": "wecom", "sender_id": "REP-01", "text": "参数对比表已发您"},
+            )
+        )
+        events.append(
+            ev(
+                40 + k,
+                "messaging.reply",
+                sent + timedelta(hours=60),
+                {"conversation_id": f"cv{k}", "channel": "wecom", "text": "收到"},
+            )
+        )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for topic, value in events:
+        producer.send(settings.topic(topic), key=b"C-KEY-1", value=value)
+    producer.flush()
+    producer.close()
+    worker()
+    sink()
+    wait_until(lambda: count(db, "SELECT count() FROM customer_health_history FINAL") >= 3, what="health history")
+    wait_until(
+        lambda: (
+            count(
+                db,
+                "SELECT count() FROM customer_health FINAL WHERE as_of >= {t:DateTime64(3)}",
+                t=(now - timedelta(days=4)).replace(tzinfo=None),
+            )
+            == 1
+        ),
+        what="current score at the last reply",
+    )
+    score, band, reasons, conf, stale = db.query(
+        "SELECT score, band, reasons, confidence, stale_sources FROM customer_health FINAL "
+        "WHERE customer_id = 'C-KEY-1'"
+    ).result_rows[0]
+    assert band == "at_risk" and 0 <= score < 40 and reasons
+    history = db.query(
+        "SELECT score, previous_score, reasons FROM customer_health_history FINAL WHERE customer_id = 'C-KEY-1' "
+        "ORDER BY version"
+    ).result_rows
+    assert history[0][1] is None  # the first score has no predecessor
+    assert any(r[1] is not None and r[0] < r[1] for r in history), "the score must fall at some point"
+    all_reasons = " | ".join(" ".join(r[2]) for r in history)
+    assert "次回复均超过48小时" in all_reasons
+    assert "天未打开产品资料" in all_reasons
+    assert all(re.match(r"^[+-]\d+(\.\d)? \S", r) or r.startswith("客户类型变更") for h in history for r in h[2])
+    # Nothing from the app for two weeks: the score says it rests on old app data.
+    assert stale == ["app"] and conf == 0.5
+
+
+def test_every_simulated_customer_gets_a_bounded_score(settings: Settings, db: Any, worker: Any, sink: Any) -> None:
+    exp = simulated(17, days=5, customers=60, bad_rate=0.0, settings=settings)
+    worker()
+    sink()
+    send(settings, exp.messages)
+    wait_until(
+        lambda: count(db, "SELECT count() FROM customer_health FINAL") == len(exp.customers),
+        what="a score per customer",
+    )
+    lo, hi = db.query("SELECT min(score), max(score) FROM customer_health FINAL").result_rows[0]
+    assert 0 <= lo <= hi <= 100
+    bands = {r[0] for r in db.query("SELECT DISTINCT band FROM customer_health FINAL").result_rows}
+    assert bands <= {"healthy", "watch", "at_risk"}
+    assert (
+        count(
+            db,
+            "SELECT count() FROM customer_health_history FINAL WHERE length(reasons) = 0 "
+            "AND previous_score IS NOT NULL",
+        )
+        == 0
+    )
