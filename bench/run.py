@@ -120,19 +120,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def drained(s: Settings, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    groups = [s.group_worker, s.group_sink]
-    while time.monotonic() < deadline:
-        try:
-            rows = kafka_admin.consumer_lag(s, groups)
-        except Exception:  # groups not yet created
-            rows = []
-        sink_done = sum(r.committed or 0 for r in rows if r.group == s.group_sink and "events.accepted" in r.topic)
-        if sink_done >= expected and all(r.lag == 0 for r in rows if r.group == s.group_sink):
-            return
-        time.sleep(0.5)
-    raise RuntimeError("pipeline did not drain in time")
+def drained(s: Settings, timeout: float) -> None:
+    if not kafka_admin.wait_drained(s, timeout):
+        raise RuntimeError("pipeline did not drain in time")
 
 
 def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:
@@ -140,15 +130,17 @@ def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], lo
     worker = spawn(s, "worker", logdir / "worker.log")
     sink = spawn(s, "serve", logdir / "serve.log")
     try:
-        drained(s, len(msgs), timeout=900)
+        drained(s, timeout=900)
     finally:
         stop(sink)
         stop(worker)
     client = store.connect(s)
     try:
-        first, last, rows = client.query(
+        first, last_event, rows = client.query(
             "SELECT min(ingested_at), max(stored_at), count() FROM events FINAL"
         ).result_rows[0]
+        last_health = client.query("SELECT max(stored_at) FROM customer_health_history").result_rows[0][0]
+        last = max(last_event, last_health)
     finally:
         client.close()
     assert rows == len(msgs), (rows, len(msgs))
@@ -162,7 +154,7 @@ def latency_run(s: Settings, logdir: Path) -> dict[str, float]:
         time.sleep(8)  # both joined their groups; latency should not include start-up
         gen = generate(99, days=0, live=True, customers=2000, bad_rate=0.0)
         rep = asyncio.run(send_generated(s, gen, rate=LAT_RATE, duration=LAT_SECONDS))
-        drained(s, 0, timeout=300)
+        drained(s, timeout=300)
         time.sleep(2)
     finally:
         stop(sink)
@@ -267,8 +259,10 @@ Machines here are noisy: medians of {len(raw)} runs, every run measured side by 
 | salespulse end to end (worker + sink, 5 topics -> rows) | {p:,.0f} | {runs(pipe)} | {p / r:.3f} | {p / f:.2f} |
 
 The end-to-end figure runs from the worker's first processed event (`min(ingested_at)`) to
-the last row stored (`max(stored_at)`); it includes validation, PII masking, the profile
-table with its changelog, two result topics and the ClickHouse inserts.
+the last row stored (`max(stored_at)` over `events` and `customer_health_history`); it
+includes validation, PII masking, the profile table, the health agent (a second hop through
+`events.accepted`, a state table with its changelog, two result topics) and the ClickHouse
+inserts.
 
 ## Event-to-row latency
 

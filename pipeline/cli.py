@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import KafkaError
+
 from pipeline import kafka_admin, kafka_local, store
 from pipeline.settings import Settings, SettingsError, load
 
@@ -178,23 +180,6 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
     return proc.returncode
 
 
-def wait_drained(settings: Settings, timeout: float) -> bool:
-    """Wait until the worker and the sink have committed everything on their topics."""
-    deadline = time.monotonic() + timeout
-    groups = [settings.group_worker, settings.group_sink]
-    while time.monotonic() < deadline:
-        try:
-            rows = kafka_admin.consumer_lag(settings, groups)
-        except Exception as exc:  # the groups may not exist yet
-            log.debug("lag not available yet: %s", exc)
-            rows = []
-        seen = {r.group for r in rows}
-        if rows and seen == set(groups) and all(r.lag == 0 for r in rows if not r.topic.endswith("-changelog")):
-            return True
-        time.sleep(1.0)
-    return False
-
-
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     print(f"[demo] Kafka: {settings.kafka_bootstrap}; ClickHouse: {settings.clickhouse_dsn}")
@@ -211,7 +196,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         rep = _simulate(settings, args)
         print(f"[demo] produced {rep.sent} events: " + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items())))
         print("[demo] waiting for worker and sink to catch up ...")
-        if not wait_drained(settings, timeout=args.drain_timeout):
+        if not kafka_admin.wait_drained(settings, timeout=args.drain_timeout):
             print("[demo] WARNING: not fully drained; see `salespulse lag`", file=sys.stderr)
             rc = 1
         for name, proc in (("worker", worker), ("serve", sink)):
@@ -313,6 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     except (SettingsError, kafka_local.KafkaLocalError, store.StoreError) as exc:
         print(f"salespulse: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(
+            f"salespulse: Kafka at {settings.kafka_bootstrap} is not answering ({exc}). "
+            "Start the local broker with `salespulse kafka start`.",
+            file=sys.stderr,
+        )
         return 2
 
 

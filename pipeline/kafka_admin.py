@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import CoordinatorNotAvailableError
+from kafka.errors import CoordinatorNotAvailableError, KafkaError
 
 from pipeline import topics
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def admin(settings: Settings) -> Any:
@@ -90,6 +93,20 @@ def _group_offsets(client: Any, group: str, wait: float = 15.0) -> dict[Any, Any
             time.sleep(0.5)
 
 
+def group_backlog(settings: Settings, group: str, names: tuple[str, ...]) -> int:
+    """Messages on ``names`` the group has not committed yet; a partition it never
+    committed counts from 0, so a group that has not started is not mistaken for idle."""
+    full = [settings.topic(n) for n in names]
+    ends = end_offsets(settings, full)
+    client = admin(settings)
+    try:
+        committed = _group_offsets(client, group)
+    finally:
+        client.close()
+    done = {(tp.topic, tp.partition): max(0, meta.offset or 0) for tp, meta in committed.items()}
+    return sum(max(0, end - done.get(key, 0)) for key, end in ends.items())
+
+
 def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], int]:
     client = admin(settings)
     try:
@@ -99,3 +116,22 @@ def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], i
         return {(tp.topic, tp.partition): int(v.offset) for tp, v in res.items()}
     finally:
         client.close()
+
+
+def wait_drained(settings: Settings, timeout: float) -> bool:
+    """Wait until the worker and the sink have committed everything on the topics they read."""
+    from schemas.results import RESULT_TABLES
+
+    reads = {
+        settings.group_worker: (*topics.SOURCE_TOPICS, topics.ACCEPTED),
+        settings.group_sink: tuple(RESULT_TABLES),
+    }
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(group_backlog(settings, g, names) == 0 for g, names in reads.items()):
+                return True
+        except KafkaError as exc:  # the groups may not exist yet
+            log.debug("lag not available yet: %s", exc)
+        time.sleep(1.0)
+    return False

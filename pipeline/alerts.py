@@ -1,0 +1,151 @@
+"""Declarative alert rules over health state, evaluated in event time.
+
+Pure: ``evaluate`` looks at a customer's features and scores and returns the alerts due,
+honouring each rule's cooldown; ids are deterministic so a replay raises the same alert id
+(and the ``alerts`` table collapses repeats).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.features import Features
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    kind: Literal["silent_slow_contact", "band_drop", "score_fall"]
+    severity: Literal["low", "medium", "high"]
+    title: str
+    cooldown_days: float = Field(gt=0)
+    key_contacts_only: bool = False
+    days_without_material: float = 7
+    replies: int = Field(default=3, ge=1, le=3)
+    reply_hours: float = 48
+    to_band: Literal["watch", "at_risk"] = "at_risk"
+    points: float = Field(default=20, gt=0)
+
+
+class Specialist(_Strict):
+    id: str
+    name: str
+    segments: list[Literal["b2b_contact", "retail_member"]] = Field(min_length=1)
+
+
+class AlertConfig(_Strict):
+    rules: list[Rule] = Field(min_length=1)
+    roster: list[Specialist] = Field(min_length=1)
+
+
+def load_alert_config(path: str | None = None) -> AlertConfig:
+    text = (
+        open(path, encoding="utf-8").read()  # short read of a config file
+        if path
+        else resources.files("pipeline").joinpath("data/alerts.yaml").read_text(encoding="utf-8")
+    )
+    return AlertConfig.model_validate(yaml.safe_load(text))
+
+
+BAND_RANK = {"healthy": 0, "watch": 1, "at_risk": 2}
+
+
+def due(
+    rule: Rule,
+    f: Features,
+    *,
+    key_contact: bool,
+    band: str,
+    previous_band: str | None,
+    trend_7d: float | None,
+) -> dict[str, Any] | None:
+    """The title parameters if ``rule`` fires for these features, else None."""
+    if rule.kind == "silent_slow_contact":
+        if rule.key_contacts_only and not key_contact:
+            return None
+        silent = f.days_since_open is None or f.days_since_open >= rule.days_without_material
+        recent = f.reply_hours[-rule.replies :]
+        slow = len(recent) == rule.replies and all(h > rule.reply_hours for h in recent)
+        if silent and slow:
+            return {"days": int(rule.days_without_material), "replies": rule.replies, "hours": int(rule.reply_hours)}
+        return None
+    if rule.kind == "band_drop":
+        if band == rule.to_band and previous_band is not None and BAND_RANK[previous_band] < BAND_RANK[band]:
+            return {}
+        return None
+    if trend_7d is not None and trend_7d <= -rule.points:
+        return {"points": int(-trend_7d)}
+    return None
+
+
+def alert_id(customer_id: str, rule_id: str, raised_at: datetime) -> str:
+    """Same customer, rule and event-time day -> same id, whoever evaluates it and when."""
+    key = f"{customer_id}|{rule_id}|{raised_at.date().isoformat()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def assign(cfg: AlertConfig, segment: str, open_counts: dict[str, int], customer_id: str) -> str:
+    """The specialist serving this segment with the fewest open alerts (ties: stable by customer)."""
+    seg = "b2b_contact" if segment == "b2b_contact" else "retail_member"
+    pool = [s for s in cfg.roster if seg in s.segments] or list(cfg.roster)
+    tie = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16)
+    best = min(pool, key=lambda s: (open_counts.get(s.id, 0), (tie + pool.index(s)) % len(pool)))
+    return best.id
+
+
+def evaluate(
+    cfg: AlertConfig,
+    state: dict[str, Any],
+    f: Features,
+    *,
+    as_of: datetime,
+    score: float,
+    band: str,
+    previous_band: str | None,
+    trend_7d: float | None,
+    open_counts: dict[str, int],
+) -> list[dict[str, Any]]:
+    """Alerts to raise now; records the raise time per rule in ``state['alerts']`` (cooldown)."""
+    raised: dict[str, str] = state.setdefault("alerts", {})
+    out = []
+    for rule in cfg.rules:
+        last = raised.get(rule.id)
+        if last is not None and as_of - datetime.fromisoformat(last) < timedelta(days=rule.cooldown_days):
+            continue
+        params = due(
+            rule,
+            f,
+            key_contact=bool(state.get("key_contact")),
+            band=band,
+            previous_band=previous_band,
+            trend_7d=trend_7d,
+        )
+        if params is None:
+            continue
+        raised[rule.id] = as_of.isoformat()
+        assignee = assign(cfg, state["segment"], open_counts, state["customer_id"])
+        open_counts[assignee] = open_counts.get(assignee, 0) + 1
+        out.append(
+            {
+                "alert_id": alert_id(state["customer_id"], rule.id, as_of),
+                "customer_id": state["customer_id"],
+                "rule_id": rule.id,
+                "severity": rule.severity,
+                "title": rule.title.format(score=round(score), **params),
+                "score": score,
+                "band": band,
+                "assignee": assignee,
+                "status": "open",
+                "raised_at": as_of.isoformat(timespec="milliseconds"),
+            }
+        )
+    return out
