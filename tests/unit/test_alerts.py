@@ -1,0 +1,68 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pipeline.alerts import alert_id, assign, evaluate, load_alert_config
+from pipeline.features import Features
+
+CFG = load_alert_config()
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def feats(days_since_open: float | None, replies: tuple[float, ...]) -> Features:
+    return Features(
+        logins_7d=0,
+        opens_7d=0,
+        opens_30d=0,
+        depth_30d=0.0,
+        days_since_open=days_since_open,
+        reply_hours=replies,
+        purchases_30d=0,
+        amount_30d=Decimal("0"),
+        returns_30d=0,
+    )
+
+
+def state(key_contact: bool = True) -> dict[str, Any]:
+    return {"customer_id": "C-1", "segment": "b2b_contact", "key_contact": key_contact}
+
+
+def run(st: dict[str, Any], f: Features, at: datetime = NOW, **kw: Any) -> list[dict[str, Any]]:
+    args = {"score": 55.0, "band": "watch", "previous_band": "watch", "trend_7d": None, **kw}
+    return evaluate(CFG, st, f, as_of=at, open_counts={}, **args)
+
+
+def test_field_rule_fires_for_a_silent_key_contact_with_three_slow_replies() -> None:
+    out = run(state(), feats(8, (50, 60, 72)))
+    assert [a["rule_id"] for a in out] == ["silent_key_contact"]
+    assert out[0]["title"] == "重点联系人连续7天未打开产品资料，且最近3次回复均超过48小时"
+    assert out[0]["assignee"] in {"CS-01", "CS-02", "CS-04"}
+
+
+def test_field_rule_needs_every_condition() -> None:
+    assert run(state(), feats(6.9, (50, 60, 72))) == []  # opened something within 7 days
+    assert run(state(), feats(8, (50, 47, 72))) == []  # one reply was quick enough
+    assert run(state(), feats(8, (50, 60))) == []  # fewer than three replies
+    assert run(state(key_contact=False), feats(8, (50, 60, 72))) == []
+
+
+def test_cooldown_is_in_event_time_and_ids_are_stable() -> None:
+    st = state()
+    first = run(st, feats(8, (50, 60, 72)))
+    assert run(st, feats(9, (50, 60, 72)), NOW + timedelta(days=1)) == []
+    again = run(st, feats(15, (50, 60, 72)), NOW + timedelta(days=7))
+    assert len(again) == 1 and again[0]["alert_id"] != first[0]["alert_id"]
+    assert first[0]["alert_id"] == alert_id("C-1", "silent_key_contact", NOW + timedelta(hours=3))
+
+
+def test_band_drop_and_score_fall() -> None:
+    out = run(state(False), feats(1, ()), band="at_risk", previous_band="watch", score=35.0, trend_7d=-25.0)
+    assert sorted(a["rule_id"] for a in out) == ["fell_to_at_risk", "score_fall_7d"]
+    assert any(a["title"] == "健康度7天内下降25分" for a in out)
+    assert run(state(False), feats(1, ()), band="at_risk", previous_band="at_risk") == []
+
+
+def test_assignment_prefers_the_specialist_with_fewest_open_alerts() -> None:
+    counts = {"CS-01": 3, "CS-02": 0, "CS-04": 5}
+    assert assign(CFG, "b2b_contact", counts, "C-9") == "CS-02"
+    assert assign(CFG, "retail_member", {"CS-03": 2, "CS-04": 1}, "C-9") == "CS-04"
