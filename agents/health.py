@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from pipeline import health, topics
+from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
 from pipeline.features import new_state
 from pipeline.scoring import HealthConfig
@@ -18,8 +19,11 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
     source = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)
     current_out = faust_topic(app, settings.topic(topics.HEALTH), settings.partitions)
     history_out = faust_topic(app, settings.topic(topics.HEALTH_HISTORY), settings.partitions)
+    alerts_out = faust_topic(app, settings.topic(topics.ALERTS), settings.partitions)
+    alert_cfg = load_alert_config()
+    open_counts: dict[str, int] = {}  # per worker: assignments made here, for least-loaded routing
     table = app.Table("health", default=None, partitions=settings.partitions)
-    outputs = {"current": current_out, "history": history_out}
+    outputs = {"current": current_out, "history": history_out, "alert": alerts_out}
 
     async def health_agent(stream: Any) -> None:
         async for event in stream.events():
@@ -29,7 +33,15 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
             if not cid:
                 continue  # stock levels: no customer to score
             state = table.get(cid) or new_state(cid)
-            changed, results = health.step(state, row, cfg, source=f"{msg.topic}:{msg.partition}", offset=msg.offset)
+            changed, results = health.step(
+                state,
+                row,
+                cfg,
+                source=f"{msg.topic}:{msg.partition}",
+                offset=msg.offset,
+                alert_cfg=alert_cfg,
+                open_counts=open_counts,
+            )
             if changed:
                 table[cid] = state
             for kind, result in results:

@@ -95,6 +95,7 @@ def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
         _bucket(state, ts)["returns"] += 1
     elif etype in ("pos.checkin", "pos.coupon_scan"):
         state["segment"] = p.get("segment", state["segment"])
+        state["key_contact"] = bool(p.get("is_key_contact", state.get("key_contact", False)))
     cutoff = _day(datetime.fromisoformat(state["as_of"]) - timedelta(days=KEEP_DAYS))
     for day in [d for d in state["days"] if d < cutoff]:
         del state["days"][day]

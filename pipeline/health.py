@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.alerts import AlertConfig, evaluate
 from pipeline.features import apply_event, features
 from pipeline.intake import iso, now_iso
 from pipeline.scoring import HealthConfig, reasons, score
@@ -24,9 +25,16 @@ def trend_7d(score_days: dict[str, float], as_of: datetime) -> float | None:
 
 
 def step(
-    state: dict[str, Any], row: dict[str, Any], cfg: HealthConfig, *, source: str, offset: int
+    state: dict[str, Any],
+    row: dict[str, Any],
+    cfg: HealthConfig,
+    *,
+    source: str,
+    offset: int,
+    alert_cfg: AlertConfig | None = None,
+    open_counts: dict[str, int] | None = None,
 ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    """Apply ``row``; return (state changed, [(result kind, row)]) with kinds current/history."""
+    """Apply ``row``; return (state changed, [(kind, row)]) with kinds current/history/alert."""
     applied = state.setdefault("applied", {})
     if applied.get(source, -1) >= offset or not apply_event(state, row):
         return False, []
@@ -39,20 +47,35 @@ def step(
     for old in sorted(state["score_days"])[:-KEEP_SCORE_DAYS]:
         del state["score_days"][old]
     last = state["last"]
+    before = trend_7d(state["score_days"], as_of)
+    trend = None if before is None else round(s.score - before, 1)
+    alerts: list[tuple[str, dict[str, Any]]] = []
+    if alert_cfg is not None:
+        raised = evaluate(
+            alert_cfg,
+            state,
+            f,
+            as_of=as_of,
+            score=s.score,
+            band=s.band,
+            previous_band=None if last is None else last["band"],
+            trend_7d=trend,
+            open_counts={} if open_counts is None else open_counts,
+        )
+        alerts = [("alert", {**a, "raised_at": iso(as_of), "version": 1, "updated_at": now_iso()}) for a in raised]
     if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
-        return True, []
+        return True, alerts
     why = reasons(None if last is None else last["points"], s, f, cfg)
     if last is not None and last.get("segment", state["segment"]) != state["segment"]:
         why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
     state["version"] += 1
     state["last"] = {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
-    before = trend_7d(state["score_days"], as_of)
     current = {
         "customer_id": state["customer_id"],
         "segment": state["segment"],
         "score": s.score,
         "band": s.band,
-        "trend_7d": None if before is None else round(s.score - before, 1),
+        "trend_7d": trend,
         "confidence": s.confidence,
         "stale_sources": list(s.stale_sources),
         "components": orjson.dumps({k: round(v, 3) for k, v in s.components.items()}).decode(),
@@ -74,4 +97,4 @@ def step(
         "as_of": iso(as_of),
         "version": state["version"],
     }
-    return True, [("current", current), ("history", history)]
+    return True, [("current", current), ("history", history), *alerts]

@@ -9,7 +9,8 @@ PROFILES = "customer.profiles"
 DEADLETTER = "salespulse.deadletter"
 HEALTH = "customer.health"
 HEALTH_HISTORY = "customer.health.history"
+ALERTS = "alerts"
 
-RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY)
+RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY, ALERTS)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS

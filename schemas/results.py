@@ -9,6 +9,7 @@ RESULT_TABLES: dict[str, str] = {
     "salespulse.deadletter": "dead_letters",
     "customer.health": "customer_health",
     "customer.health.history": "customer_health_history",
+    "alerts": "alerts",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

@@ -107,6 +107,16 @@ def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
     assert "次回复均超过48小时" in all_reasons
     assert "天未打开产品资料" in all_reasons
     assert all(re.match(r"^[+-]\d+(\.\d)? \S", r) or r.startswith("客户类型变更") for h in history for r in h[2])
+    # The field rule: a key contact silent for 7+ days whose last 3 replies each took > 48 h.
+    wait_until(
+        lambda: count(db, "SELECT count() FROM alerts FINAL WHERE rule_id = 'silent_key_contact'") == 1,
+        what="the field alert",
+    )
+    title, assignee, status, severity = db.query(
+        "SELECT title, assignee, status, severity FROM alerts FINAL WHERE rule_id = 'silent_key_contact'"
+    ).result_rows[0]
+    assert title == "重点联系人连续7天未打开产品资料，且最近3次回复均超过48小时"
+    assert assignee in {"CS-01", "CS-02", "CS-04"} and status == "open" and severity == "high"
     # Nothing from the app for two weeks: the score says it rests on old app data.
     assert stale == ["app"] and conf == 0.5
 
