@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.config_files import load_yaml
 from pipeline.features import Features
 
 
@@ -48,12 +47,7 @@ class AlertConfig(_Strict):
 
 
 def load_alert_config(path: str | None = None) -> AlertConfig:
-    text = (
-        open(path, encoding="utf-8").read()  # short read of a config file
-        if path
-        else resources.files("pipeline").joinpath("data/alerts.yaml").read_text(encoding="utf-8")
-    )
-    return AlertConfig.model_validate(yaml.safe_load(text))
+    return load_yaml(AlertConfig, "alerts.yaml", path)
 
 
 BAND_RANK = {"healthy": 0, "watch": 1, "at_risk": 2}

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.config_files import load_yaml
 from pipeline.features import Features
 
 Component = Literal["engagement", "reading", "recency", "responsiveness", "purchases", "returns"]
@@ -73,12 +72,7 @@ class HealthConfig(_Strict):
 
 
 def load_config(path: str | None = None) -> HealthConfig:
-    text = (
-        open(path, encoding="utf-8").read()  # short read of a config file
-        if path
-        else resources.files("pipeline").joinpath("data/health.yaml").read_text(encoding="utf-8")
-    )
-    return HealthConfig.model_validate(yaml.safe_load(text))
+    return load_yaml(HealthConfig, "health.yaml", path)
 
 
 def components(f: Features, profile: Profile, cfg: HealthConfig) -> dict[str, float]:

@@ -9,6 +9,7 @@ import signal
 
 from nlp.pii import Pii
 from pipeline import kafka_admin, store
+from pipeline.notifier import Notifier
 from pipeline.settings import Settings, pii_key
 from pipeline.sink import Sink
 
@@ -19,12 +20,18 @@ async def serve(settings: Settings) -> None:
     client = store.connect(settings)
     kafka_admin.ensure_topics(settings)
     sink = Sink(settings, client, Pii(pii_key(settings)))
+    notifier = Notifier(settings)
+
+    def stop() -> None:
+        sink.stop()
+        notifier.stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, sink.stop)
+        loop.add_signal_handler(sig, stop)
     log.info("sink running: %s -> %s", ", ".join(sink.topic_table), store.normalise_dsn(settings.clickhouse_dsn))
     try:
-        await sink.run()
+        await asyncio.gather(sink.run(), notifier.run())
     finally:
         log.info("sink stopped: %s", dict(sink.stats))
         client.close()

@@ -35,6 +35,10 @@ class Settings:
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
     log_level: str = "info"
+    wecom_webhook: str = field(default="", repr=False)
+    dingtalk_webhook: str = field(default="", repr=False)
+    dingtalk_secret: str = field(default="", repr=False)
+    notify_attempts: int = 5
 
     def topic(self, name: str) -> str:
         """Full topic name; the prefix isolates tests and tenants on one broker."""
@@ -43,6 +47,10 @@ class Settings:
     @property
     def group_worker(self) -> str:
         return f"{self.topic_prefix}{self.app_id}"
+
+    @property
+    def group_notify(self) -> str:
+        return f"{self.topic_prefix}{self.app_id}-notify"
 
     @property
     def group_sink(self) -> str:
@@ -71,6 +79,10 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_KAFKA_CONTROLLER_PORT": ("kafka_controller_port", int),
     "SALESPULSE_KAFKA_HEAP": ("kafka_heap", str),
     "SALESPULSE_LOG_LEVEL": ("log_level", str),
+    "SALESPULSE_WECOM_WEBHOOK": ("wecom_webhook", str),
+    "SALESPULSE_DINGTALK_WEBHOOK": ("dingtalk_webhook", str),
+    "SALESPULSE_DINGTALK_SECRET": ("dingtalk_secret", str),
+    "SALESPULSE_NOTIFY_ATTEMPTS": ("notify_attempts", int),
 }
 
 # Documented in README; tests check the two lists stay equal.

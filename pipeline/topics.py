@@ -10,7 +10,8 @@ DEADLETTER = "salespulse.deadletter"
 HEALTH = "customer.health"
 HEALTH_HISTORY = "customer.health.history"
 ALERTS = "alerts"
+DELIVERIES = "alert.deliveries"
 
-RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY, ALERTS)
+RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY, ALERTS, DELIVERIES)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS

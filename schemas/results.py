@@ -10,6 +10,7 @@ RESULT_TABLES: dict[str, str] = {
     "customer.health": "customer_health",
     "customer.health.history": "customer_health_history",
     "alerts": "alerts",
+    "alert.deliveries": "alert_deliveries",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

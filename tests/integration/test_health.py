@@ -32,9 +32,8 @@ def ev(i: int, etype: str, ts: datetime, payload: dict[str, Any], **env: Any) ->
     return topic, orjson.dumps(doc)
 
 
-def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
-    settings: Settings, db: Any, worker: Any, sink: Any
-) -> None:
+def send_silent_key_contact(settings: Settings) -> datetime:
+    """Key contact C-KEY-1: reads for a week, then silence; last 3 replies ~60 h late."""
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     t0 = now - timedelta(days=20)
     events = [ev(0, "pos.checkin", t0, {"segment": "b2b_contact", "is_key_contact": True}, store_id="H-0001")]
@@ -78,6 +77,13 @@ def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
         producer.send(settings.topic(topic), key=b"C-KEY-1", value=value)
     producer.flush()
     producer.close()
+    return now
+
+
+def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    now = send_silent_key_contact(settings)
     worker()
     sink()
     wait_until(lambda: count(db, "SELECT count() FROM customer_health_history FINAL") >= 3, what="health history")
@@ -142,3 +148,33 @@ def test_every_simulated_customer_gets_a_bounded_score(settings: Settings, db: A
         )
         == 0
     )
+
+
+def test_field_alert_reaches_the_wecom_robot_and_the_delivery_is_stored(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    import asyncio
+    import threading
+
+    from pipeline.notifier import Notifier
+    from tests.robot_server import robot
+
+    with robot([(502, {}), (200, {"errcode": 0, "errmsg": "ok"})]) as (url, received):
+        notifier = Notifier(settings.with_(wecom_webhook=url), base_delay=0.05)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(notifier.run()), daemon=True)
+        thread.start()
+        send_silent_key_contact(settings)
+        worker()
+        sink()
+        try:
+            wait_until(lambda: count(db, "SELECT count() FROM alert_deliveries FINAL") >= 1, what="delivery record")
+        finally:
+            loop.call_soon_threadsafe(notifier.stop)
+            thread.join(30)
+    titles = [r["body"]["markdown"]["content"] for r in received]
+    assert any("重点联系人连续7天未打开产品资料" in t for t in titles)
+    status, attempts, channel = db.query(
+        "SELECT status, attempts, channel FROM alert_deliveries FINAL ORDER BY finished_at LIMIT 1"
+    ).result_rows[0]
+    assert (status, attempts, channel) == ("delivered", 2, "wecom")

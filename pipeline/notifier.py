@@ -1,0 +1,84 @@
+"""The ``serve`` process's notifier: alerts topic -> robot webhooks -> delivery records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from pipeline import topics
+from pipeline.notify import Target, deliver
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def targets(settings: Settings) -> list[Target]:
+    out = []
+    if settings.wecom_webhook:
+        out.append(Target("wecom", settings.wecom_webhook))
+    if settings.dingtalk_webhook:
+        out.append(Target("dingtalk", settings.dingtalk_webhook, settings.dingtalk_secret))
+    return out
+
+
+class Notifier:
+    """Delivers each new alert once per channel; commits only after its records are sent."""
+
+    def __init__(self, settings: Settings, base_delay: float = 0.5) -> None:
+        self.settings = settings
+        self.targets = targets(settings)
+        self.base_delay = base_delay
+        self._stopping = asyncio.Event()
+        self.delivered = 0
+        self.failed = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        if not self.targets:
+            log.info("no SALESPULSE_WECOM_WEBHOOK / SALESPULSE_DINGTALK_WEBHOOK set: alerts are stored, not pushed")
+            return
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        consumer = AIOKafkaConsumer(
+            self.settings.topic(topics.ALERTS),
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.settings.group_notify,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+        await producer.start()
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=100)
+                for msgs in batches.values():
+                    for m in msgs:
+                        await self._handle(producer, orjson.loads(m.value))
+                if batches:
+                    await producer.flush()
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _handle(self, producer: Any, alert: dict[str, Any]) -> None:
+        if alert.get("version", 1) != 1 or alert.get("status") != "open":
+            return  # lifecycle updates are not re-announced
+        for target in self.targets:
+            record = await asyncio.to_thread(
+                deliver, alert, target, attempts=self.settings.notify_attempts, base_delay=self.base_delay
+            )
+            if record["status"] == "delivered":
+                self.delivered += 1
+            else:
+                self.failed += 1
+                log.warning("alert %s not delivered to %s: %s", alert["alert_id"], target.channel, record["last_error"])
+            await producer.send(
+                self.settings.topic(topics.DELIVERIES), key=alert["alert_id"].encode(), value=orjson.dumps(record)
+            )
