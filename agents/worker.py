@@ -44,8 +44,21 @@ def register_stall_guard(app: Any, settings: Settings, stats: Counter[str], inte
             positions[tp] = (committed if committed is not None else 0, int(ends.get(tp) or 0))
         for tp in guard.observe(positions):
             committed = positions[tp][0]
+            found = []
+            if tp in consumer._paused_partitions:  # Faust internals: see pipeline/stall.py
+                consumer.resume_partitions([tp])
+                found.append("paused")
+            active = consumer._get_active_partitions()
+            if tp not in active:  # fetched records of inactive partitions are dropped by Faust
+                active.add(tp)
+                consumer._buffered_partitions.discard(tp)
+                found.append("inactive")
             log.warning(
-                "partition %s:%s stalled at %s with data waiting; seeking back", tp.topic, tp.partition, committed
+                "partition %s:%s stalled at %s with data waiting (%s); seeking back",
+                tp.topic,
+                tp.partition,
+                committed,
+                ", ".join(found) or "no flag set",
             )
             stats["stall_recoveries"] += 1
             await consumer.seek(tp, committed)

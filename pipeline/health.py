@@ -33,11 +33,15 @@ def step(
     offset: int,
     alert_cfg: AlertConfig | None = None,
     open_counts: dict[str, int] | None = None,
+    recent: dict[str, str] | None = None,
 ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
     """Apply ``row``; return (state changed, [(kind, row)]) with kinds current/history/alert."""
     applied = state.setdefault("applied", {})
     if applied.get(source, -1) >= offset or not apply_event(state, row):
         return False, []
+    if recent:  # alerts the watermark timer raised while the customer was quiet
+        state.setdefault("alerts", {}).update(recent)
+        recent.clear()
     applied[source] = offset
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
@@ -98,3 +102,42 @@ def step(
         "version": state["version"],
     }
     return True, [("current", current), ("history", history), *alerts]
+
+
+def tick(
+    state: dict[str, Any],
+    watermark: datetime,
+    cfg: HealthConfig,
+    alert_cfg: AlertConfig,
+    open_counts: dict[str, int],
+    recent: dict[str, str],
+    *,
+    idle: timedelta = timedelta(hours=1),
+) -> list[dict[str, Any]]:
+    """Absence rules for a customer who has gone quiet, judged at the stream's watermark.
+
+    A silent customer sends no event to re-evaluate them, so the worker's timer calls this
+    with the event-time watermark (newest event time seen). Faust tables cannot be written
+    from a timer, so cooldowns of alerts raised here live in ``recent`` (rule id -> raised
+    time) and are merged into the state on the customer's next event.
+    """
+    if state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
+        return []
+    f = features(state, watermark)
+    s = score(f, state["segment"], cfg, state["fresh"], watermark)
+    last = state["last"]
+    probe = {**state, "alerts": {**state.get("alerts", {}), **recent}}
+    raised = evaluate(
+        alert_cfg,
+        probe,
+        f,
+        as_of=watermark,
+        score=s.score,
+        band=s.band,
+        previous_band=None if last is None else last["band"],
+        trend_7d=None,
+        open_counts=open_counts,
+    )
+    for a in raised:
+        recent[a["rule_id"]] = watermark.isoformat()
+    return [{**a, "raised_at": iso(watermark), "version": 1, "updated_at": now_iso()} for a in raised]

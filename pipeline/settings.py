@@ -39,6 +39,7 @@ class Settings:
     dingtalk_webhook: str = field(default="", repr=False)
     dingtalk_secret: str = field(default="", repr=False)
     notify_attempts: int = 5
+    absence_interval: float = 10.0
 
     def topic(self, name: str) -> str:
         """Full topic name; the prefix isolates tests and tenants on one broker."""
@@ -83,6 +84,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_DINGTALK_WEBHOOK": ("dingtalk_webhook", str),
     "SALESPULSE_DINGTALK_SECRET": ("dingtalk_secret", str),
     "SALESPULSE_NOTIFY_ATTEMPTS": ("notify_attempts", int),
+    "SALESPULSE_ABSENCE_INTERVAL": ("absence_interval", float),
 }
 
 # Documented in README; tests check the two lists stay equal.

@@ -47,6 +47,7 @@ def settings_env(s: Settings) -> dict[str, str]:
         "SALESPULSE_KAFKA_PORT": str(s.kafka_port),
         "SALESPULSE_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
         "SALESPULSE_LOG_LEVEL": "info",
+        "SALESPULSE_ABSENCE_INTERVAL": str(s.absence_interval),
     }
 
 
@@ -69,6 +70,7 @@ def base_settings() -> Iterator[Settings]:
         clickhouse_dsn=f"chdb://{TEST_VAR / 'clickhouse'}",
         pii_hmac_key=KEY,
         sink_batch_seconds=0.3,
+        absence_interval=1.0,
     )
     started = kafka_local.start(s)
     yield s

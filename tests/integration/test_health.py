@@ -18,6 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def ev(i: int, etype: str, ts: datetime, payload: dict[str, Any], **env: Any) -> tuple[str, bytes]:
+    env = {"customer_id": "C-KEY-1", **env}
     topic = {"pos": "pos.transactions", "app": "app.telemetry", "messaging": "messaging.events"}[etype.split(".")[0]]
     doc = {
         "event_id": f"h-{i}",
@@ -178,3 +179,78 @@ def test_field_alert_reaches_the_wecom_robot_and_the_delivery_is_stored(
         "SELECT status, attempts, channel FROM alert_deliveries FINAL ORDER BY finished_at LIMIT 1"
     ).result_rows[0]
     assert (status, attempts, channel) == ("delivered", 2, "wecom")
+
+
+def test_quiet_key_contact_is_alerted_at_the_watermark_without_events_of_their_own(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    key = {"customer_id": "C-KEY-2"}
+    events = [
+        ev(
+            100,
+            "pos.checkin",
+            now - timedelta(days=20),
+            {"segment": "b2b_contact", "is_key_contact": True},
+            store_id="H-0002",
+            **key,
+        )
+    ]
+    events.append(
+        ev(
+            101,
+            "app.material_view",
+            now - timedelta(days=14),
+            {
+                "material_id": "MAT-IMM-01",
+                "title": "化学发光免疫分析仪白皮书",
+                "dwell_seconds": 90.0,
+                "pages_read": 3,
+                "pages_total": 24,
+                "scroll_pct": 12.5,
+            },
+            **key,
+        )
+    )
+    for k in range(3):
+        sent = now - timedelta(days=16 - 2 * k)
+        events.append(
+            ev(
+                110 + k,
+                "messaging.outbound",
+                sent,
+                {"conversation_id": f"q{k}", "channel": "dingtalk", "sender_id": "REP-02", "text": "演示安排"},
+                **key,
+            )
+        )
+        events.append(
+            ev(
+                120 + k,
+                "messaging.reply",
+                sent + timedelta(hours=50),
+                {"conversation_id": f"q{k}", "channel": "dingtalk", "text": "再说"},
+                **key,
+            )
+        )
+    # Someone else's activity today moves the event-time watermark; C-KEY-2 stays silent.
+    events.append(ev(130, "app.login", now, {"device": "ios"}, customer_id="C-OTHER"))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for topic, value in events:
+        producer.send(settings.topic(topic), key=orjson.loads(value)["customer_id"].encode(), value=value)
+    producer.flush()
+    producer.close()
+    worker()
+    sink()
+    wait_until(
+        lambda: (
+            count(
+                db, "SELECT count() FROM alerts FINAL WHERE customer_id = 'C-KEY-2' AND rule_id = 'silent_key_contact'"
+            )
+            == 1
+        ),
+        what="the watermark alert",
+    )
+    raised_at = db.query("SELECT raised_at FROM alerts FINAL WHERE customer_id = 'C-KEY-2'").result_rows[0][0]
+    # Raised in event time (within the data's span), not at the wall clock. Which event time
+    # depends on how the five source topics interleave; see the note on out-of-order input.
+    assert now - timedelta(days=20) <= raised_at.replace(tzinfo=UTC) <= now
