@@ -27,7 +27,7 @@ import orjson
 
 from pipeline import kafka_admin, kafka_local, store
 from pipeline.produce import send_generated
-from pipeline.settings import DEMO_PII_KEY, Settings, load
+from pipeline.settings import DEMO_PII_KEY, Settings, load, to_env
 from pipeline.simulate import generate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,16 +38,7 @@ LAT_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 
 
 def env_for(s: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SALESPULSE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-        "SALESPULSE_CLICKHOUSE_DSN": s.clickhouse_dsn,
-        "SALESPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
-        "SALESPULSE_TOPIC_PREFIX": s.topic_prefix,
-        "SALESPULSE_APP_ID": s.app_id,
-        "SALESPULSE_PII_HMAC_KEY": s.pii_hmac_key,
-        "SALESPULSE_LOG_LEVEL": "warning",
-    }
+    return {**os.environ, **to_env(s.with_(log_level="warning"))}
 
 
 def events(n: int, seed: int) -> list[tuple[str, bytes, bytes, datetime]]:

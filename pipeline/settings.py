@@ -136,3 +136,12 @@ def pii_key(s: Settings) -> bytes:
             f"export SALESPULSE_PII_HMAC_KEY={DEMO_PII_KEY}  (the Makefile does this for `make demo`)"
         )
     return s.pii_hmac_key.encode()
+
+
+def to_env(s: Settings) -> dict[str, str]:
+    """The environment that makes ``load()`` in a child process return ``s`` again."""
+    out = {}
+    for name, (attr, kind) in _ENV.items():
+        value = getattr(s, attr)
+        out[name] = ("true" if value else "false") if kind is bool else str(value)
+    return out

@@ -23,7 +23,7 @@ import pytest
 
 from nlp.pii import Pii
 from pipeline import kafka_admin, kafka_local, store
-from pipeline.settings import Settings, pii_key
+from pipeline.settings import Settings, pii_key, to_env
 from pipeline.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,23 +32,7 @@ KEY = "integration-test-key-0123456789"
 
 
 def settings_env(s: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SALESPULSE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
-        "SALESPULSE_CLICKHOUSE_DSN": s.clickhouse_dsn,
-        "SALESPULSE_CLICKHOUSE_DATABASE": s.clickhouse_database,
-        "SALESPULSE_VAR_DIR": str(s.var_dir),
-        "SALESPULSE_TOPIC_PREFIX": s.topic_prefix,
-        "SALESPULSE_APP_ID": s.app_id,
-        "SALESPULSE_PARTITIONS": str(s.partitions),
-        "SALESPULSE_PII_HMAC_KEY": s.pii_hmac_key,
-        "SALESPULSE_MAX_EVENT_BYTES": str(s.max_event_bytes),
-        "SALESPULSE_SINK_BATCH_SECONDS": str(s.sink_batch_seconds),
-        "SALESPULSE_KAFKA_PORT": str(s.kafka_port),
-        "SALESPULSE_KAFKA_CONTROLLER_PORT": str(s.kafka_controller_port),
-        "SALESPULSE_LOG_LEVEL": "info",
-        "SALESPULSE_ABSENCE_INTERVAL": str(s.absence_interval),
-    }
+    return {**os.environ, **to_env(s)}
 
 
 @pytest.fixture(scope="session")

@@ -53,3 +53,18 @@ def test_docker_compose_uses_only_real_settings_and_commands() -> None:
         assert "healthcheck" in services[name]
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+
+
+def test_settings_survive_the_trip_through_a_child_environment() -> None:
+    from pipeline.settings import to_env
+
+    s = load(
+        {
+            "SALESPULSE_PII_HMAC_KEY": "k" * 20,
+            "SALESPULSE_TOPIC_PREFIX": "t1-",
+            "SALESPULSE_PARTITIONS": "8",
+            "SALESPULSE_WORKER_WEB_ENABLED": "true",
+            "SALESPULSE_SINK_BATCH_SECONDS": "0.25",
+        }
+    )
+    assert load(to_env(s)) == s
