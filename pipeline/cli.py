@@ -148,6 +148,22 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.reports import alert_outcomes
+
+    client = store.connect(settings)
+    try:
+        rows = alert_outcomes(client, days=args.days)
+    finally:
+        client.close()
+    print(f"{'rule':24} {'alerts':>7} {'judged':>7} {'recovered':>10} {'precision':>10}")
+    for r in rows:
+        precision = "-" if r["precision"] is None else f"{r['precision']:.1%}"
+        print(f"{r['rule_id']:24} {r['alerts']:>7} {r['judged']:>7} {r['recovered_within_days']:>10} {precision:>10}")
+    print(f"judged = at least {args.days} days of data after the alert; precision = share not recovered by itself")
+    return 0
+
+
 def summary(client: Any) -> dict[str, Any]:
     dl = client.query(
         "SELECT error_class, count() FROM dead_letters FINAL GROUP BY error_class ORDER BY 2 DESC"
@@ -275,6 +291,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="rows per ClickHouse table (stop serve first when embedded)").set_defaults(
         fn=cmd_report
     )
+
+    al = sub.add_parser("alerts", help="alert reports (stop serve first when embedded)")
+    al.add_argument("action", choices=["report"])
+    al.add_argument("--days", type=int, default=14, help="outcome window after each alert")
+    al.set_defaults(fn=cmd_alerts)
 
     d = sub.add_parser("demo", help="start everything, simulate, summarise")
     sim_args(d, 45.0)

@@ -1,0 +1,90 @@
+"""`salespulse alerts report`: outcomes computed by ClickHouse over real tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pipeline.reports import alert_outcomes
+from pipeline.store import INSERT_SETTINGS
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def alert(alert_id: str, customer: str, rule: str, day: int, score: float) -> list[Any]:
+    ts = T0 + timedelta(days=day)
+    return [alert_id, customer, rule, "medium", "t", score, "at_risk", "CS-01", "open", ts, ts, 1, "alerts", 0, 0]
+
+
+def hist(customer: str, day: int, score: float, band: str, version: int) -> list[Any]:
+    ts = T0 + timedelta(days=day)
+    return [customer, "retail_member", score, None, band, "", 1.0, [], ts, version, "h", 0, version]
+
+
+def test_outcome_per_rule_counts_only_alerts_with_enough_data_after_them(db: Any) -> None:
+    cols_a = [
+        "alert_id",
+        "customer_id",
+        "rule_id",
+        "severity",
+        "title",
+        "score",
+        "band",
+        "assignee",
+        "status",
+        "raised_at",
+        "updated_at",
+        "version",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+    ]
+    db.insert(
+        "alerts",
+        [
+            alert("a1", "C-1", "fell_to_at_risk", 0, 30),  # recovers on day 5 -> not a real risk
+            alert("a2", "C-2", "fell_to_at_risk", 0, 30),  # stays at risk -> real
+            alert("a3", "C-3", "fell_to_at_risk", 25, 30),  # too recent to judge
+            alert("a4", "C-2", "score_fall_7d", 1, 35),  # C-2 never recovers -> real
+        ],
+        column_names=cols_a,
+        settings=INSERT_SETTINGS,
+    )
+    cols_h = [
+        "customer_id",
+        "segment",
+        "score",
+        "previous_score",
+        "band",
+        "previous_band",
+        "confidence",
+        "reasons",
+        "as_of",
+        "version",
+        "kafka_topic",
+        "kafka_partition",
+        "kafka_offset",
+    ]
+    db.insert(
+        "customer_health_history",
+        [
+            hist("C-1", 5, 72, "healthy", 1),
+            hist("C-2", 5, 33, "at_risk", 1),
+            hist("C-3", 26, 31, "at_risk", 1),
+            hist("C-2", 30, 34, "at_risk", 2),  # the data horizon: day 30
+        ],
+        column_names=cols_h,
+        settings=INSERT_SETTINGS,
+    )
+    report = {r["rule_id"]: r for r in alert_outcomes(db, days=14)}
+    assert report["fell_to_at_risk"] == {
+        "rule_id": "fell_to_at_risk",
+        "alerts": 3,
+        "judged": 2,
+        "recovered_within_days": 1,
+        "precision": 0.5,
+    }
+    assert report["score_fall_7d"]["judged"] == 1 and report["score_fall_7d"]["precision"] == 1.0
