@@ -164,6 +164,18 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.churn import train
+
+    client = store.connect(settings)
+    try:
+        report = train(client, settings.var_dir / "models")
+    finally:
+        client.close()
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return 0
+
+
 def summary(client: Any) -> dict[str, Any]:
     dl = client.query(
         "SELECT error_class, count() FROM dead_letters FINAL GROUP BY error_class ORDER BY 2 DESC"
@@ -296,6 +308,8 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("action", choices=["report"])
     al.add_argument("--days", type=int, default=14, help="outcome window after each alert")
     al.set_defaults(fn=cmd_alerts)
+
+    sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)
 
     d = sub.add_parser("demo", help="start everything, simulate, summarise")
     sim_args(d, 45.0)
