@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config_files import load_yaml
 from pipeline.features import Features
+from pipeline.intake import iso, now_iso
 
 
 class _Strict(BaseModel):
@@ -139,7 +140,9 @@ def evaluate(
                 "band": band,
                 "assignee": assignee,
                 "status": "open",
-                "raised_at": as_of.isoformat(timespec="milliseconds"),
+                "raised_at": iso(as_of),
+                "updated_at": now_iso(),
+                "version": 1,  # lifecycle changes (acknowledged, resolved) will be later versions
             }
         )
     return out

@@ -66,7 +66,7 @@ def step(
             trend_7d=trend,
             open_counts={} if open_counts is None else open_counts,
         )
-        alerts = [("alert", {**a, "raised_at": iso(as_of), "version": 1, "updated_at": now_iso()}) for a in raised]
+        alerts = [("alert", a) for a in raised]
     if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
         return True, alerts
     why = reasons(None if last is None else last["points"], s, f, cfg)
@@ -140,4 +140,4 @@ def tick(
     )
     for a in raised:
         recent[a["rule_id"]] = watermark.isoformat()
-    return [{**a, "raised_at": iso(watermark), "version": 1, "updated_at": now_iso()} for a in raised]
+    return raised

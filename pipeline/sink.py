@@ -268,6 +268,11 @@ class Sink:
                 consumer.seek(tp, committed)
 
     async def _deadletter(self, producer: Any, msg: Any, kind: str, text: str) -> None:
+        if msg.topic == self.settings.topic(topics.DEADLETTER):
+            # A dead letter that cannot be stored would loop forever: log it loudly instead.
+            log.error("unstorable dead letter at %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, text)
+            self.stats["unstorable_deadletters"] += 1
+            return
         rec = intake.deadletter_record(
             msg.value,
             topic=msg.topic,
@@ -279,11 +284,6 @@ class Sink:
             pii=self.pii,
             headers=msg.headers,
         )
-        if msg.topic == self.settings.topic(topics.DEADLETTER):
-            # A dead letter that cannot be stored would loop forever: log it loudly instead.
-            log.error("unstorable dead letter at %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, text)
-            self.stats["unstorable_deadletters"] += 1
-            return
         await producer.send(
             self.settings.topic(topics.DEADLETTER),
             key=msg.key,
