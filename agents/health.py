@@ -1,14 +1,15 @@
-"""Health agent: accepted events keyed by customer -> score state -> customer.health results."""
+"""Health agent: accepted events, alert actions and watermark ticks keyed by customer -> results."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from pipeline import health, topics
+from nlp.pii import Pii
+from pipeline import health, intake, topics
 from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
 from pipeline.features import new_state
@@ -16,17 +17,20 @@ from pipeline.scoring import HealthConfig
 from pipeline.settings import Settings
 
 
-def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str]) -> None:
-    source = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)
-    current_out = faust_topic(app, settings.topic(topics.HEALTH), settings.partitions)
-    history_out = faust_topic(app, settings.topic(topics.HEALTH_HISTORY), settings.partitions)
-    alerts_out = faust_topic(app, settings.topic(topics.ALERTS), settings.partitions)
+def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str], pii: Pii) -> None:
+    source = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions, settings.topic(topics.HEALTH_TICKS))
+    ticks = faust_topic(app, settings.topic(topics.HEALTH_TICKS), settings.partitions)
+    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
+    outputs = {
+        "current": faust_topic(app, settings.topic(topics.HEALTH), settings.partitions),
+        "history": faust_topic(app, settings.topic(topics.HEALTH_HISTORY), settings.partitions),
+        "alert": faust_topic(app, settings.topic(topics.ALERTS), settings.partitions),
+    }
     alert_cfg = load_alert_config()
     open_counts: dict[str, int] = {}  # per worker: assignments made here, for least-loaded routing
     table = app.Table("health", default=None, partitions=settings.partitions)
-    outputs = {"current": current_out, "history": history_out, "alert": alerts_out}
     watermark: dict[str, datetime] = {}  # newest event time seen by this worker
-    timer_raised: dict[str, dict[str, str]] = {}  # customer -> rule -> raised at (see health.tick)
+    ticked: dict[str, datetime] = {}  # customer -> watermark of the last tick sent
 
     async def health_agent(stream: Any) -> None:
         async for event in stream.events():
@@ -36,7 +40,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
             if not cid:
                 continue  # stock levels: no customer to score
             ts = datetime.fromisoformat(row["occurred_at"])
-            if "now" not in watermark or ts > watermark["now"]:
+            if row["event_type"] != health.TICK and ("now" not in watermark or ts > watermark["now"]):
                 watermark["now"] = ts
             state = table.get(cid) or new_state(cid)
             changed, results = health.step(
@@ -51,21 +55,38 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
             if changed:
                 table[cid] = state
             for kind, result in results:
-                await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
                 stats[f"health.{kind}"] += 1
+                if kind == "refused":
+                    rec = intake.deadletter_record(
+                        event.value,
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        stage="alert_action",
+                        error_class="refused_action",
+                        message=result["reason"],
+                        pii=pii,
+                    )
+                    await deadletter.send(key=cid.encode(), value=orjson.dumps(rec))
+                    continue
+                await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
 
     app.agent(source, name="health", concurrency=1)(health_agent)
 
     async def absence_timer() -> None:
-        """Evaluate quiet customers against the event-time watermark, not the wall clock."""
-        if "now" not in watermark:
+        """Ask the agent to judge quiet customers at the event-time watermark, not the wall clock."""
+        now = watermark.get("now")
+        if now is None:
             return
         for cid, state in list(table.items()):
-            if state is None:
+            if state is None or state["as_of"] is None:
                 continue
-            recent = timer_raised.setdefault(cid, {})
-            for alert in health.tick(state, watermark["now"], cfg, alert_cfg, open_counts, recent):
-                await alerts_out.send(key=cid.encode(), value=orjson.dumps(alert))
-                stats["health.alert.timer"] += 1
+            if now - datetime.fromisoformat(state["as_of"]) < timedelta(hours=1):
+                continue
+            if cid in ticked and now - ticked[cid] < timedelta(hours=1):
+                continue  # at most one tick per customer per event-time hour
+            ticked[cid] = now
+            await ticks.send(key=cid.encode(), value=orjson.dumps(health.tick_row(cid, now)))
+            stats["health.ticks"] += 1
 
     app.timer(interval=settings.absence_interval)(absence_timer)

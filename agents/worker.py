@@ -20,7 +20,7 @@ def build(settings: Settings) -> Any:
     pii = Pii(pii_key(settings))
     stats: Counter[str] = Counter()
     intake.register(app, settings, pii, stats)
-    health.register(app, settings, load_config(), stats)
+    health.register(app, settings, load_config(), stats, pii)
     register_stall_guard(app, settings, stats)
     app.salespulse_stats = stats
     return app
@@ -29,7 +29,7 @@ def build(settings: Settings) -> Any:
 def register_stall_guard(app: Any, settings: Settings, stats: Counter[str], interval: float = 5.0) -> None:
     """Seek partitions whose commits stopped with data waiting back to their committed offset."""
     guard: StallGuard[Any] = StallGuard()
-    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED)}
+    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED, topics.HEALTH_TICKS)}
     log = logging.getLogger(__name__)
 
     async def check() -> None:

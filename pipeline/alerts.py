@@ -1,15 +1,18 @@
-"""Declarative alert rules over health state, evaluated in event time.
+"""Declarative alert rules over health state, evaluated in event time, and their lifecycle.
 
 Pure: ``evaluate`` looks at a customer's features and scores and returns the alerts due,
-honouring each rule's cooldown; ids are deterministic so a replay raises the same alert id
-(and the ``alerts`` table collapses repeats).
+honouring each rule's cooldown and the weekly contact cap; ids are deterministic so a
+replay raises the same alert id (and the ``alerts`` table collapses repeats).
+``apply_action`` moves an alert through open -> acknowledged -> resolved, each step a new
+version of the same row. ``notify_after`` keeps pushes out of the quiet hours.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,9 +45,19 @@ class Specialist(_Strict):
     segments: list[Literal["b2b_contact", "retail_member"]] = Field(min_length=1)
 
 
+class QuietHours(_Strict):
+    start: time
+    end: time
+    timezone: str = "Asia/Shanghai"
+    bypass_severity: list[Literal["low", "medium", "high"]] = []
+
+
 class AlertConfig(_Strict):
     rules: list[Rule] = Field(min_length=1)
     roster: list[Specialist] = Field(min_length=1)
+    contacts_per_week: int = Field(default=2, ge=1)
+    cap_bypass_severity: list[Literal["low", "medium", "high"]] = ["high"]
+    quiet_hours: QuietHours | None = None
 
 
 def load_alert_config(path: str | None = None) -> AlertConfig:
@@ -83,9 +96,28 @@ def due(
 
 
 def alert_id(customer_id: str, rule_id: str, raised_at: datetime) -> str:
-    """Same customer, rule and event-time day -> same id, whoever evaluates it and when."""
-    key = f"{customer_id}|{rule_id}|{raised_at.date().isoformat()}"
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
+    """Same customer, rule and event-time day -> same id, whoever evaluates it and when.
+
+    Readable and reversible (``schemas.events.alert_customer``), so an action on an alert can be routed to the
+    partition that owns the customer's state without a lookup.
+    """
+    return f"{customer_id}:{rule_id}:{raised_at.strftime('%Y%m%d')}"
+
+
+def notify_after(cfg: AlertConfig, raised_at: datetime, severity: str) -> datetime:
+    """When a push may go out: at once, or at the end of the quiet hours it falls in."""
+    q = cfg.quiet_hours
+    if q is None or severity in q.bypass_severity:
+        return raised_at
+    local = raised_at.astimezone(ZoneInfo(q.timezone))
+    t = local.timetz().replace(tzinfo=None)
+    quiet = (q.start <= t or t < q.end) if q.start > q.end else (q.start <= t < q.end)
+    if not quiet:
+        return raised_at
+    end = local.replace(hour=q.end.hour, minute=q.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(raised_at.tzinfo)
 
 
 def assign(cfg: AlertConfig, segment: str, open_counts: dict[str, int], customer_id: str) -> str:
@@ -109,8 +141,14 @@ def evaluate(
     trend_7d: float | None,
     open_counts: dict[str, int],
 ) -> list[dict[str, Any]]:
-    """Alerts to raise now; records the raise time per rule in ``state['alerts']`` (cooldown)."""
+    """Alerts to raise now; records the raise time per rule in ``state['alerts']`` (cooldown).
+
+    Over the weekly contact cap an alert is still raised and stored, as ``suppressed`` with
+    the reason, so nobody is contacted a third time in a week and nothing disappears.
+    """
     raised: dict[str, str] = state.setdefault("alerts", {})
+    week_ago = (as_of - timedelta(days=7)).isoformat()
+    contacts: list[str] = [t for t in state.get("contacts", []) if t > week_ago]
     out = []
     for rule in cfg.rules:
         last = raised.get(rule.id)
@@ -127,8 +165,11 @@ def evaluate(
         if params is None:
             continue
         raised[rule.id] = as_of.isoformat()
+        capped = len(contacts) >= cfg.contacts_per_week and rule.severity not in cfg.cap_bypass_severity
         assignee = assign(cfg, state["segment"], open_counts, state["customer_id"])
-        open_counts[assignee] = open_counts.get(assignee, 0) + 1
+        if not capped:
+            contacts.append(as_of.isoformat())
+            open_counts[assignee] = open_counts.get(assignee, 0) + 1
         out.append(
             {
                 "alert_id": alert_id(state["customer_id"], rule.id, as_of),
@@ -139,10 +180,38 @@ def evaluate(
                 "score": score,
                 "band": band,
                 "assignee": assignee,
-                "status": "open",
+                "status": "suppressed" if capped else "open",
+                "suppressed_reason": f"7天内已提醒{len(contacts)}次，达到每周联系上限" if capped else "",
                 "raised_at": iso(as_of),
+                "notify_after": iso(notify_after(cfg, as_of, rule.severity)),
+                "acknowledged_by": "",
+                "acknowledged_at": None,
+                "resolved_by": "",
+                "resolved_at": None,
+                "note": "",
                 "updated_at": now_iso(),
-                "version": 1,  # lifecycle changes (acknowledged, resolved) will be later versions
+                "version": 1,  # lifecycle changes (acknowledged, resolved) are later versions
             }
         )
+    state["contacts"] = contacts
+    return out
+
+
+NEXT_STATUS = {"acknowledge": "acknowledged", "resolve": "resolved"}
+ALLOWED_FROM = {"acknowledge": {"open"}, "resolve": {"open", "acknowledged", "suppressed"}}
+
+
+def apply_action(alert: dict[str, Any], action: dict[str, Any]) -> dict[str, Any]:
+    """The next version of ``alert`` after ``action``; ValueError names a refused transition."""
+    verb = action["action"]
+    if alert["status"] not in ALLOWED_FROM[verb]:
+        raise ValueError(f"alert {alert['alert_id']} is {alert['status']}: cannot {verb}")
+    out = {**alert, "status": NEXT_STATUS[verb], "version": alert["version"] + 1, "updated_at": now_iso()}
+    who, at = action["by"], action["at"]
+    if verb == "acknowledge":
+        out.update(acknowledged_by=who, acknowledged_at=at)
+    else:
+        out.update(resolved_by=who, resolved_at=at)
+    if action.get("note"):
+        out["note"] = action["note"]
     return out

@@ -12,10 +12,12 @@ from pipeline.settings import Settings
 
 def create_app(settings: Settings) -> Any:
     faust_fixes.apply()
+    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return faust.App(
         settings.group_worker,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",  # tables are rebuilt from their changelog topics at start-up
+        datadir=str(settings.var_dir / "faust" / "{conf.name}"),  # not the working directory
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
@@ -31,10 +33,11 @@ def create_app(settings: Settings) -> Any:
     )
 
 
-def faust_topic(app: Any, name: str, partitions: int) -> Any:
-    """A topic read as raw bytes: we decode and validate ourselves, never Faust."""
+def faust_topic(app: Any, name: str, partitions: int, *more: str) -> Any:
+    """A topic (or several read as one stream) as raw bytes: we decode and validate, never Faust."""
     return app.topic(
         name,
+        *more,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",

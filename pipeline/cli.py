@@ -149,6 +149,21 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action in ("ack", "resolve"):
+        from pipeline.produce import send_alert_action
+        from schemas.events import EventError
+
+        if not args.alert_id or not args.by:
+            print("alerts ack|resolve needs ALERT_ID and --by", file=sys.stderr)
+            return 2
+        verb = "acknowledge" if args.action == "ack" else "resolve"
+        try:
+            doc = send_alert_action(settings, args.alert_id, verb, args.by, args.note)
+        except (EventError, ValueError) as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"sent {verb} of {args.alert_id} by {args.by} ({doc['event_id']}); refusals go to the dead letters")
+        return 0
     from pipeline.reports import alert_outcomes
 
     client = store.connect(settings)
@@ -304,9 +319,12 @@ def _parser() -> argparse.ArgumentParser:
         fn=cmd_report
     )
 
-    al = sub.add_parser("alerts", help="alert reports (stop serve first when embedded)")
-    al.add_argument("action", choices=["report"])
-    al.add_argument("--days", type=int, default=14, help="outcome window after each alert")
+    al = sub.add_parser("alerts", help="alert actions (ack, resolve) and the precision report")
+    al.add_argument("action", choices=["report", "ack", "resolve"])
+    al.add_argument("alert_id", nargs="?", help="for ack/resolve: the alert id (customer:rule:YYYYMMDD)")
+    al.add_argument("--by", help="for ack/resolve: who acts (recorded on the alert)")
+    al.add_argument("--note", default="", help="for ack/resolve: a note kept on the alert")
+    al.add_argument("--days", type=int, default=14, help="report: outcome window after each alert")
     al.set_defaults(fn=cmd_alerts)
 
     sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.alerts import AlertConfig, evaluate
+from pipeline.alerts import AlertConfig, apply_action, evaluate
 from pipeline.features import apply_event, features
 from pipeline.intake import iso, now_iso
 from pipeline.scoring import HealthConfig, reasons, score
@@ -24,6 +24,51 @@ def trend_7d(score_days: dict[str, float], as_of: datetime) -> float | None:
     return None if not earlier else score_days[max(earlier)]
 
 
+TICK = "health.tick"  # internal: the watermark timer asking for a quiet customer's absence rules
+KEEP_OPEN_ALERTS = 50
+
+
+def tick_row(customer_id: str, watermark: datetime) -> dict[str, Any]:
+    """The message the timer sends the agent (timers cannot write Faust tables; agents can)."""
+    return {
+        "event_id": f"tick:{customer_id}:{watermark.isoformat()}",
+        "event_type": TICK,
+        "customer_id": customer_id,
+        "occurred_at": watermark.isoformat(),
+    }
+
+
+def _remember(state: dict[str, Any], alerts: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """Keep raised alerts in the customer's state so later actions find them, after restarts too."""
+    kept: dict[str, Any] = state.setdefault("open_alerts", {})
+    for a in alerts:
+        if a["alert_id"] not in kept:
+            kept[a["alert_id"]] = a
+    for old in sorted(kept, key=lambda k: kept[k]["raised_at"])[:-KEEP_OPEN_ALERTS]:
+        del kept[old]
+    return [("alert", a) for a in alerts]
+
+
+def act(state: dict[str, Any], row: dict[str, Any], open_counts: dict[str, int]) -> list[tuple[str, dict[str, Any]]]:
+    """An acknowledge/resolve action -> the alert's next version, or a refusal with the reason."""
+    p = orjson.loads(row["payload"])
+    kept: dict[str, Any] = state.setdefault("open_alerts", {})
+    alert = kept.get(p["alert_id"])
+    if alert is None:
+        return [("refused", {"reason": f"alert {p['alert_id']} is not known for {state['customer_id']}"})]
+    try:
+        nxt = apply_action(alert, {**p, "at": row["occurred_at"]})
+    except ValueError as exc:
+        return [("refused", {"reason": str(exc)})]
+    if nxt["status"] == "resolved":
+        del kept[p["alert_id"]]
+        if alert["status"] != "suppressed" and open_counts.get(alert["assignee"], 0) > 0:
+            open_counts[alert["assignee"]] -= 1
+    else:
+        kept[p["alert_id"]] = nxt
+    return [("alert", nxt)]
+
+
 def step(
     state: dict[str, Any],
     row: dict[str, Any],
@@ -33,15 +78,23 @@ def step(
     offset: int,
     alert_cfg: AlertConfig | None = None,
     open_counts: dict[str, int] | None = None,
-    recent: dict[str, str] | None = None,
 ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    """Apply ``row``; return (state changed, [(kind, row)]) with kinds current/history/alert."""
+    """Apply ``row``; return (state changed, [(kind, row)]), kinds current/history/alert/refused."""
     applied = state.setdefault("applied", {})
-    if applied.get(source, -1) >= offset or not apply_event(state, row):
+    if applied.get(source, -1) >= offset:
         return False, []
-    if recent:  # alerts the watermark timer raised while the customer was quiet
-        state.setdefault("alerts", {}).update(recent)
-        recent.clear()
+    counts = {} if open_counts is None else open_counts
+    if row["event_type"] == "alert.action":
+        applied[source] = offset
+        return True, act(state, row, counts)
+    if row["event_type"] == TICK:
+        applied[source] = offset
+        if alert_cfg is None:
+            return True, []
+        watermark = datetime.fromisoformat(row["occurred_at"])
+        return True, _remember(state, absence(state, watermark, cfg, alert_cfg, counts))
+    if not apply_event(state, row):
+        return False, []
     applied[source] = offset
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
@@ -64,9 +117,9 @@ def step(
             band=s.band,
             previous_band=None if last is None else last["band"],
             trend_7d=trend,
-            open_counts={} if open_counts is None else open_counts,
+            open_counts=counts,
         )
-        alerts = [("alert", a) for a in raised]
+        alerts = _remember(state, raised)
     if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
         return True, alerts
     why = reasons(None if last is None else last["points"], s, f, cfg)
@@ -104,32 +157,29 @@ def step(
     return True, [("current", current), ("history", history), *alerts]
 
 
-def tick(
+def absence(
     state: dict[str, Any],
     watermark: datetime,
     cfg: HealthConfig,
     alert_cfg: AlertConfig,
     open_counts: dict[str, int],
-    recent: dict[str, str],
     *,
     idle: timedelta = timedelta(hours=1),
 ) -> list[dict[str, Any]]:
     """Absence rules for a customer who has gone quiet, judged at the stream's watermark.
 
-    A silent customer sends no event to re-evaluate them, so the worker's timer calls this
-    with the event-time watermark (newest event time seen). Faust tables cannot be written
-    from a timer, so cooldowns of alerts raised here live in ``recent`` (rule id -> raised
-    time) and are merged into the state on the customer's next event.
+    A silent customer sends no event to re-evaluate them, so the worker's timer sends a tick
+    with the event-time watermark (newest event time seen) through a topic to the agent,
+    which runs this and keeps the cooldown in the customer's state like any other alert.
     """
     if state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
         return []
     f = features(state, watermark)
     s = score(f, state["segment"], cfg, state["fresh"], watermark)
     last = state["last"]
-    probe = {**state, "alerts": {**state.get("alerts", {}), **recent}}
-    raised = evaluate(
+    return evaluate(
         alert_cfg,
-        probe,
+        state,
         f,
         as_of=watermark,
         score=s.score,
@@ -138,6 +188,3 @@ def tick(
         trend_7d=None,
         open_counts=open_counts,
     )
-    for a in raised:
-        recent[a["rule_id"]] = watermark.isoformat()
-    return raised

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -54,22 +55,37 @@ class Notifier:
         producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
         await producer.start()
         await consumer.start()
+        # Alerts raised in the quiet hours wait here (not committed) until their notify_after;
+        # the committed offset of a partition never passes its oldest held alert.
+        held: list[tuple[Any, int, dict[str, Any]]] = []
+        position: dict[Any, int] = {}
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=100)
-                for msgs in batches.values():
+                now = datetime.now(UTC)
+                for tp, msgs in batches.items():
                     for m in msgs:
-                        await self._handle(producer, orjson.loads(m.value))
-                if batches:
+                        position[tp] = m.offset + 1
+                        alert = orjson.loads(m.value)
+                        if _due(alert) > now:
+                            held.append((tp, m.offset, alert))
+                        else:
+                            await self._handle(producer, alert)
+                released = [h for h in held if _due(h[2]) <= now]
+                for item in released:
+                    held.remove(item)
+                    await self._handle(producer, item[2])
+                if batches or released:
                     await producer.flush()
-                    await consumer.commit()
+                    commit = {tp: min([o for t, o, _ in held if t == tp], default=pos) for tp, pos in position.items()}
+                    await consumer.commit(commit)
         finally:
             await consumer.stop()
             await producer.stop()
 
     async def _handle(self, producer: Any, alert: dict[str, Any]) -> None:
         if alert.get("version", 1) != 1 or alert.get("status") != "open":
-            return  # lifecycle updates are not re-announced
+            return  # lifecycle updates are not re-announced; suppressed alerts stay unpushed
         for target in self.targets:
             record = await asyncio.to_thread(
                 deliver, alert, target, attempts=self.settings.notify_attempts, base_delay=self.base_delay
@@ -82,3 +98,9 @@ class Notifier:
             await producer.send(
                 self.settings.topic(topics.DELIVERIES), key=alert["alert_id"].encode(), value=orjson.dumps(record)
             )
+
+
+def _due(alert: dict[str, Any]) -> datetime:
+    """When the alert may be pushed (quiet hours); old records without the field: at once."""
+    raw = alert.get("notify_after")
+    return datetime.fromisoformat(raw) if raw else datetime.min.replace(tzinfo=UTC)

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pipeline import intake
 from pipeline.settings import Settings
 from schemas.events import EVENT_TOPICS, EventError
@@ -123,3 +125,32 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
     finally:
         producer.close()
     return report
+
+
+def send_alert_action(settings: Settings, alert_id: str, action: str, by: str, note: str = "") -> dict[str, Any]:
+    """Publish an acknowledge/resolve action; the health agent applies it to the customer's alert."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from kafka import KafkaProducer
+
+    from schemas.events import alert_customer
+
+    customer = alert_customer(alert_id)
+    doc: dict[str, Any] = {
+        "event_id": f"act-{uuid.uuid4().hex}",
+        "event_type": "alert.action",
+        "schema_version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "salespulse-cli",
+        "customer_id": customer,
+        "payload": {"alert_id": alert_id, "action": action, "by": by, "note": note},
+    }
+    raw = orjson.dumps(doc)
+    intake.decode(raw, "alert.actions", settings.max_event_bytes)  # refuse locally what intake would
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        producer.send(settings.topic("alert.actions"), key=customer.encode(), value=raw).get(timeout=30)
+    finally:
+        producer.close()
+    return doc

@@ -11,7 +11,9 @@ HEALTH = "customer.health"
 HEALTH_HISTORY = "customer.health.history"
 ALERTS = "alerts"
 DELIVERIES = "alert.deliveries"
+HEALTH_TICKS = "health.ticks"  # internal: watermark timer -> health agent
 
 RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY, ALERTS, DELIVERIES)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
-ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS
+INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS,)
+ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS + INTERNAL_TOPICS

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 __all__ = [
     "EVENT_TOPICS",
     "PAYLOADS",
+    "AlertAction",
     "Envelope",
     "EventError",
     "ValidationError",
@@ -126,6 +127,23 @@ class Note(_Strict):
     text: str = Field(max_length=4000)
 
 
+class AlertAction(_Strict):
+    """A person acknowledges or resolves an alert; key and customer_id = the alert's customer."""
+
+    alert_id: str = Field(min_length=12, max_length=200)
+    action: Literal["acknowledge", "resolve"]
+    by: Id
+    note: str = Field(default="", max_length=500)
+
+
+def alert_customer(alert_id: str) -> str:
+    """The customer an alert id (``customer:rule:YYYYMMDD``) belongs to."""
+    parts = alert_id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[0] or len(parts[2]) != 8 or not parts[2].isdigit():
+        raise ValueError(f"not an alert id: {alert_id!r}")
+    return parts[0]
+
+
 class Envelope(_Strict):
     """The common envelope; ``payload`` is validated separately against ``PAYLOADS``."""
 
@@ -152,6 +170,7 @@ PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("messaging.outbound", 1): (Outbound, "messaging.events", True, False),
     ("messaging.reply", 1): (Reply, "messaging.events", True, False),
     ("store.note", 1): (Note, "store.notes", True, True),
+    ("alert.action", 1): (AlertAction, "alert.actions", True, False),
 }
 
 EVENT_TOPICS: tuple[str, ...] = (
@@ -160,6 +179,7 @@ EVENT_TOPICS: tuple[str, ...] = (
     "app.telemetry",
     "messaging.events",
     "store.notes",
+    "alert.actions",
 )
 
 
@@ -214,6 +234,13 @@ def validate(doc: Any, expected_topic: str | None = None) -> Event:
         payload = model.model_validate(env.payload)
     except ValidationError as exc:
         raise EventError("invalid_payload", _short(exc)) from None
+    if isinstance(payload, AlertAction):
+        try:
+            owner = alert_customer(payload.alert_id)
+        except ValueError as exc:
+            raise EventError("invalid_payload", str(exc)) from None
+        if owner != env.customer_id:
+            raise EventError("invalid_envelope", f"alert {payload.alert_id} belongs to {owner}, not {env.customer_id}")
     return Event(env, payload, topic)
 
 

@@ -2,7 +2,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pipeline.alerts import alert_id, assign, evaluate, load_alert_config
+import pytest
+
+from pipeline.alerts import alert_id, apply_action, assign, evaluate, load_alert_config, notify_after
 from pipeline.features import Features
 
 CFG = load_alert_config()
@@ -66,3 +68,57 @@ def test_assignment_prefers_the_specialist_with_fewest_open_alerts() -> None:
     counts = {"CS-01": 3, "CS-02": 0, "CS-04": 5}
     assert assign(CFG, "b2b_contact", counts, "C-9") == "CS-02"
     assert assign(CFG, "retail_member", {"CS-03": 2, "CS-04": 1}, "C-9") == "CS-04"
+
+
+def test_weekly_contact_cap_suppresses_but_keeps_the_alert() -> None:
+    cfg = CFG.model_copy(update={"contacts_per_week": 1})
+    st = state(False)
+
+    def go(at: datetime, **kw: Any) -> list[str]:
+        args = {"score": 35.0, "band": "at_risk", "previous_band": "at_risk", "trend_7d": None, **kw}
+        out = evaluate(cfg, st, feats(1, ()), as_of=at, open_counts={}, **args)
+        assert all(
+            a["suppressed_reason"] == ("" if a["status"] == "open" else "7天内已提醒1次，达到每周联系上限") for a in out
+        )
+        return [a["status"] for a in out]
+
+    assert go(NOW, previous_band="watch") == ["open"]
+    assert go(NOW + timedelta(days=2), trend_7d=-25.0) == ["suppressed"]  # stored, not pushed
+    st["key_contact"] = True  # the high-severity field rule is never capped
+    out = evaluate(
+        cfg,
+        st,
+        feats(8, (50, 60, 72)),
+        as_of=NOW + timedelta(days=3),
+        open_counts={},
+        score=35.0,
+        band="at_risk",
+        previous_band="at_risk",
+        trend_7d=None,
+    )
+    assert [a["status"] for a in out] == ["open"]
+    st["alerts"].clear()
+    st["key_contact"] = False
+    assert go(NOW + timedelta(days=11), previous_band="watch") == ["open"]  # earlier contacts are a week old
+
+
+def test_quiet_hours_delay_pushes_until_morning_in_shanghai_except_high_severity() -> None:
+    night = datetime(2026, 11, 20, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    assert notify_after(CFG, night, "medium") == datetime(2026, 11, 21, 0, 0, tzinfo=UTC)  # 08:00 local
+    assert notify_after(CFG, night, "high") == night
+    early = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)  # 07:00 next day in Shanghai
+    assert notify_after(CFG, early, "low") == datetime(2026, 11, 21, 0, 0, tzinfo=UTC)
+    day = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # noon
+    assert notify_after(CFG, day, "medium") == day
+
+
+def test_lifecycle_acknowledge_then_resolve_each_a_new_version() -> None:
+    a = run(state(), feats(8, (50, 60, 72)))[0]
+    acked = apply_action(a, {"action": "acknowledge", "by": "CS-01", "at": "2026-11-21T09:00:00+00:00"})
+    assert (acked["status"], acked["version"], acked["acknowledged_by"]) == ("acknowledged", 2, "CS-01")
+    resolve = {"action": "resolve", "by": "CS-02", "at": "2026-11-22T09:00:00+00:00", "note": "已回访"}
+    done = apply_action(acked, resolve)
+    assert (done["status"], done["version"], done["resolved_by"], done["note"]) == ("resolved", 3, "CS-02", "已回访")
+    assert done["acknowledged_by"] == "CS-01"
+    with pytest.raises(ValueError, match="resolved: cannot acknowledge"):
+        apply_action(done, {"action": "acknowledge", "by": "CS-01", "at": "2026-11-23T09:00:00+00:00"})
