@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,9 +13,12 @@ from nlp.pii import Pii
 from pipeline import health, intake, topics
 from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
+from pipeline.churn import load_latest
 from pipeline.features import new_state
 from pipeline.scoring import HealthConfig
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str], pii: Pii) -> None:
@@ -27,6 +31,8 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
         "alert": faust_topic(app, settings.topic(topics.ALERTS), settings.partitions),
     }
     alert_cfg = load_alert_config()
+    model = load_latest(settings.model_dir)
+    log.info("health score: %s", "rules (no churn model)" if model is None else f"churn model {model.version}")
     open_counts: dict[str, int] = {}  # per worker: assignments made here, for least-loaded routing
     table = app.Table("health", default=None, partitions=settings.partitions)
     watermark: dict[str, datetime] = {}  # newest event time seen by this worker
@@ -51,6 +57,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
                 offset=msg.offset,
                 alert_cfg=alert_cfg,
                 open_counts=open_counts,
+                model=model,
             )
             if changed:
                 table[cid] = state

@@ -127,9 +127,35 @@ def train(client: Any, out_dir: Path, test_share: float = 0.3) -> dict[str, Any]
         "calibration": [[round(float(m), 3), round(float(f), 3)] for m, f in zip(mean_pred, frac_pos, strict=True)],
         "features": list(FEATURE_NAMES),
     }
-    import joblib  # type: ignore[import-untyped]  # ships with scikit-learn, no stubs
+    import joblib
 
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, out_dir / f"churn-{version}.joblib")
     (out_dir / f"churn-{version}.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     return report
+
+
+class ChurnModel:
+    """A trained artifact as the worker uses it: features in, calibrated churn probability out."""
+
+    def __init__(self, model: Any, version: str) -> None:
+        self.model = model
+        self.version = version
+
+    def probability(self, f: Features, segment: str) -> float:
+        return float(self.model.predict_proba(np.array([vector(f, segment)]))[0, 1])
+
+
+def load_latest(model_dir: Path) -> ChurnModel | None:
+    """The newest ``churn-<version>.joblib`` whose report lists the features this code computes."""
+    import joblib
+
+    for path in sorted(model_dir.glob("churn-*.joblib"), reverse=True):
+        report_path = path.with_suffix(".json")
+        if not report_path.exists():
+            continue
+        report = json.loads(report_path.read_text())
+        if report.get("features") != list(FEATURE_NAMES):
+            continue  # trained on another feature set: not usable by this code
+        return ChurnModel(joblib.load(path), report["version"])
+    return None

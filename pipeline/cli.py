@@ -17,7 +17,7 @@ from typing import Any
 from kafka.errors import KafkaError
 
 from pipeline import kafka_admin, kafka_local, store
-from pipeline.settings import Settings, SettingsError, load
+from pipeline.settings import Settings, SettingsError, load, to_env
 
 log = logging.getLogger("salespulse")
 
@@ -184,7 +184,7 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
 
     client = store.connect(settings)
     try:
-        report = train(client, settings.var_dir / "models")
+        report = train(client, settings.model_dir)
     finally:
         client.close()
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -198,6 +198,31 @@ def summary(client: Any) -> dict[str, Any]:
     return {"rows": store.table_counts(client), "dead_letters_by_class": {str(k): int(v) for k, v in dl}}
 
 
+def demo_health(client: Any, lowest: int = 3) -> str:
+    """What the demo's scores and alerts look like: bands, the lowest scores with reasons, alerts."""
+    bands = client.query("SELECT band, count() FROM customer_health FINAL GROUP BY band ORDER BY 2 DESC").result_rows
+    low = client.query(
+        "SELECT customer_id, segment, score, trend_7d, confidence, reasons FROM customer_health FINAL "
+        "ORDER BY score LIMIT {n:UInt32}",
+        parameters={"n": lowest},
+    ).result_rows
+    alerts = client.query(
+        "SELECT rule_id, status, count() FROM alerts FINAL GROUP BY rule_id, status ORDER BY rule_id, status"
+    ).result_rows
+    sample = client.query(
+        "SELECT alert_id, title, assignee FROM alerts FINAL WHERE status = 'open' ORDER BY raised_at DESC LIMIT 3"
+    ).result_rows
+    out = ["health bands: " + ", ".join(f"{b} {n}" for b, n in bands)]
+    out.append(f"lowest {lowest} scores:")
+    for cid, segment, score, trend, conf, reasons in low:
+        trend_txt = "n/a" if trend is None else f"{trend:+.0f}"
+        out.append(f"  {cid} ({segment}) score {score:.0f}, 7-day trend {trend_txt}, confidence {conf:.2f}")
+        out.extend(f"      {r}" for r in reasons[:4])
+    out.append("alerts by rule and status: " + ", ".join(f"{r}/{st} {n}" for r, st, n in alerts))
+    out.extend(f"  {aid} -> {who}: {title}" for aid, title, who in sample)
+    return "\n".join(out)
+
+
 def _spawn(settings: Settings, verb: str, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out = log_path.open("ab")
@@ -206,7 +231,7 @@ def _spawn(settings: Settings, verb: str, log_path: Path) -> subprocess.Popen[by
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=os.environ.copy(),
+        env={**os.environ, **to_env(settings)},
     )
     out.close()
     return proc
@@ -223,9 +248,35 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
     return proc.returncode
 
 
+def _reset_demo(settings: Settings) -> Settings:
+    """A demo starts clean, so its summary adds up: previous demo data would be deduplicated.
+
+    A broker we manage is stopped state: its data folder is wiped before it starts. A broker
+    someone else runs is left alone; the demo then uses topics of its own (a fresh prefix).
+    The demo's ClickHouse database is dropped and recreated.
+    """
+    import shutil
+
+    st = kafka_local.status(settings)
+    if not st["listening"]:
+        shutil.rmtree(kafka_local.paths(settings).data, ignore_errors=True)
+    else:
+        settings = settings.with_(topic_prefix=f"{settings.topic_prefix}demo{int(time.time())}.")
+        print(f"[demo] a broker is already running: using topics prefixed {settings.topic_prefix!r}")
+    client = store.connect(settings, migrate=False)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")  # identifier validated
+    finally:
+        client.close()
+    return settings
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     print(f"[demo] Kafka: {settings.kafka_bootstrap}; ClickHouse: {settings.clickhouse_dsn}")
+    if not args.keep_data:
+        settings = _reset_demo(settings)
+        print(f"[demo] starting clean: database {settings.clickhouse_database} dropped (--keep-data keeps it)")
     started_kafka = kafka_local.start(settings)
     print("[demo] started Apache Kafka (KRaft)" if started_kafka else "[demo] using the running Kafka")
     kafka_admin.ensure_topics(settings)
@@ -254,6 +305,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     client = store.connect(settings)
     try:
         s = summary(client)
+        health_view = demo_health(client)
     finally:
         client.close()
     rows = s["rows"]
@@ -267,6 +319,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print("rows per ClickHouse table:")
     for table, n in rows.items():
         print(f"  {table:24} {n}")
+    print(health_view)
     print(f"data left in {settings.var_dir.resolve()} (ClickHouse: {store.normalise_dsn(settings.clickhouse_dsn)})")
     print(f"took {time.monotonic() - t0:.0f}s")
     if processed != rep.sent:
@@ -334,6 +387,7 @@ def _parser() -> argparse.ArgumentParser:
     d.set_defaults(days=30.0)
     d.add_argument("--drain-timeout", type=float, default=180.0)
     d.add_argument("--keep-kafka", action="store_true", help="leave the broker running afterwards")
+    d.add_argument("--keep-data", action="store_true", help="do not wipe the previous demo's data first")
     d.set_defaults(fn=cmd_demo)
     return p
 

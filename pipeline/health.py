@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from pipeline.alerts import AlertConfig, apply_action, evaluate
-from pipeline.features import apply_event, features
+from pipeline.churn import ChurnModel
+from pipeline.features import Features, apply_event, features
 from pipeline.intake import iso, now_iso
-from pipeline.scoring import HealthConfig, reasons, score
+from pipeline.scoring import HealthConfig, Score, band, reasons, score
 
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 KEEP_SCORE_DAYS = 10
@@ -69,6 +71,17 @@ def act(state: dict[str, Any], row: dict[str, Any], open_counts: dict[str, int])
     return [("alert", nxt)]
 
 
+def rescore(
+    s: Score, f: Features, segment: str, cfg: HealthConfig, model: ChurnModel | None
+) -> tuple[Score, float | None]:
+    """The model's score (100 x (1 - churn probability)) when there is a model, else the rules'."""
+    if model is None:
+        return s, None
+    risk = model.probability(f, segment)
+    value = round(100.0 * (1.0 - risk), 1)
+    return replace(s, score=value, band=band(value, cfg)), risk
+
+
 def step(
     state: dict[str, Any],
     row: dict[str, Any],
@@ -78,8 +91,13 @@ def step(
     offset: int,
     alert_cfg: AlertConfig | None = None,
     open_counts: dict[str, int] | None = None,
+    model: ChurnModel | None = None,
 ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    """Apply ``row``; return (state changed, [(kind, row)]), kinds current/history/alert/refused."""
+    """Apply ``row``; return (state changed, [(kind, row)]), kinds current/history/alert/refused.
+
+    With a trained churn model the score is 100 x (1 - calibrated churn probability); the
+    component points still explain what moved. Without one the rule-based score stands.
+    """
     applied = state.setdefault("applied", {})
     if applied.get(source, -1) >= offset:
         return False, []
@@ -92,13 +110,13 @@ def step(
         if alert_cfg is None:
             return True, []
         watermark = datetime.fromisoformat(row["occurred_at"])
-        return True, _remember(state, absence(state, watermark, cfg, alert_cfg, counts))
+        return True, _remember(state, absence(state, watermark, cfg, alert_cfg, counts, model=model))
     if not apply_event(state, row):
         return False, []
     applied[source] = offset
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
-    s = score(f, state["segment"], cfg, state["fresh"], as_of)
+    s, risk = rescore(score(f, state["segment"], cfg, state["fresh"], as_of), f, state["segment"], cfg, model)
     day = as_of.date().isoformat()
     state["score_days"][day] = s.score
     for old in sorted(state["score_days"])[:-KEEP_SCORE_DAYS]:
@@ -123,6 +141,8 @@ def step(
     if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
         return True, alerts
     why = reasons(None if last is None else last["points"], s, f, cfg)
+    if risk is not None and model is not None:
+        why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
     if last is not None and last.get("segment", state["segment"]) != state["segment"]:
         why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
     state["version"] += 1
@@ -137,6 +157,8 @@ def step(
         "stale_sources": list(s.stale_sources),
         "components": orjson.dumps({k: round(v, 3) for k, v in s.components.items()}).decode(),
         "reasons": why,
+        "churn_risk": None if risk is None else round(risk, 4),
+        "score_source": "rules" if model is None else f"model:{model.version}",
         "fresh": orjson.dumps(state["fresh"]).decode(),
         "as_of": iso(as_of),
         "version": state["version"],
@@ -165,6 +187,7 @@ def absence(
     open_counts: dict[str, int],
     *,
     idle: timedelta = timedelta(hours=1),
+    model: ChurnModel | None = None,
 ) -> list[dict[str, Any]]:
     """Absence rules for a customer who has gone quiet, judged at the stream's watermark.
 
@@ -175,7 +198,7 @@ def absence(
     if state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
         return []
     f = features(state, watermark)
-    s = score(f, state["segment"], cfg, state["fresh"], watermark)
+    s = rescore(score(f, state["segment"], cfg, state["fresh"], watermark), f, state["segment"], cfg, model)[0]
     last = state["last"]
     return evaluate(
         alert_cfg,

@@ -40,6 +40,7 @@ class Settings:
     dingtalk_secret: str = field(default="", repr=False)
     notify_attempts: int = 5
     absence_interval: float = 10.0
+    model_dir: Path = Path("var/models")
 
     def topic(self, name: str) -> str:
         """Full topic name; the prefix isolates tests and tenants on one broker."""
@@ -85,6 +86,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_DINGTALK_SECRET": ("dingtalk_secret", str),
     "SALESPULSE_NOTIFY_ATTEMPTS": ("notify_attempts", int),
     "SALESPULSE_ABSENCE_INTERVAL": ("absence_interval", float),
+    "SALESPULSE_MODEL_DIR": ("model_dir", Path),
 }
 
 # Documented in README; tests check the two lists stay equal.

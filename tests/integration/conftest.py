@@ -55,6 +55,7 @@ def base_settings() -> Iterator[Settings]:
         pii_hmac_key=KEY,
         sink_batch_seconds=0.3,
         absence_interval=1.0,
+        model_dir=TEST_VAR / "models",  # rule-based scores unless a test brings its own model
     )
     started = kafka_local.start(s)
     yield s
@@ -160,11 +161,11 @@ class SinkRunner:
 
 
 @pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], WorkerProcess]]:
+def worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def make() -> WorkerProcess:
-        w = WorkerProcess(settings, tmp_path / "worker.log").start()
+    def make(**changes: Any) -> WorkerProcess:
+        w = WorkerProcess(settings.with_(**changes), tmp_path / "worker.log").start()
         started.append(w)
         return w
 

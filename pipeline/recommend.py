@@ -1,0 +1,225 @@
+"""Stock-aware recommendations for a customer who shows up at a store, pure (no Faust).
+
+Inputs: the visit's request (derived from the customer's tag profile: size, liked colours,
+dislikes, items recommended in earlier notes with those notes' ids), the store's stock,
+and co-purchase rules mined from POS baskets. Output: up to ``limit`` items in stock in the
+customer's size, none in a disliked colour or category, each with its reasons (Chinese,
+for the store screen) and the notes it came from. An opted-out customer gets the store's
+best-stocked popular items instead, marked not personalised (PIPL art. 24).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from itertools import permutations
+from pathlib import Path
+from typing import Any
+
+from pipeline.intake import now_iso
+
+
+def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
+    """The canonical category in a product name: the longest lexicon category inside it."""
+    best: tuple[int, str] | None = None
+    low = name.lower()
+    for surface, (kind, canon) in lexicon.items():
+        if kind == "category" and surface in low and (best is None or len(surface) > best[0]):
+            best = (len(surface), canon)
+    return None if best is None else best[1]
+
+
+def apply_stock(stock: dict[str, Any], payload: dict[str, Any], category: str | None) -> None:
+    item = stock.setdefault(payload["sku"], {"name": payload.get("name") or payload["sku"], "category": None, "on": {}})
+    if payload.get("name"):
+        item["name"] = payload["name"]
+    if category:
+        item["category"] = category
+    item["on"][f"{payload['size']}|{payload['colour']}"] = payload["on_hand"]
+
+
+def _candidates(
+    stock: dict[str, Any], category: str, size: str | None, dislikes: set[str], liked: list[str], colour: str | None
+) -> list[tuple[str, str, str, int, str]]:
+    out = []
+    for sku, item in stock.items():
+        if item["category"] != category:
+            continue
+        for key, on_hand in item["on"].items():
+            sz, col = key.split("|", 1)
+            if on_hand <= 0 or (size is not None and sz != size) or col in dislikes:
+                continue
+            out.append((sku, sz, col, on_hand, item["name"]))
+    rank = {c: i for i, c in enumerate(liked)}
+    out.sort(key=lambda x: (x[2] != colour, rank.get(x[2], len(rank)), -x[3], x[0], x[1]))
+    return out
+
+
+def recommend(
+    req: dict[str, Any], stock: dict[str, Any], rules: list[dict[str, Any]], *, limit: int = 3
+) -> list[dict[str, Any]]:
+    if req["opted_out"]:
+        return _fallback(req, stock, rules, limit)
+    size, dislikes, liked = req["size"], set(req["dislikes"]), list(req["liked_colours"])
+    chosen: list[dict[str, Any]] = []
+    taken: set[str] = set()
+
+    def add(
+        kind: str, cand: tuple[str, str, str, int, str], category: str, reasons: list[str], notes: list[str]
+    ) -> None:
+        sku, sz, col, on_hand, name = cand
+        chosen.append(
+            {
+                "kind": kind,
+                "sku": sku,
+                "name": name,
+                "category": category,
+                "size": sz,
+                "colour": col,
+                "on_hand": on_hand,
+                "reasons": reasons,
+                "source_notes": notes,
+            }
+        )
+        taken.add(category)
+
+    for r in req["recommended"]:
+        cat = r["category"]
+        if cat in taken or cat in dislikes:
+            continue
+        cands = _candidates(stock, cat, size, dislikes, liked, None)
+        if cands:
+            c = cands[0]
+            add("noted", c, cat, [f"上次推荐的{cat}有库存（{c[1]}码 {c[2]}，库存{c[3]}件）"], r["notes"])
+    anchors = [(c["category"], c["colour"]) for c in chosen] + [(cat, None) for cat in req["categories"][:2]]
+    same_colour = "同色系" in req["pairings"]
+    for anchor, anchor_colour in anchors:
+        targets: list[tuple[str, dict[str, Any] | None]] = [
+            (p, None) for p in req["pairings"] if p not in ("同色系", "撞色", "叠穿", "内搭", "套装")
+        ]
+        targets += [(r["then"], r) for r in sorted(rules, key=lambda r: -r["lift"]) if r["if"] == anchor]
+        for target, rule in targets:
+            if len(chosen) >= limit:
+                break
+            if target in taken or target in dislikes or target == anchor:
+                continue
+            colour = anchor_colour if same_colour else None
+            cands = _candidates(stock, target, size, dislikes, liked, colour)
+            if not cands:
+                continue
+            c = cands[0]
+            if rule is None:
+                why = f"笔记中的搭配偏好：{target}"
+            else:
+                why = f"常一起购买：{anchor}→{target}（置信度{rule['confidence']:.0%}）"
+            prefix = "同色系" if same_colour and colour is not None and c[2] == colour else ""
+            notes = [n for r in req["recommended"] if r["category"] == anchor for n in r["notes"]]
+            add("pairing", c, target, [f"搭配建议：{prefix}{target}（{c[2]}，{c[1]}码）", why], notes)
+    return chosen[:limit]
+
+
+def _fallback(
+    req: dict[str, Any], stock: dict[str, Any], rules: list[dict[str, Any]], limit: int
+) -> list[dict[str, Any]]:
+    """Not personalised: the best-stocked items of the store's most bought categories."""
+    popularity = Counter({r["if"]: r["support_if"] for r in rules})
+    totals: Counter[tuple[str, str]] = Counter()
+    for sku, item in stock.items():
+        if item["category"]:
+            totals[(item["category"], sku)] += sum(max(0, n) for n in item["on"].values())
+    ranked = sorted(totals, key=lambda k: (-popularity.get(k[0], 0.0), -totals[k], k[1]))
+    out, seen = [], set()
+    for cat, sku in ranked:
+        if cat in seen or totals[(cat, sku)] <= 0:
+            continue
+        seen.add(cat)
+        out.append(
+            {
+                "kind": "popular",
+                "sku": sku,
+                "name": stock[sku]["name"],
+                "category": cat,
+                "size": "",
+                "colour": "",
+                "on_hand": totals[(cat, sku)],
+                "reasons": ["门店热销且有库存（客户已关闭个性化推荐）"],
+                "source_notes": [],
+            }
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def message(recs: list[dict[str, Any]]) -> str:
+    """The one line for the store screen, e.g. 上次推荐的阔腿裤有库存，搭配建议：同色系针织开衫."""
+    parts = []
+    for r in recs:
+        if r["kind"] == "noted":
+            parts.append(f"上次推荐的{r['category']}有库存")
+        elif r["kind"] == "pairing":
+            parts.append(r["reasons"][0].split("（", 1)[0])
+        else:
+            parts.append(f"热销：{r['category']}")
+    return "，".join(parts)
+
+
+def rows(req: dict[str, Any], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``recommendations`` records: one per item, ranked, with the visit they answer."""
+    line = message(recs)
+    return [
+        {
+            "recommendation_id": f"{req['request_id']}:{rank}",
+            "request_id": req["request_id"],
+            "customer_id": req["customer_id"],
+            "store_id": req["store_id"],
+            "visit_type": req["visit_type"],
+            "occurred_at": req["occurred_at"],
+            "rank": rank,
+            "personalised": not req["opted_out"],
+            "message": line,
+            **rec,
+            "created_at": now_iso(),
+        }
+        for rank, rec in enumerate(recs, 1)
+    ]
+
+
+def mine_rules(
+    baskets: list[set[str]], *, min_support: float = 0.01, min_confidence: float = 0.1
+) -> list[dict[str, Any]]:
+    """Category -> category association rules (support, confidence, lift) from POS baskets."""
+    n = len(baskets)
+    if n == 0:
+        return []
+    single: Counter[str] = Counter()
+    pair: Counter[tuple[str, str]] = Counter()
+    for basket in baskets:
+        single.update(basket)
+        pair.update(permutations(sorted(basket), 2))
+    out = []
+    for (a, b), both in pair.items():
+        support, confidence = both / n, both / single[a]
+        if support < min_support or confidence < min_confidence:
+            continue
+        lift = confidence / (single[b] / n)
+        out.append(
+            {
+                "if": a,
+                "then": b,
+                "support": round(support, 4),
+                "support_if": round(single[a] / n, 4),
+                "confidence": round(confidence, 4),
+                "lift": round(lift, 3),
+            }
+        )
+    return sorted(out, key=lambda r: (-r["lift"], r["if"], r["then"]))
+
+
+def load_rules(model_dir: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The newest mined rules (``copurchase-<version>.json``), or none."""
+    files = sorted(model_dir.glob("copurchase-*.json"), reverse=True)
+    if not files:
+        return "none", []
+    doc = json.loads(files[0].read_text(encoding="utf-8"))
+    return str(doc["version"]), list(doc["rules"])

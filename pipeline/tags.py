@@ -1,0 +1,143 @@
+"""Notes -> tag rows and a per-customer tag profile with time decay, pure (no Faust).
+
+The profile is order-independent: a tag's weight as of its newest note time is
+``sum(w_i * 0.5 ** ((newest - t_i) / half_life))`` whichever order the notes arrive in,
+so a replay or a late note gives the same profile. Readers decay further to "now"
+(``decayed``). What the recommender needs (size, liked and disliked colours, items
+recommended earlier with the notes they came from) is read from the same profile.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from nlp.tagger import Tag
+from pipeline.intake import iso, now_iso
+
+HALF_LIFE_DAYS = 60.0
+KEEP_NOTES_PER_TAG = 3
+KEEP_TAGS = 200
+
+
+def _decay(days: float, half_life: float = HALF_LIFE_DAYS) -> float:
+    return float(0.5 ** (days / half_life))
+
+
+def decayed(weight: float, as_of: datetime, now: datetime, half_life: float = HALF_LIFE_DAYS) -> float:
+    return weight * _decay(max(0.0, (now - as_of).total_seconds() / 86_400), half_life)
+
+
+def new_profile(customer_id: str) -> dict[str, Any]:
+    return {"customer_id": customer_id, "tags": {}, "seen": [], "version": 0, "opted_out": False, "recos": []}
+
+
+def note_row(row: dict[str, Any], tags: list[Tag], tagger_version: str) -> dict[str, Any]:
+    """The ``note_tags`` record: one per note, tags as parallel arrays with their spans."""
+    p = orjson.loads(row["payload"])
+    return {
+        "note_id": p["note_id"],
+        "event_id": row["event_id"],
+        "customer_id": row["customer_id"],
+        "store_id": row.get("store_id") or "",
+        "associate_id": p["associate_id"],
+        "occurred_at": row["occurred_at"],
+        "text": p["text"],  # already PII-masked by intake
+        "tags": [t.key for t in tags],
+        "tag_types": [t.type for t in tags],
+        "starts": [t.start for t in tags],
+        "ends": [t.end for t in tags],
+        "surfaces": [t.surface for t in tags],
+        "weights": [t.weight for t in tags],
+        "tagger": tagger_version,
+        "tagged_at": now_iso(),
+    }
+
+
+def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[Tag]) -> list[str]:
+    """Fold one note's tags into the profile; return the tag keys whose weight changed."""
+    if note_id in profile["seen"]:
+        return []
+    profile["seen"] = [*profile["seen"], note_id][-500:]
+    changed = []
+    best: dict[str, Tag] = {}
+    for t in tags:
+        if t.key not in best or t.weight > best[t.key].weight:
+            best[t.key] = t
+    for key, t in best.items():
+        cur = profile["tags"].get(key)
+        if cur is None:
+            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": iso(ts), "notes": []}
+            profile["tags"][key] = cur
+        at = datetime.fromisoformat(cur["at"])
+        if ts >= at:
+            cur["w"] = cur["w"] * _decay((ts - at).total_seconds() / 86_400) + t.weight
+            cur["at"] = iso(ts)
+        else:
+            cur["w"] += t.weight * _decay((at - ts).total_seconds() / 86_400)
+        cur["w"] = round(cur["w"], 6)
+        cur["notes"] = sorted({*cur["notes"], f"{iso(ts)}|{note_id}"})[-KEEP_NOTES_PER_TAG:]
+        changed.append(key)
+    if len(profile["tags"]) > KEEP_TAGS:  # drop the faintest
+        ranked = sorted(profile["tags"], key=lambda k: profile["tags"][k]["w"])
+        for k in ranked[: len(profile["tags"]) - KEEP_TAGS]:
+            del profile["tags"][k]
+    profile["version"] += 1
+    return [k for k in changed if k in profile["tags"]]
+
+
+def tag_rows(profile: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
+    """``customer_tags`` records for the changed tags (weight as of ``as_of``; decay on read)."""
+    out = []
+    for k in keys:
+        t = profile["tags"][k]
+        out.append(
+            {
+                "customer_id": profile["customer_id"],
+                "tag": k,
+                "tag_type": t["type"],
+                "value": t["value"],
+                "weight": t["w"],
+                "as_of": t["at"],
+                "half_life_days": HALF_LIFE_DAYS,
+                "note_ids": [n.split("|", 1)[1] for n in t["notes"]],
+                "version": profile["version"],
+            }
+        )
+    return out
+
+
+def _values(profile: dict[str, Any], tag_type: str, now: datetime) -> list[tuple[str, float, dict[str, Any]]]:
+    out = []
+    for t in profile["tags"].values():
+        if t["type"] == tag_type:
+            out.append((t["value"], decayed(t["w"], datetime.fromisoformat(t["at"]), now), t))
+    return sorted(out, key=lambda x: (-x[1], x[0]))
+
+
+def request_for_visit(profile: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """What the store side needs to recommend for this visit: nothing but derived tags."""
+    now = datetime.fromisoformat(row["occurred_at"])
+    sizes = sorted(
+        ((t["at"], t["value"]) for t in profile["tags"].values() if t["type"] == "size"), reverse=True
+    )  # the newest size mentioned is the one that fits now
+    recommended = [
+        {"category": v, "notes": [n.split("|", 1)[1] for n in t["notes"]], "at": t["at"]}
+        for v, _w, t in _values(profile, "recommended", now)
+    ]
+    return {
+        "request_id": row["event_id"],
+        "customer_id": profile["customer_id"],
+        "store_id": row["store_id"],
+        "occurred_at": row["occurred_at"],
+        "visit_type": row["event_type"],
+        "opted_out": bool(profile.get("opted_out")),
+        "size": sizes[0][1] if sizes else None,
+        "liked_colours": [v for v, _w, _t in _values(profile, "preference", now)],
+        "dislikes": [v for v, _w, _t in _values(profile, "dislike", now)],
+        "recommended": recommended,
+        "pairings": [v for v, _w, _t in _values(profile, "pairing", now)],
+        "categories": [v for v, _w, _t in _values(profile, "category", now)],
+    }
