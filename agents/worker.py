@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from agents import health, intake
+from agents import health, intake, notes
 from nlp.pii import Pii
 from pipeline import topics
 from pipeline.app import create_app
@@ -21,6 +21,7 @@ def build(settings: Settings) -> Any:
     stats: Counter[str] = Counter()
     intake.register(app, settings, pii, stats)
     health.register(app, settings, load_config(), stats, pii)
+    notes.register(app, settings, stats, pii)
     register_stall_guard(app, settings, stats)
     app.salespulse_stats = stats
     return app
@@ -29,7 +30,7 @@ def build(settings: Settings) -> Any:
 def register_stall_guard(app: Any, settings: Settings, stats: Counter[str], interval: float = 5.0) -> None:
     """Seek partitions whose commits stopped with data waiting back to their committed offset."""
     guard: StallGuard[Any] = StallGuard()
-    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED, topics.HEALTH_TICKS)}
+    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED, *topics.INTERNAL_TOPICS)}
     log = logging.getLogger(__name__)
 
     async def check() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -11,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +75,10 @@ def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:
 # --- traffic -----------------------------------------------------------------------------
 
 
-def _simulate(settings: Settings, args: argparse.Namespace) -> Any:
-    from pipeline.produce import send_generated
+def _events(settings: Settings, args: argparse.Namespace) -> Iterator[tuple[str, bytes, bytes, datetime]]:
     from pipeline.simulate import generate
 
-    events = generate(
+    return generate(
         args.seed,
         days=args.days,
         live=args.duration > 0,
@@ -84,7 +86,42 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> Any:
         bad_rate=args.bad_rate,
         max_bytes=settings.max_event_bytes,
     )
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> Any:
+    from pipeline.produce import send_generated
+
+    events = _events(settings, args)
     return asyncio.run(send_generated(settings, events, rate=args.rate, duration=args.duration))
+
+
+class _Feed:
+    """The simulator's stream split at the first live event: the history, then live traffic."""
+
+    def __init__(self, events: Iterator[tuple[str, bytes, bytes, datetime]]) -> None:
+        self.events = events
+        self.head: list[tuple[str, bytes, bytes, datetime]] = []
+
+    def history(self) -> Iterator[tuple[str, bytes, bytes, datetime]]:
+        cutoff = datetime.now(UTC).timestamp() - 1
+        for item in self.events:
+            if item[3].timestamp() >= cutoff:
+                self.head.append(item)  # the first live event, kept for the live phase
+                return
+            yield item
+
+    def live(self) -> Iterator[tuple[str, bytes, bytes, datetime]]:
+        return itertools.chain(self.head, self.events)
+
+
+def _send_phase(settings: Settings, feed: _Feed, args: argparse.Namespace, phase: str) -> Any:
+    from pipeline.produce import SendReport, send_generated
+
+    if phase == "history":
+        return asyncio.run(send_generated(settings, feed.history()))
+    if args.duration <= 0:
+        return SendReport()
+    return asyncio.run(send_generated(settings, feed.live(), rate=args.rate, duration=args.duration))
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
@@ -179,6 +216,25 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reco(settings: Settings, args: argparse.Namespace) -> int:
+    from nlp.tagger import load_lexicon
+    from pipeline.recommend import mine_from_store
+
+    client = store.connect(settings)
+    try:
+        doc = mine_from_store(client, load_lexicon(), settings.model_dir)
+    finally:
+        client.close()
+    print(f"{len(doc['rules'])} co-purchase rules from {doc['baskets']} baskets -> {settings.model_dir}")
+    for r in doc["rules"][: args.top]:
+        print(
+            f"  {r['if']} -> {r['then']}: support {r['support']:.3f}, "
+            f"confidence {r['confidence']:.0%}, lift {r['lift']}"
+        )
+    print("restart the worker to use them")
+    return 0
+
+
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.churn import train
 
@@ -220,6 +276,31 @@ def demo_health(client: Any, lowest: int = 3) -> str:
         out.extend(f"      {r}" for r in reasons[:4])
     out.append("alerts by rule and status: " + ", ".join(f"{r}/{st} {n}" for r, st, n in alerts))
     out.extend(f"  {aid} -> {who}: {title}" for aid, title, who in sample)
+    return "\n".join(out)
+
+
+def demo_notes(client: Any) -> str:
+    """Tags and recommendations as a store manager would see them."""
+    top = client.query(
+        "SELECT tag, count() AS n FROM note_tags FINAL ARRAY JOIN tags AS tag GROUP BY tag ORDER BY n DESC, tag LIMIT 8"
+    ).result_rows
+    note = client.query(
+        "SELECT text, tags FROM note_tags FINAL WHERE has(tag_types, 'recommended') ORDER BY occurred_at DESC LIMIT 1"
+    ).result_rows
+    recs = client.query(
+        "SELECT customer_id, store_id, message, groupArray(reasons[1]) FROM "
+        "(SELECT * FROM recommendations FINAL WHERE personalised AND kind = 'noted' ORDER BY occurred_at DESC, rank) "
+        "GROUP BY customer_id, store_id, message, request_id ORDER BY any(occurred_at) DESC LIMIT 2"
+    ).result_rows
+    kinds = client.query("SELECT kind, count() FROM recommendations FINAL GROUP BY kind ORDER BY kind").result_rows
+    out = ["most frequent note tags: " + ", ".join(f"{t} {n}" for t, n in top)]
+    for text, tags in note:
+        out.append(f"  a note: {text}")
+        out.append(f"    -> {' '.join(tags)}")
+    out.append("recommendations by kind: " + ", ".join(f"{k} {n}" for k, n in kinds))
+    for cid, store_id, message, reasons in recs:
+        out.append(f"  {store_id} screen for {cid}: {message}")
+        out.extend(f"      {r}" for r in reasons[:2])
     return "\n".join(out)
 
 
@@ -281,31 +362,53 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print("[demo] started Apache Kafka (KRaft)" if started_kafka else "[demo] using the running Kafka")
     kafka_admin.ensure_topics(settings)
     logs = settings.var_dir / "logs"
-    worker = _spawn(settings, "worker", logs / "worker.log")
-    sink = _spawn(settings, "serve", logs / "serve.log")
     rc = 0
+    feed = _Feed(_events(settings, args))
+    print(f"[demo] simulating {args.days:g} days of history, then {args.rate:g} events/s for {args.duration:g}s")
+    from pipeline.produce import SendReport
+
+    rep = SendReport()
     try:
-        print(f"[demo] worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
-        print(f"[demo] simulating {args.days:g} days of history, then {args.rate:g} events/s for {args.duration:g}s")
-        rep = _simulate(settings, args)
-        print(f"[demo] produced {rep.sent} events: " + ", ".join(f"{t}={n}" for t, n in sorted(rep.per_topic.items())))
-        print("[demo] waiting for worker and sink to catch up ...")
-        if not kafka_admin.wait_drained(settings, timeout=args.drain_timeout):
-            print("[demo] WARNING: not fully drained; see `salespulse lag`", file=sys.stderr)
-            rc = 1
-        for name, proc in (("worker", worker), ("serve", sink)):
-            if proc.poll() is not None:
-                print(f"[demo] ERROR: {name} exited early with {proc.returncode}; see {logs}", file=sys.stderr)
-                rc = 1
+        for phase in ("history", "live"):
+            worker = _spawn(settings, "worker", logs / "worker.log")
+            sink = _spawn(settings, "serve", logs / "serve.log")
+            try:
+                print(f"[demo] {phase}: worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
+                sent = _send_phase(settings, feed, args, phase)
+                rep = rep.merge(sent)
+                print(
+                    f"[demo] {phase}: produced {sent.sent} events: "
+                    + ", ".join(f"{t}={n}" for t, n in sorted(sent.per_topic.items()))
+                )
+                print(f"[demo] {phase}: waiting for worker and sink to catch up ...")
+                if not kafka_admin.wait_drained(settings, timeout=args.drain_timeout):
+                    print("[demo] WARNING: not fully drained; see `salespulse lag`", file=sys.stderr)
+                    rc = 1
+                for name, proc in (("worker", worker), ("serve", sink)):
+                    if proc.poll() is not None:
+                        print(f"[demo] ERROR: {name} exited early with {proc.returncode}; see {logs}", file=sys.stderr)
+                        rc = 1
+            finally:
+                _stop(sink)
+                _stop(worker)
+            if phase == "history":
+                from nlp.tagger import load_lexicon
+                from pipeline.recommend import mine_from_store
+
+                client = store.connect(settings)
+                try:  # the nightly job: co-purchase rules from the baskets so far, used from now on
+                    doc = mine_from_store(client, load_lexicon(), settings.model_dir)
+                finally:
+                    client.close()
+                top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])
+                print(f"[demo] mined {len(doc['rules'])} co-purchase rules from {doc['baskets']} baskets: {top}")
     finally:
-        _stop(sink)
-        _stop(worker)
         if started_kafka and not args.keep_kafka:
             kafka_local.stop(settings)
     client = store.connect(settings)
     try:
         s = summary(client)
-        health_view = demo_health(client)
+        health_view = demo_health(client) + "\n" + demo_notes(client)
     finally:
         client.close()
     rows = s["rows"]
@@ -379,6 +482,11 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--note", default="", help="for ack/resolve: a note kept on the alert")
     al.add_argument("--days", type=int, default=14, help="report: outcome window after each alert")
     al.set_defaults(fn=cmd_alerts)
+
+    rc = sub.add_parser("reco", help="co-purchase rules for recommendations (stop serve first when embedded)")
+    rc.add_argument("action", choices=["mine"])
+    rc.add_argument("--top", type=int, default=10)
+    rc.set_defaults(fn=cmd_reco)
 
     sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)
 

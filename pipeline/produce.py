@@ -24,6 +24,9 @@ class SendReport:
     per_topic: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
+    def merge(self, other: SendReport) -> SendReport:
+        return SendReport(self.sent + other.sent, self.per_topic + other.per_topic, self.seconds + other.seconds)
+
 
 async def send_generated(
     settings: Settings,

@@ -223,3 +223,21 @@ def load_rules(model_dir: Path) -> tuple[str, list[dict[str, Any]]]:
         return "none", []
     doc = json.loads(files[0].read_text(encoding="utf-8"))
     return str(doc["version"]), list(doc["rules"])
+
+
+def mine_from_store(client: Any, lexicon: dict[str, tuple[str, str]], out_dir: Path) -> dict[str, Any]:
+    """`salespulse reco mine`: baskets of every stored purchase -> rules -> a versioned file."""
+    from datetime import UTC, datetime
+
+    baskets = []
+    for (payload,) in client.query("SELECT payload FROM events FINAL WHERE event_type = 'pos.purchase'").result_rows:
+        cats = {category_of(lexicon, ln["name"]) for ln in json.loads(payload)["lines"]}
+        cats.discard(None)
+        if cats:
+            baskets.append({c for c in cats if c is not None})
+    mined = mine_rules(baskets)
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    doc = {"version": version, "baskets": len(baskets), "rules": mined}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"copurchase-{version}.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    return doc

@@ -44,6 +44,8 @@ CATALOGUE = [
     ("卫衣", "上装", Decimal("229.00")),
 ]
 SKUS = [(f"SKU-{i:03d}", name, cat, price) for i, (name, cat, price) in enumerate(CATALOGUE, 1)]
+# Items bought together more often than chance: what co-purchase mining should find.
+PAIRED = {"阔腿裤": "针织开衫", "风衣": "衬衫", "连衣裙": "西装外套", "直筒牛仔裤": "T恤", "羽绒服": "羊毛衫"}
 FIT = ["腰偏紧", "有点紧", "偏大", "偏小", "袖长", "肩宽合适", "裤长刚好", "领口偏大"]
 RETURN_REASONS = ["起球", "掉色", "尺码不合适", "面料起皱", "开线", "颜色和图片不一样"]
 FAMILY = ["带着小孩", "和老公一起来", "给妈妈买", "有两个孩子", "和闺蜜一起"]
@@ -66,6 +68,9 @@ OUTBOUND = [
 REPLIES = ["好的谢谢", "收到", "这周比较忙，下周再说", "可以，周三下午", "价格能再优惠点吗"]
 
 
+DRIFT = timedelta(days=14)
+
+
 @dataclass
 class Customer:
     customer_id: str
@@ -82,9 +87,11 @@ class Customer:
     purchases: list[tuple[str, str, str, str, Decimal]] = field(default_factory=list)
 
     def active(self, ts: datetime) -> float:
-        """Activity multiplier: churned customers drift away."""
+        """Activity multiplier: customers drift away over the two weeks before they churn."""
         if self.churn_at is not None and ts >= self.churn_at:
             return 0.08
+        if self.churn_at is not None and ts >= self.churn_at - DRIFT:
+            return self.engagement * (1.0 - 0.7 * (ts - (self.churn_at - DRIFT)) / DRIFT)
         return self.engagement
 
 
@@ -184,7 +191,8 @@ class World:
         self, ts: datetime, store: str, sku: str, size: str, colour: str, on_hand: int
     ) -> tuple[str, bytes, dict[str, Any]]:
         self.stock[(store, sku, size, colour)] = on_hand
-        payload = {"sku": sku, "size": size, "colour": colour, "on_hand": on_hand}
+        _sku, name, cat, _price = next(x for x in SKUS if x[0] == sku)
+        payload = {"sku": sku, "name": name, "category": cat, "size": size, "colour": colour, "on_hand": on_hand}
         return "pos.inventory", store.encode(), self._env("pos.stock_level", ts, "pos", payload, store=store)
 
     # -- behaviour --------------------------------------------------------------------
@@ -294,9 +302,11 @@ class World:
                 )
             ]
         if roll < 0.38:
-            lines = []
-            for _ in range(r.choice([1, 1, 2, 3])):
+            lines: list[dict[str, Any]] = []
+            for n in range(r.choice([1, 1, 2, 3])):
                 sku, name, cat, price = r.choice(SKUS)
+                if n > 0 and lines[0]["name"] in PAIRED and r.random() < 0.6:
+                    sku, name, cat, price = next(x for x in SKUS if x[1] == PAIRED[lines[0]["name"]])
                 colour = r.choice(c.colours)
                 lines.append(
                     {

@@ -55,6 +55,8 @@ def _converter(ch_type: str) -> Any:
         conv = float
     elif t.startswith("Array"):
         conv = list
+    elif t == "Bool":
+        conv = bool
     else:
         conv = str
     if nullable:

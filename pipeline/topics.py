@@ -12,8 +12,23 @@ HEALTH_HISTORY = "customer.health.history"
 ALERTS = "alerts"
 DELIVERIES = "alert.deliveries"
 HEALTH_TICKS = "health.ticks"  # internal: watermark timer -> health agent
+NOTE_TAGS = "note.tags"
+CUSTOMER_TAGS = "customer.tags"
+RECOMMENDATIONS = "recommendations"
+RECO_REQUESTS = "reco.requests"  # internal: customer side -> store side (re-keyed by store)
 
-RESULT_TOPICS: tuple[str, ...] = (ACCEPTED, PROFILES, DEADLETTER, HEALTH, HEALTH_HISTORY, ALERTS, DELIVERIES)
+RESULT_TOPICS: tuple[str, ...] = (
+    ACCEPTED,
+    PROFILES,
+    DEADLETTER,
+    HEALTH,
+    HEALTH_HISTORY,
+    ALERTS,
+    DELIVERIES,
+    NOTE_TAGS,
+    CUSTOMER_TAGS,
+    RECOMMENDATIONS,
+)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
-INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS,)
+INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS, RECO_REQUESTS)
 ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS + INTERNAL_TOPICS

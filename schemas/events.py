@@ -79,6 +79,8 @@ class CouponScan(CheckIn):
 
 class StockLevel(_Strict):
     sku: Id
+    name: str | None = Field(default=None, max_length=120)  # product name: its category is read from it
+    category: str | None = Field(default=None, max_length=40)
     size: str = Field(max_length=16)
     colour: str = Field(max_length=16)
     on_hand: int = Field(ge=0, le=1_000_000)

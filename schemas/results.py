@@ -11,6 +11,9 @@ RESULT_TABLES: dict[str, str] = {
     "customer.health.history": "customer_health_history",
     "alerts": "alerts",
     "alert.deliveries": "alert_deliveries",
+    "note.tags": "note_tags",
+    "customer.tags": "customer_tags",
+    "recommendations": "recommendations",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

@@ -1,0 +1,148 @@
+"""Notes and stock in, tags and a stock-aware recommendation out, on the real Kafka and chDB."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from pipeline.settings import Settings
+from tests.integration.conftest import count, wait_until
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 20, 15, tzinfo=UTC)
+STORE = "S-SH-001"
+
+
+def env(i: str, etype: str, ts: datetime, payload: dict[str, Any], customer: str | None = None) -> bytes:
+    doc = {
+        "event_id": f"n-{i}",
+        "event_type": etype,
+        "schema_version": 1,
+        "occurred_at": ts.isoformat(),
+        "source": "test",
+        "store_id": STORE,
+        "payload": payload,
+    }
+    if customer:
+        doc["customer_id"] = customer
+    return orjson.dumps(doc)
+
+
+def stock(i: int, sku: str, name: str, size: str, colour: str, on_hand: int) -> tuple[str, bytes, bytes]:
+    payload = {"sku": sku, "name": name, "size": size, "colour": colour, "on_hand": on_hand}
+    return "pos.inventory", STORE.encode(), env(f"s{i}", "pos.stock_level", NOW - timedelta(days=1), payload)
+
+
+def send(settings: Settings, msgs: list[tuple[str, bytes, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for topic, key, value in msgs:
+        producer.send(settings.topic(topic), key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def test_note_tags_and_a_stock_aware_recommendation_reach_clickhouse(
+    settings: Settings, db: Any, worker: Any, sink: Any, tmp_path: Path
+) -> None:
+    rules = [{"if": "阔腿裤", "then": "针织开衫", "support": 0.1, "support_if": 0.3, "confidence": 0.35, "lift": 2.1}]
+    (tmp_path / "copurchase-20261101T000000Z.json").write_text(
+        json.dumps({"version": "20261101T000000Z", "baskets": 100, "rules": rules}, ensure_ascii=False)
+    )
+    send(
+        settings,
+        [
+            stock(1, "SKU-001", "阔腿裤", "M", "黑色", 0),  # out of stock: must not be offered
+            stock(2, "SKU-001", "阔腿裤", "M", "藏青", 2),
+            stock(3, "SKU-001", "阔腿裤", "L", "藏青", 9),  # not her size
+            stock(4, "SKU-003", "针织开衫", "M", "酒红", 5),  # a colour she dislikes
+            stock(5, "SKU-003", "针织开衫", "M", "藏青", 3),
+            stock(6, "SKU-005", "衬衫", "M", "白色", 4),
+        ],
+    )
+    note = "顾客试穿M码藏青阔腿裤，腰偏紧，推荐了阔腿裤，搭配同色系，不喜欢酒红，电话13812345678"
+    c1, c2 = b"C-NOTE-1", b"C-NOTE-2"
+    send(
+        settings,
+        [
+            (
+                "pos.transactions",
+                c1,
+                env("c1", "pos.checkin", NOW - timedelta(days=12), {"member_no": "M1"}, "C-NOTE-1"),
+            ),
+            (
+                "store.notes",
+                c1,
+                env(
+                    "note1",
+                    "store.note",
+                    NOW - timedelta(days=10),
+                    {"note_id": "N-1", "associate_id": "A-SH-1", "text": note},
+                    "C-NOTE-1",
+                ),
+            ),
+            (
+                "pos.transactions",
+                c2,
+                env("c2", "pos.checkin", NOW - timedelta(days=5), {"member_no": "M2", "opted_out": True}, "C-NOTE-2"),
+            ),
+            (
+                "store.notes",
+                c2,
+                env(
+                    "note2",
+                    "store.note",
+                    NOW - timedelta(days=4),
+                    {"note_id": "N-2", "associate_id": "A-SH-2", "text": "推荐了衬衫，M码"},
+                    "C-NOTE-2",
+                ),
+            ),
+        ],
+    )
+    worker(model_dir=tmp_path)
+    sink()
+    wait_until(lambda: count(db, "SELECT count() FROM note_tags") == 2, what="tagged notes")
+    tags, spans_ok, text = db.query(
+        "SELECT tags, arrayAll((s, e, x) -> substringUTF8(text, s + 1, e - s) = x, starts, ends, surfaces), text "
+        "FROM note_tags FINAL WHERE note_id = 'N-1'"
+    ).result_rows[0]
+    assert {"size:M", "colour:藏青", "category:阔腿裤", "fit:腰偏紧", "recommended:阔腿裤", "pairing:同色系"} <= set(
+        tags
+    )
+    assert "dislike:酒红" in tags and spans_ok
+    assert "13812345678" not in text  # masked before it was stored
+    profile = dict(db.query("SELECT tag, weight FROM customer_tags FINAL WHERE customer_id = 'C-NOTE-1'").result_rows)
+    assert profile["recommended:阔腿裤"] > 0 and profile["dislike:酒红"] > 0
+
+    # She comes back and scans a coupon: the screen shows what was recommended, now in stock.
+    send(
+        settings,
+        [
+            ("pos.transactions", c1, env("v1", "pos.coupon_scan", NOW, {"coupon_code": "CP-1"}, "C-NOTE-1")),
+            ("pos.transactions", c2, env("v2", "pos.coupon_scan", NOW, {"coupon_code": "CP-2"}, "C-NOTE-2")),
+        ],
+    )
+    wait_until(
+        lambda: count(db, "SELECT uniqExact(customer_id) FROM recommendations") == 2,
+        what="recommendations for both visits",
+    )
+    recs = db.query(
+        "SELECT rank, kind, sku, size, colour, reasons, source_notes, message, personalised FROM recommendations FINAL "
+        "WHERE customer_id = 'C-NOTE-1' ORDER BY rank"
+    ).result_rows
+    assert [(r[1], r[2], r[3], r[4]) for r in recs] == [
+        ("noted", "SKU-001", "M", "藏青"),
+        ("pairing", "SKU-003", "M", "藏青"),
+    ]
+    assert recs[0][5][0].startswith("上次推荐的阔腿裤有库存") and recs[0][6] == ["N-1"]
+    assert recs[0][7] == "上次推荐的阔腿裤有库存，搭配建议：同色系针织开衫" and recs[0][8] is True
+    fallback = db.query(
+        "SELECT kind, personalised, source_notes FROM recommendations FINAL WHERE customer_id = 'C-NOTE-2'"
+    ).result_rows
+    assert fallback and all(k == "popular" and p is False and s == [] for k, p, s in fallback)

@@ -1,0 +1,117 @@
+"""Tag profiles and the recommender, pure: no Kafka needed to pin their behaviour."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from nlp.tagger import NoteTagger, load_lexicon
+from pipeline import recommend, tags
+from pipeline.simulate import generate
+
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def tagger() -> NoteTagger:
+    return NoteTagger()
+
+
+def test_profile_is_the_same_whatever_order_notes_arrive_in(tagger: NoteTagger) -> None:
+    notes = [
+        (f"N-{i}", NOW - timedelta(days=3 * i), text) for i, text in enumerate(["M码藏青阔腿裤", "喜欢藏青", "M码卫衣"])
+    ]
+    profiles = []
+    for order in (notes, notes[::-1], [notes[1], notes[0], notes[2]]):
+        p = tags.new_profile("C-1")
+        for nid, ts, text in order:
+            tags.apply_note(p, nid, ts, tagger.tag(text))
+        tags.apply_note(p, "N-0", NOW, tagger.tag("M码藏青阔腿裤"))  # a replay counts once
+        profiles.append({k: (round(v["w"], 5), v["at"]) for k, v in p["tags"].items()})
+    assert profiles[0] == profiles[1] == profiles[2]
+    # size:M was said twice (now and 6 days ago): it weighs more than one mention
+    assert profiles[0]["size:M"][0] > profiles[0]["preference:藏青"][0]
+
+
+def test_weight_halves_every_half_life() -> None:
+    assert tags.decayed(1.0, NOW, NOW + timedelta(days=tags.HALF_LIFE_DAYS)) == pytest.approx(0.5)
+
+
+def stock_of(*items: tuple[str, str, str, str, int]) -> dict[str, Any]:
+    lex = load_lexicon()
+    out: dict[str, Any] = {}
+    for sku, name, size, colour, n in items:
+        payload = {"sku": sku, "name": name, "size": size, "colour": colour, "on_hand": n}
+        recommend.apply_stock(out, payload, recommend.category_of(lex, name))
+    return out
+
+
+def request(**kw: Any) -> dict[str, Any]:
+    base = {
+        "request_id": "v1",
+        "customer_id": "C-1",
+        "store_id": "S-1",
+        "occurred_at": NOW.isoformat(),
+        "visit_type": "pos.checkin",
+        "opted_out": False,
+        "size": "M",
+        "liked_colours": [],
+        "dislikes": [],
+        "recommended": [{"category": "阔腿裤", "notes": ["N-1"], "at": NOW.isoformat()}],
+        "pairings": [],
+        "categories": [],
+    }
+    return {**base, **kw}
+
+
+def test_only_in_stock_in_her_size_and_never_a_disliked_colour() -> None:
+    stock = stock_of(
+        ("SKU-1", "阔腿裤", "M", "黑色", 0),
+        ("SKU-1", "阔腿裤", "L", "黑色", 5),
+        ("SKU-1", "阔腿裤", "M", "酒红", 5),
+        ("SKU-1", "阔腿裤", "M", "米色", 1),
+    )
+    recs = recommend.recommend(request(dislikes=["酒红"]), stock, [])
+    assert [(r["sku"], r["size"], r["colour"]) for r in recs] == [("SKU-1", "M", "米色")]
+    assert recs[0]["source_notes"] == ["N-1"]
+    assert recommend.recommend(request(dislikes=["酒红", "米色"]), stock, []) == []
+
+
+def test_pairing_follows_rules_and_same_colour_preference() -> None:
+    stock = stock_of(
+        ("SKU-1", "阔腿裤", "M", "藏青", 2),
+        ("SKU-3", "针织开衫", "M", "白色", 9),
+        ("SKU-3", "针织开衫", "M", "藏青", 1),
+    )
+    rules = [{"if": "阔腿裤", "then": "针织开衫", "support": 0.1, "support_if": 0.2, "confidence": 0.5, "lift": 2.0}]
+    recs = recommend.recommend(request(pairings=["同色系"]), stock, rules)
+    assert [(r["kind"], r["colour"]) for r in recs] == [("noted", "藏青"), ("pairing", "藏青")]
+    assert recommend.message(recs) == "上次推荐的阔腿裤有库存，搭配建议：同色系针织开衫"
+    plain = recommend.recommend(request(), stock, rules)
+    assert plain[1]["colour"] == "白色"  # without 同色系 the best-stocked colour wins
+
+
+def test_opted_out_customers_get_the_non_personalised_fallback() -> None:
+    stock = stock_of(("SKU-1", "阔腿裤", "M", "藏青", 2), ("SKU-5", "衬衫", "S", "白色", 7))
+    recs = recommend.recommend(request(opted_out=True, dislikes=["白色"]), stock, [])
+    assert recs and all(r["kind"] == "popular" and r["source_notes"] == [] for r in recs)
+    assert {r["category"] for r in recs} == {"阔腿裤", "衬衫"}  # her tags are not used at all
+
+
+def test_mining_finds_the_pairs_planted_in_simulated_baskets() -> None:
+    lex = load_lexicon()
+    baskets = []
+    for topic, _k, value, _ts in generate(5, days=30, now=NOW, customers=300, bad_rate=0.0):
+        doc = orjson.loads(value)
+        if topic == "pos.transactions" and doc["event_type"] == "pos.purchase":
+            cats = {recommend.category_of(lex, ln["name"]) for ln in doc["payload"]["lines"]}
+            baskets.append({c for c in cats if c})
+    rules = recommend.mine_rules(baskets)
+    top = {(r["if"], r["then"]) for r in rules if r["lift"] > 1.5}
+    assert ("阔腿裤", "针织开衫") in top and ("风衣", "衬衫") in top
+    random.Random(0).shuffle(baskets)
+    assert recommend.mine_rules(baskets) == rules  # order of baskets does not matter
