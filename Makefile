@@ -9,7 +9,7 @@ RATE ?= 200
 # Demo-only key; production must set its own secret (settings refuse this one there).
 export SALESPULSE_PII_HMAC_KEY ?= salespulse-demo-key-NOT-FOR-PRODUCTION
 
-.PHONY: help venv jars demo test lint typecheck unit integration bench clean hooks
+.PHONY: help venv jars browser demo test lint typecheck unit integration bench clean hooks
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,16 @@ venv: $(BIN)/.installed ## create .venv and install salespulse with dev tools
 jars: venv ## resolve Apache Kafka jars from Maven Central into var/kafka/libs
 	$(BIN)/salespulse kafka fetch
 
+# Debian's chromium drives the console's browser tests (Playwright, executable_path); a CJK
+# font so screenshots show Chinese. Installs with apt-get when missing (root or sudo).
+browser: ## install Debian's chromium and a Chinese font for the browser tests
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'WenQuanYi\|Noto Sans CJK'; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
+	fi
+	@/usr/bin/chromium --version 2>/dev/null
+
 demo: jars ## start Kafka, worker and sink; simulate DAYS of history + DURATION s live; summarise
 	$(BIN)/salespulse demo --days $(DAYS) --duration $(DURATION) --rate $(RATE)
 
@@ -39,10 +49,10 @@ typecheck: venv ## strict mypy on our packages
 unit: venv ## tests that need no broker
 	$(BIN)/pytest -m "not integration"
 
-integration: jars ## tests against the real local Kafka and chDB
+integration: jars browser ## tests against the real local Kafka and chDB
 	$(BIN)/pytest -m integration
 
-test: jars lint typecheck ## lint, types and the whole suite (integration included)
+test: jars browser lint typecheck ## lint, types and the whole suite (integration included)
 	$(BIN)/pytest
 
 bench: jars ## measure, write BENCHMARKS.md

@@ -176,6 +176,33 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.api.keys import KeyStore
+
+    ks = KeyStore(settings.keys_file)
+    if args.action == "create":
+        try:
+            token, rec = ks.create(
+                args.name, args.role, stores=args.store, rep_id=args.rep or "", specialist_id=args.specialist or ""
+            )
+        except ValueError as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 2
+        print(f"key {rec.key_id} for {rec.name} ({rec.role}); shown once, only its hash is kept:")
+        print(token)
+        return 0
+    if args.action == "revoke":
+        if not args.key_id or not ks.revoke(args.key_id):
+            print(f"no key {args.key_id!r}", file=sys.stderr)
+            return 1
+        print(f"revoked {args.key_id}")
+        return 0
+    for r in ks.list():
+        scope = ",".join(r.stores) or r.rep_id or r.specialist_id or "-"
+        print(f"{r.key_id}  {r.role:13} {scope:20} {'revoked' if r.revoked else 'active':8} {r.created_at}  {r.name}")
+    return 0
+
+
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     client = store.connect(settings)
     try:
@@ -482,6 +509,16 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--note", default="", help="for ack/resolve: a note kept on the alert")
     al.add_argument("--days", type=int, default=14, help="report: outcome window after each alert")
     al.set_defaults(fn=cmd_alerts)
+
+    ky = sub.add_parser("keys", help="API keys for the console and API (stored hashed)")
+    ky.add_argument("action", choices=["create", "list", "revoke"])
+    ky.add_argument("key_id", nargs="?", help="for revoke")
+    ky.add_argument("--name", default="", help="who holds the key (shown in audit fields)")
+    ky.add_argument("--role", choices=["admin", "ops", "store_manager", "sales_rep", "cs"])
+    ky.add_argument("--store", action="append", help="store_manager: a store id (repeatable)")
+    ky.add_argument("--rep", help="sales_rep: the rep id used as sender_id in messages")
+    ky.add_argument("--specialist", help="cs: the specialist id alerts are assigned to")
+    ky.set_defaults(fn=cmd_keys)
 
     rc = sub.add_parser("reco", help="co-purchase rules for recommendations (stop serve first when embedded)")
     rc.add_argument("action", choices=["mine"])

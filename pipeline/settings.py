@@ -41,6 +41,9 @@ class Settings:
     notify_attempts: int = 5
     absence_interval: float = 10.0
     model_dir: Path = Path("var/models")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    keys_file: Path = Path("var/api_keys.json")
 
     def topic(self, name: str) -> str:
         """Full topic name; the prefix isolates tests and tenants on one broker."""
@@ -87,6 +90,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_NOTIFY_ATTEMPTS": ("notify_attempts", int),
     "SALESPULSE_ABSENCE_INTERVAL": ("absence_interval", float),
     "SALESPULSE_MODEL_DIR": ("model_dir", Path),
+    "SALESPULSE_API_HOST": ("api_host", str),
+    "SALESPULSE_API_PORT": ("api_port", int),
+    "SALESPULSE_KEYS_FILE": ("keys_file", Path),
 }
 
 # Documented in README; tests check the two lists stay equal.

@@ -142,11 +142,16 @@ class Sink:
         self.topic_table = {settings.topic(t): table for t, table in RESULT_TABLES.items()}
         self.stats: Counter[str] = Counter()
         self.batch_latencies: list[float] = []
+        self.on_flush: Any = None  # (seconds, rows) after each stored batch: the metrics hook
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
         self._stopping = asyncio.Event()
         self.high: dict[tuple[str, int], int] = {}
         self.buffers: dict[str, TableBuffer] = {}
         self._reload_high = False
+
+    async def db(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(client, *args)`` on the one thread that owns the store (chDB: one process)."""
+        return await self._db(fn, self.client, *args)
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -250,13 +255,18 @@ class Sink:
     async def _flush_all(self) -> None:
         started = time.perf_counter()
         total = 0
-        for buf in self.buffers.values():
-            total += await self._db(buf.flush, self.client)
+        for table, buf in self.buffers.items():
+            n = await self._db(buf.flush, self.client)
+            if n:
+                self.stats[f"rows.{table}"] += n
+            total += n
         if total:
             self.stats["rows_written"] += total
             self.stats["batches"] += 1
             self.batch_latencies.append(time.perf_counter() - started)
             del self.batch_latencies[:-1000]
+            if self.on_flush is not None:
+                self.on_flush(time.perf_counter() - started, total)
 
     async def _rewind(self, consumer: Any, tp_cls: Any) -> None:
         for buf in self.buffers.values():

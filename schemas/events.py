@@ -134,7 +134,7 @@ class AlertAction(_Strict):
 
     alert_id: str = Field(min_length=12, max_length=200)
     action: Literal["acknowledge", "resolve"]
-    by: Id
+    by: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")  # a staff id or name (audit)
     note: str = Field(default="", max_length=500)
 
 

@@ -202,3 +202,60 @@ def wait_until(
 
 def count(db: Any, sql: str, **params: Any) -> int:
     return int(db.query(sql, parameters=params).result_rows[0][0])
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeRunner:
+    """`salespulse serve` (sink, notifier, lag watcher, API and console) in this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        from pipeline.serve import Serve
+
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.serve = Serve(settings)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:  # surfaced to the test through .error
+            self.error = exc
+
+    async def _main(self) -> None:
+        from pipeline.serve import Serve
+
+        self.serve = Serve(self.settings)  # its asyncio.Event belongs to this loop
+        await self.serve.run()
+
+    def start(self) -> ServeRunner:
+        import httpx
+
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            if self.error is not None:
+                raise self.error
+        raise AssertionError("serve did not come up")
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.serve.stop)
+        self.thread.join(60)

@@ -250,23 +250,40 @@ def test_quiet_key_contact_is_alerted_at_the_watermark_without_events_of_their_o
         ),
         what="the watermark alert",
     )
-    raised_at = db.query("SELECT raised_at FROM alerts FINAL WHERE customer_id = 'C-KEY-2'").result_rows[0][0]
+    raised_at = db.query(
+        "SELECT raised_at FROM alerts FINAL WHERE customer_id = 'C-KEY-2' AND rule_id = 'silent_key_contact'"
+    ).result_rows[0][0]
     # Raised in event time (within the data's span), not at the wall clock. Which event time
     # depends on how the five source topics interleave; see the note on out-of-order input.
     assert now - timedelta(days=20) <= raised_at.replace(tzinfo=UTC) <= now
     # The specialist acknowledges, then resolves; a second resolve is refused and kept.
     from pipeline.produce import send_alert_action
 
-    alert = db.query("SELECT alert_id, assignee FROM alerts FINAL WHERE customer_id = 'C-KEY-2'").result_rows[0]
+    alert = db.query(
+        "SELECT alert_id, assignee FROM alerts FINAL WHERE customer_id = 'C-KEY-2' AND rule_id = 'silent_key_contact'"
+    ).result_rows[0]
     assert alert[0].startswith("C-KEY-2:silent_key_contact:")
     send_alert_action(settings, alert[0], "acknowledge", alert[1], "已电话联系")
     wait_until(
-        lambda: count(db, "SELECT count() FROM alerts FINAL WHERE status = 'acknowledged'") == 1,
+        lambda: (
+            count(
+                db,
+                "SELECT count() FROM alerts FINAL WHERE status = 'acknowledged' AND alert_id = {a:String}",
+                a=alert[0],
+            )
+            == 1
+        ),
         what="acknowledged alert",
     )
     send_alert_action(settings, alert[0], "resolve", alert[1])
     wait_until(
-        lambda: count(db, "SELECT count() FROM alerts FINAL WHERE status = 'resolved'") == 1, what="resolved alert"
+        lambda: (
+            count(
+                db, "SELECT count() FROM alerts FINAL WHERE status = 'resolved' AND alert_id = {a:String}", a=alert[0]
+            )
+            == 1
+        ),
+        what="resolved alert",
     )
     row = db.query(
         "SELECT acknowledged_by, acknowledged_at IS NOT NULL, resolved_by, resolved_at >= acknowledged_at, note, "

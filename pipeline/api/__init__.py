@@ -1,0 +1,1 @@
+"""The read API and the web console, served by `salespulse serve` (it owns the store)."""

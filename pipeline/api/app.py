@@ -1,0 +1,204 @@
+"""The read API (FastAPI, OpenAPI at /openapi.json) and the zh-CN console at /.
+
+Runs inside `serve`, sharing the store's single thread (chDB allows one process per
+folder), so it works the same on the embedded default and on a ClickHouse server.
+Every /api and /metrics request needs ``Authorization: Bearer <key>``; what a key may see
+comes from its record, never from the path or query.
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from nlp.pii import Pii
+from pipeline.api import queries
+from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
+
+Db = Callable[..., Awaitable[Any]]  # run fn(client, *args) on the store's thread
+MAX_PAGE = 100
+CustomerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+AlertId = Annotated[str, Path(min_length=12, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class RateLimiter:
+    """Token bucket per key: ``rate`` requests/s, bursts up to ``burst``."""
+
+    def __init__(self, rate: float = 20.0, burst: float = 40.0) -> None:
+        self.rate, self.burst = rate, burst
+        self.buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self.buckets[key] = (tokens, now)
+            return False
+        self.buckets[key] = (tokens - 1.0, now)
+        return True
+
+
+class ActionBody(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"]
+    alert_id: str
+    action: str
+    by: str
+
+
+def create_api(
+    *,
+    db: Db,
+    keys: KeyStore,
+    pii: Pii,
+    send_action: Callable[[str, str, str, str], Awaitable[Any]],
+    lag_report: Callable[[], dict[str, Any]],
+    metrics_registry: Any,
+    freshness: dict[str, float],
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="salespulse",
+        version="1",
+        description="Customer health, note tags, recommendations and alerts, scoped by the caller's key.",
+    )
+    bearer = HTTPBearer(auto_error=False)
+    rl = limiter or RateLimiter()
+
+    async def principal(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if creds is None or not creds.credentials:
+            raise HTTPException(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
+        p = keys.authenticate(creds.credentials)
+        if p is None:
+            raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
+        if not rl.allow(p.key_id):
+            raise HTTPException(429, "too many requests", headers={"Retry-After": "1"})
+        return p
+
+    Who = Annotated[Principal, Depends(principal)]
+
+    def need(p: Principal, *roles: str) -> None:
+        if p.role not in roles:
+            raise HTTPException(403, f"role {p.role} may not use this endpoint")
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:  # no stack traces to callers
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
+
+    @app.get("/api/me")
+    async def me(p: Who) -> dict[str, Any]:
+        return {
+            "name": p.name,
+            "role": p.role,
+            "role_zh": ROLE_ZH[p.role],
+            "stores": list(p.stores),
+            "rep_id": p.rep_id,
+            "specialist_id": p.specialist_id,
+        }
+
+    @app.get("/api/customers/{customer_id}")
+    async def customer(customer_id: CustomerId, p: Who) -> dict[str, Any]:
+        need(p, "admin", "store_manager", "sales_rep", "cs")
+        out = await db(queries.customer, p, customer_id, datetime.now(UTC))
+        if out is None:
+            raise HTTPException(404, "no such customer")
+        return dict(out)
+
+    @app.get("/api/stores/{store_id}/dashboard")
+    async def dashboard(
+        store_id: CustomerId, p: Who, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50
+    ) -> dict[str, Any]:
+        need(p, "admin", "store_manager")
+        out = await db(queries.dashboard, p, store_id, datetime.now(UTC), limit)
+        if out is None:
+            raise HTTPException(404, "no such store")
+        return dict(out)
+
+    @app.get("/api/alerts")
+    async def list_alerts(
+        p: Who,
+        status: Literal["open", "acknowledged", "resolved", "suppressed"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> list[dict[str, Any]]:
+        need(p, "admin", "store_manager", "sales_rep", "cs")
+        return list(await db(queries.alerts, p, status, limit, offset))
+
+    async def act(alert_id: str, verb: str, body: ActionBody, p: Principal) -> Accepted:
+        need(p, "admin", "store_manager", "cs")
+        a = await db(queries.alert, p, alert_id)
+        if a is None:
+            raise HTTPException(404, "no such alert")
+        allowed = {"acknowledge": {"open"}, "resolve": {"open", "acknowledged", "suppressed"}}[verb]
+        if a["status"] not in allowed:
+            raise HTTPException(409, f"alert is {a['status']}: cannot {verb}")
+        by = p.specialist_id or p.name
+        await send_action(alert_id, verb, by, body.note)
+        return Accepted(status="accepted", alert_id=alert_id, action=verb, by=by)
+
+    @app.post("/api/alerts/{alert_id}/acknowledge", status_code=202)
+    async def acknowledge(alert_id: AlertId, p: Who, body: ActionBody | None = None) -> Accepted:
+        return await act(alert_id, "acknowledge", body or ActionBody(), p)
+
+    @app.post("/api/alerts/{alert_id}/resolve", status_code=202)
+    async def resolve(alert_id: AlertId, p: Who, body: ActionBody | None = None) -> Accepted:
+        return await act(alert_id, "resolve", body or ActionBody(), p)
+
+    @app.get("/api/search")
+    async def search(
+        p: Who,
+        q: Annotated[str, Query(min_length=1, max_length=64)],
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    ) -> list[dict[str, Any]]:
+        need(p, "admin", "store_manager", "sales_rep", "cs")
+        return list(await db(queries.search, p, q, pii, limit))
+
+    @app.get("/api/ops/lag")
+    async def lag(p: Who) -> dict[str, Any]:
+        need(p, "admin", "ops")
+        return await asyncio.to_thread(lag_report)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(p: Who) -> Response:
+        need(p, "admin", "ops")
+        freshness.update(await db(queries.freshness))
+        body = await asyncio.to_thread(generate_latest, metrics_registry)  # may poll Kafka: off the loop
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, bool]:
+        return {"ok": True}
+
+    static = resources.files("pipeline.api").joinpath("static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app
+
+
+async def serve_api(app: FastAPI, host: str, port: int, stopping: asyncio.Event) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve())
+    await stopping.wait()
+    server.should_exit = True
+    await task

@@ -1,0 +1,132 @@
+"""API keys: created by `salespulse keys create`, stored hashed, scoped by role.
+
+Only the SHA-256 of a key is stored (keys are 32 random bytes, so a slow hash adds
+nothing). The file is re-read when it changes, so keys created or revoked while `serve`
+runs take effect at once, in the embedded setup and in production alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+Role = Literal["admin", "ops", "store_manager", "sales_rep", "cs"]
+ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "cs")
+ROLE_ZH = {"admin": "管理员", "ops": "运维", "store_manager": "店长", "sales_rep": "销售代表", "cs": "客户成功专员"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking and what they may see; built from the key, never from the request."""
+
+    key_id: str
+    name: str
+    role: str
+    stores: tuple[str, ...] = ()
+    rep_id: str = ""
+    specialist_id: str = ""
+
+    @property
+    def reads_customers(self) -> bool:
+        return self.role != "ops"
+
+
+@dataclass
+class KeyRecord:
+    key_id: str
+    name: str
+    role: str
+    sha256: str
+    created_at: str
+    stores: list[str] = field(default_factory=list)
+    rep_id: str = ""
+    specialist_id: str = ""
+    revoked: bool = False
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class KeyStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._mtime: float | None = None
+        self._by_hash: dict[str, KeyRecord] = {}
+
+    def _load(self) -> list[KeyRecord]:
+        if not self.path.exists():
+            return []
+        return [KeyRecord(**r) for r in json.loads(self.path.read_text(encoding="utf-8"))["keys"]]
+
+    def _save(self, records: list[KeyRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"keys": [asdict(r) for r in records]}, ensure_ascii=False, indent=1))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+
+    def create(
+        self, name: str, role: str, *, stores: list[str] | None = None, rep_id: str = "", specialist_id: str = ""
+    ) -> tuple[str, KeyRecord]:
+        """Returns the token (shown once) and its stored record."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if role == "store_manager" and not stores:
+            raise ValueError("a store_manager key needs --store (one or more)")
+        if role == "sales_rep" and not rep_id:
+            raise ValueError("a sales_rep key needs --rep")
+        if role == "cs" and not specialist_id:
+            raise ValueError("a cs key needs --specialist")
+        token = "sp_" + secrets.token_urlsafe(32)
+        rec = KeyRecord(
+            key_id=secrets.token_hex(4),
+            name=name,
+            role=role,
+            sha256=_digest(token),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            stores=sorted(stores or []),
+            rep_id=rep_id,
+            specialist_id=specialist_id,
+        )
+        with self._lock:
+            self._save([*self._load(), rec])
+            self._mtime = None
+        return token, rec
+
+    def revoke(self, key_id: str) -> bool:
+        with self._lock:
+            records = self._load()
+            hit = [r for r in records if r.key_id == key_id]
+            for r in hit:
+                r.revoked = True
+            self._save(records)
+            self._mtime = None
+            return bool(hit)
+
+    def list(self) -> list[KeyRecord]:
+        return self._load()
+
+    def authenticate(self, token: str) -> Principal | None:
+        with self._lock:
+            try:
+                mtime = self.path.stat().st_mtime
+            except FileNotFoundError:
+                mtime = -1.0
+            if mtime != self._mtime:
+                self._by_hash = {r.sha256: r for r in self._load() if not r.revoked}
+                self._mtime = mtime
+            digest = _digest(token)
+            rec = next((r for h, r in self._by_hash.items() if hmac.compare_digest(h, digest)), None)
+        if rec is None:
+            return None
+        return Principal(rec.key_id, rec.name, rec.role, tuple(rec.stores), rec.rep_id, rec.specialist_id)

@@ -1,0 +1,267 @@
+"""Scoped, parameterised reads for the API. Every customer query goes through ``scope``.
+
+The scope is a subquery of customer ids derived from the credential: a store manager sees
+customers seen at their stores, a sales rep the customers they have messaged, a
+customer-success specialist the customers of alerts assigned to them, an admin everyone.
+Out of scope and nonexistent look the same to the caller (404).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from nlp.pii import Pii
+from pipeline.api.keys import Principal
+from pipeline.tags import decayed
+
+VISITS = ("pos.checkin", "pos.coupon_scan", "pos.purchase")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def scope(p: Principal) -> tuple[str, dict[str, Any]]:
+    """(SQL that selects the customer ids this principal may read, its parameters)."""
+    if p.role == "admin":
+        return "SELECT customer_id FROM customers", {}
+    if p.role == "store_manager":
+        return (
+            "SELECT DISTINCT customer_id FROM events WHERE store_id IN {scope_stores:Array(String)} "
+            "AND customer_id != ''",
+            {"scope_stores": list(p.stores)},
+        )
+    if p.role == "sales_rep":
+        return (
+            "SELECT DISTINCT customer_id FROM events WHERE event_type = 'messaging.outbound' "
+            "AND JSONExtractString(payload, 'sender_id') = {scope_rep:String}",
+            {"scope_rep": p.rep_id},
+        )
+    if p.role == "cs":
+        return (
+            "SELECT DISTINCT customer_id FROM alerts WHERE assignee = {scope_cs:String}",
+            {"scope_cs": p.specialist_id},
+        )
+    return "SELECT '' WHERE 0", {}  # ops: no customer data
+
+
+def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    res = client.query(sql, parameters=params)
+    return [dict(zip(res.column_names, r, strict=True)) for r in res.result_rows]
+
+
+def _iso(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+    return v
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iso(v) for k, v in d.items()}
+
+
+def in_scope(client: Any, p: Principal, customer_id: str) -> bool:
+    sub, params = scope(p)
+    sql = f"SELECT count() FROM customers FINAL WHERE customer_id = {{cid:String}} AND customer_id IN ({sub})"  # noqa: S608  # fixed fragments; values are parameters
+    return bool(client.query(sql, parameters={"cid": customer_id, **params}).result_rows[0][0])
+
+
+def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict[str, Any] | None:
+    if not in_scope(client, p, customer_id):
+        return None
+    cid = {"cid": customer_id}
+    base = _rows(
+        client,
+        "SELECT customer_id, segment, member_no, phone_masked, first_store_id, first_seen_at, last_seen_at, "
+        "is_key_contact, opted_out FROM customers FINAL WHERE customer_id = {cid:String}",
+        cid,
+    )[0]
+    health = _rows(
+        client,
+        "SELECT score, band, trend_7d, confidence, stale_sources, reasons, churn_risk, score_source, fresh, as_of "
+        "FROM customer_health FINAL WHERE customer_id = {cid:String}",
+        cid,
+    )
+    history = _rows(
+        client,
+        "SELECT as_of, score, band, reasons FROM customer_health_history FINAL WHERE customer_id = {cid:String} "
+        "ORDER BY as_of DESC, version DESC LIMIT 60",
+        cid,
+    )
+    tags = _rows(
+        client,
+        "SELECT tag, tag_type, value, weight, as_of, half_life_days, note_ids FROM customer_tags FINAL "
+        "WHERE customer_id = {cid:String}",
+        cid,
+    )
+    cloud = []
+    for t in tags:
+        as_of = t["as_of"] if t["as_of"].tzinfo else t["as_of"].replace(tzinfo=UTC)
+        w = decayed(float(t["weight"]), as_of, now, float(t["half_life_days"]))
+        cloud.append({"tag": t["tag"], "type": t["tag_type"], "value": t["value"], "weight": round(w, 4)})
+    cloud.sort(key=lambda t: (-t["weight"], t["tag"]))
+    notes = _rows(
+        client,
+        "SELECT note_id, occurred_at, store_id, text, tags FROM note_tags FINAL WHERE customer_id = {cid:String} "
+        "ORDER BY occurred_at DESC LIMIT 10",
+        cid,
+    )
+    recs = _rows(
+        client,
+        "SELECT rank, kind, sku, name, category, size, colour, on_hand, reasons, source_notes, message, store_id, "
+        "occurred_at, personalised FROM recommendations FINAL WHERE customer_id = {cid:String} AND request_id = "
+        "(SELECT argMax(request_id, occurred_at) FROM recommendations WHERE customer_id = {cid:String}) ORDER BY rank",
+        cid,
+    )
+    alerts = _rows(
+        client,
+        "SELECT alert_id, rule_id, severity, title, status, assignee, raised_at FROM alerts FINAL "
+        "WHERE customer_id = {cid:String} ORDER BY raised_at DESC LIMIT 20",
+        cid,
+    )
+    out = _clean(base)
+    if health:
+        h = _clean(health[0])
+        h["fresh"] = orjson.loads(h["fresh"]) if h["fresh"] else {}
+        out["health"] = h
+    else:
+        out["health"] = None
+    out["history"] = [_clean(h) for h in reversed(history)]
+    out["tags"] = cloud[:40]
+    out["notes"] = [_clean(n) for n in notes]
+    out["recommendations"] = [_clean(r) for r in recs]
+    out["alerts"] = [_clean(a) for a in alerts]
+    return out
+
+
+def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: int) -> dict[str, Any] | None:
+    if p.role == "store_manager" and store_id not in p.stores:
+        return None
+    if p.role not in ("store_manager", "admin"):
+        return None
+    local = now.astimezone(SHANGHAI)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    params = {"store": store_id, "since": day_start.replace(tzinfo=None), "limit": limit, "visits": list(VISITS)}
+    visitors = _rows(
+        client,
+        "SELECT e.customer_id AS customer_id, max(e.occurred_at) AS last_visit, any(c.member_no) AS member_no, "
+        "any(c.phone_masked) AS phone_masked, any(h.score) AS score, any(h.band) AS band, any(r.message) AS message "
+        "FROM events AS e "
+        "LEFT JOIN (SELECT customer_id, member_no, phone_masked FROM customers FINAL) AS c "
+        "ON c.customer_id = e.customer_id "
+        "LEFT JOIN (SELECT customer_id, score, band FROM customer_health FINAL) AS h ON h.customer_id = e.customer_id "
+        "LEFT JOIN (SELECT customer_id, argMax(message, occurred_at) AS message FROM recommendations "
+        "WHERE store_id = {store:String} GROUP BY customer_id) AS r ON r.customer_id = e.customer_id "
+        "WHERE e.store_id = {store:String} AND e.event_type IN {visits:Array(String)} "
+        "AND e.occurred_at >= {since:DateTime64(3)} "
+        "GROUP BY e.customer_id ORDER BY last_visit DESC LIMIT {limit:UInt32}",
+        params,
+    )
+    at_risk = _rows(
+        client,
+        "SELECT customer_id, score, band, trend_7d, reasons FROM customer_health FINAL WHERE band = 'at_risk' "
+        "AND customer_id IN (SELECT DISTINCT customer_id FROM events WHERE store_id = {store:String}) "
+        "ORDER BY score LIMIT {limit:UInt32}",
+        params,
+    )
+    alerts = _rows(
+        client,
+        "SELECT alert_id, customer_id, rule_id, severity, title, status, assignee, raised_at FROM alerts FINAL "
+        "WHERE status IN ('open', 'acknowledged') AND customer_id IN "
+        "(SELECT DISTINCT customer_id FROM events WHERE store_id = {store:String}) "
+        "ORDER BY raised_at DESC LIMIT {limit:UInt32}",
+        params,
+    )
+    return {
+        "store_id": store_id,
+        "day": local.date().isoformat(),
+        "visitors": [_clean(v) for v in visitors],
+        "at_risk": [_clean(a) for a in at_risk],
+        "alerts": [_clean(a) for a in alerts],
+    }
+
+
+def alerts(client: Any, p: Principal, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    where: list[str] = ["1"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if status:
+        where.append("status = {status:String}")
+        params["status"] = status
+    if p.role == "cs":
+        where.append("assignee = {me:String}")
+        params["me"] = p.specialist_id
+    elif p.role != "admin":
+        sub, sp = scope(p)
+        where.append(f"customer_id IN ({sub})")
+        params.update(sp)
+    sql = (
+        "SELECT alert_id, customer_id, rule_id, severity, title, score, band, status, suppressed_reason, "  # noqa: S608  # fixed fragments, values are parameters
+        "assignee, raised_at, notify_after, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, version "
+        f"FROM alerts FINAL WHERE {' AND '.join(where)} ORDER BY raised_at DESC, alert_id "
+        "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
+    )
+    return [_clean(a) for a in _rows(client, sql, params)]
+
+
+def alert(client: Any, p: Principal, alert_id: str) -> dict[str, Any] | None:
+    rows = alerts_by_id(client, alert_id)
+    if not rows:
+        return None
+    a = rows[0]
+    if p.role == "admin" or (p.role == "cs" and a["assignee"] == p.specialist_id):
+        return a
+    if p.role in ("store_manager", "sales_rep") and in_scope(client, p, a["customer_id"]):
+        return a
+    return None
+
+
+def alerts_by_id(client: Any, alert_id: str) -> list[dict[str, Any]]:
+    return [
+        _clean(a)
+        for a in _rows(
+            client,
+            "SELECT alert_id, customer_id, status, assignee, version FROM alerts FINAL WHERE alert_id = {a:String}",
+            {"a": alert_id},
+        )
+    ]
+
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+MASKED = re.compile(r"^1[3-9]\d\*{4}\d{4}$")
+
+
+def search(client: Any, p: Principal, q: str, pii: Pii, limit: int) -> list[dict[str, Any]]:
+    """By member number, by full mobile number (matched through its keyed hash, never stored
+    raw), or by the masked form shown on receipts (138****5678)."""
+    q = q.strip()
+    if PHONE.match(q):
+        cond, params = "phone_hmac = {v:String}", {"v": pii.phone_token(q)}
+    elif MASKED.match(q):
+        cond, params = "phone_masked = {v:String}", {"v": q}
+    else:
+        cond, params = "(member_no = {v:String} OR customer_id = {v:String})", {"v": q}
+    sub, sp = scope(p)
+    sql = (
+        "SELECT c.customer_id AS customer_id, segment, member_no, phone_masked, first_store_id, "  # noqa: S608  # fixed fragments, values are parameters
+        "last_seen_at, h.score AS score, h.band AS band FROM (SELECT * FROM customers FINAL) AS c "
+        "LEFT JOIN (SELECT customer_id, score, band FROM customer_health FINAL) AS h ON h.customer_id = c.customer_id "
+        f"WHERE {cond} AND c.customer_id IN ({sub}) ORDER BY c.customer_id LIMIT {{limit:UInt32}}"
+    )
+    return [_clean(r) for r in _rows(client, sql, {**params, **sp, "limit": limit})]
+
+
+def freshness(client: Any) -> dict[str, float]:
+    """Seconds since the newest score and the newest stored event (for /metrics)."""
+    now = datetime.now(UTC)
+    out = {}
+    for name, sql in (
+        ("score", "SELECT max(as_of) FROM customer_health"),
+        ("event", "SELECT max(occurred_at) FROM events"),
+    ):
+        v = client.query(sql).result_rows[0][0]
+        if v is not None and v.year > 1970:
+            v = v if v.tzinfo else v.replace(tzinfo=UTC)
+            out[name] = max(0.0, (now - v).total_seconds())
+    return out

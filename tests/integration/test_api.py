@@ -1,0 +1,321 @@
+"""The read API on real data (simulated traffic through the real worker, Kafka and chDB):
+who may see what, actions, search, ops, metrics and the OpenAPI contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from nlp.pii import Pii
+from pipeline import kafka_admin, store
+from pipeline.api.keys import KeyStore
+from pipeline.settings import Settings, pii_key
+from tests.integration.conftest import ServeRunner, WorkerProcess, free_port, wait_until
+from tests.integration.helpers import send, simulated
+from tests.integration.test_health import send_silent_key_contact
+
+pytestmark = pytest.mark.integration
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+
+
+@dataclass
+class Console:
+    settings: Settings
+    url: str
+    db: Any
+    keys: dict[str, str]
+    phones: set[str]
+
+    def get(self, who: str, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.url + path, headers={"Authorization": f"Bearer {self.keys[who]}"}, timeout=30, **kw)
+
+    def post(self, who: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[who]}"}
+        return httpx.post(self.url + path, headers=headers, json=body or {}, timeout=30)
+
+    def one(self, sql: str, **params: Any) -> Any:
+        return self.db.query(sql, parameters=params).result_rows[0][0]
+
+
+def send_visitor(s: Settings) -> None:
+    from datetime import timedelta
+
+    from tests.integration.test_notes import env, stock
+    from tests.integration.test_notes import send as send_raw
+
+    now = datetime.now(UTC)
+    c = b"C-VISIT-1"
+    note = {"note_id": "NV-1", "associate_id": "A-SH-1", "text": "试穿M码，推荐了阔腿裤，喜欢藏青"}
+    send_raw(
+        s,
+        [
+            stock(90, "SKU-001", "阔腿裤", "M", "藏青", 5),
+            (
+                "pos.transactions",
+                c,
+                env("v0", "pos.checkin", now - timedelta(days=3), {"member_no": "MV1"}, "C-VISIT-1"),
+            ),
+            ("store.notes", c, env("v1", "store.note", now - timedelta(days=3), note, "C-VISIT-1")),
+        ],
+    )
+    # the visit comes a little later, as it would: after the stock and the note are known
+    import time
+
+    time.sleep(3)
+    send_raw(s, [("pos.transactions", c, env("v2", "pos.coupon_scan", now, {"coupon_code": "CP-V"}, "C-VISIT-1"))])
+
+
+@pytest.fixture(scope="module")
+def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    tmp = tmp_path_factory.mktemp("console")
+    tag = uuid.uuid4().hex[:8]
+    s = base_settings.with_(
+        topic_prefix=f"t{tag}-", clickhouse_database=f"t_{tag}", api_port=free_port(), keys_file=tmp / "keys.json"
+    )
+    kafka_admin.ensure_topics(s)
+    exp = simulated(21, days=14, customers=60, bad_rate=0.0, settings=s)
+    send(s, exp.messages)
+    send_silent_key_contact(s)  # one high-severity field alert for sure
+    send_visitor(s)  # and a member identified at S-SH-001 today, with a recommendation
+    worker = WorkerProcess(s, tmp / "worker.log").start()
+    server = ServeRunner(s).start()
+    db = store.connect(s)
+    try:
+        assert kafka_admin.wait_drained(s, timeout=240), "pipeline did not drain"
+        ks = KeyStore(s.keys_file)
+        stores = [r[0] for r in db.query("SELECT DISTINCT store_id FROM events WHERE store_id LIKE 'S-%'").result_rows]
+        cs = db.query("SELECT assignee FROM alerts FINAL GROUP BY assignee ORDER BY count() DESC LIMIT 1").result_rows
+        keys = {
+            "admin": ks.create("管理员", "admin")[0],
+            "ops": ks.create("运维", "ops")[0],
+            "sh": ks.create("上海店长", "store_manager", stores=["S-SH-001"])[0],
+            "other": ks.create("其他店长", "store_manager", stores=[s for s in stores if s != "S-SH-001"][:1])[0],
+            "rep": ks.create("销售", "sales_rep", rep_id="REP-01")[0],
+            "cs": ks.create("专员", "cs", specialist_id=cs[0][0] if cs else "CS-01")[0],
+        }
+        yield Console(s, server.url, db, keys, exp.phones)
+    finally:
+        server.stop()
+        worker.stop()
+        db.close()
+
+
+def test_every_request_needs_a_valid_key(console: Console) -> None:
+    assert httpx.get(console.url + "/api/me").status_code == 401
+    bad = httpx.get(console.url + "/api/me", headers={"Authorization": "Bearer sp_nope"})
+    assert bad.status_code == 401
+    assert httpx.get(console.url + "/metrics").status_code == 401
+    me = console.get("sh", "/api/me").json()
+    assert me["role"] == "store_manager" and me["stores"] == ["S-SH-001"] and me["role_zh"] == "店长"
+
+
+def test_admin_sees_a_full_profile_without_raw_personal_data(console: Console) -> None:
+    cid = console.one(
+        "SELECT customer_id FROM note_tags GROUP BY customer_id ORDER BY count() DESC, customer_id LIMIT 1"
+    )
+    r = console.get("admin", f"/api/customers/{cid}")
+    assert r.status_code == 200
+    c = r.json()
+    assert c["health"]["band"] in {"healthy", "watch", "at_risk"} and 0 <= c["health"]["score"] <= 100
+    assert c["health"]["reasons"] and c["history"] and c["notes"] and c["tags"]
+    assert set(c["health"]["fresh"]) <= {"app", "messaging", "pos", "notes", "other"}
+    assert all(t["weight"] > 0 for t in c["tags"])
+    assert not PHONE.search(r.text) and not any(p in r.text for p in console.phones)
+
+
+def test_store_manager_sees_only_customers_of_their_store(console: Console) -> None:
+    mine = console.one("SELECT any(customer_id) FROM events WHERE store_id = 'S-SH-001' AND customer_id LIKE 'C-R%'")
+    theirs = console.one(
+        "SELECT any(customer_id) FROM events WHERE customer_id LIKE 'C-R%' AND customer_id NOT IN "
+        "(SELECT customer_id FROM events WHERE store_id = 'S-SH-001')"
+    )
+    assert mine and theirs
+    assert console.get("sh", f"/api/customers/{mine}").status_code == 200
+    assert console.get("sh", f"/api/customers/{theirs}").status_code == 404  # not 403: no hint it exists
+    assert console.get("sh", "/api/customers/C-DOES-NOT-EXIST").status_code == 404
+    assert console.get("sh", "/api/stores/S-SH-001/dashboard").status_code == 200
+    other_store = console.one("SELECT any(store_id) FROM events WHERE store_id LIKE 'S-%' AND store_id != 'S-SH-001'")
+    assert console.get("sh", f"/api/stores/{other_store}/dashboard").status_code == 404
+    # a search cannot reach outside the scope either
+    member = console.one("SELECT member_no FROM customers FINAL WHERE customer_id = {c:String}", c=theirs)
+    assert console.get("sh", "/api/search", params={"q": member}).json() == []
+    assert [r["customer_id"] for r in console.get("admin", "/api/search", params={"q": member}).json()] == [theirs]
+
+
+def test_dashboard_lists_todays_visitors_with_their_recommendation(console: Console) -> None:
+    d = console.get("sh", "/api/stores/S-SH-001/dashboard").json()
+    assert d["store_id"] == "S-SH-001" and set(d) == {"store_id", "day", "visitors", "at_risk", "alerts"}
+    visitor = next(v for v in d["visitors"] if v["customer_id"] == "C-VISIT-1")
+    assert visitor["message"] == "上次推荐的阔腿裤有库存"
+    profile = console.get("sh", "/api/customers/C-VISIT-1").json()
+    assert profile["recommendations"][0]["source_notes"] == ["NV-1"]
+    assert {"recommended:阔腿裤", "preference:藏青", "size:M"} <= {t["tag"] for t in profile["tags"]}
+
+
+def test_sales_rep_sees_the_contacts_they_message_and_nothing_else(console: Console) -> None:
+    contact = console.one(
+        "SELECT any(customer_id) FROM events WHERE event_type = 'messaging.outbound' "
+        "AND JSONExtractString(payload, 'sender_id') = 'REP-01'"
+    )
+    retail = console.one("SELECT any(customer_id) FROM customers WHERE segment = 'retail_member'")
+    assert console.get("rep", f"/api/customers/{contact}").status_code == 200
+    assert console.get("rep", f"/api/customers/{retail}").status_code == 404
+    assert console.get("rep", "/api/stores/S-SH-001/dashboard").status_code == 403
+
+
+def test_specialist_sees_their_alerts_and_acknowledges_one(console: Console) -> None:
+    mine = console.get("cs", "/api/alerts", params={"status": "open"}).json()
+    me = console.get("cs", "/api/me").json()
+    assert mine and all(a["assignee"] == me["specialist_id"] for a in mine)
+    other = console.one("SELECT any(alert_id) FROM alerts FINAL WHERE assignee != {a:String}", a=me["specialist_id"])
+    if other:
+        assert console.post("cs", f"/api/alerts/{other}/acknowledge").status_code == 404
+    target = mine[0]["alert_id"]
+    r = console.post("cs", f"/api/alerts/{target}/acknowledge", {"note": "已电话联系"})
+    assert r.status_code == 202 and r.json()["by"] == me["specialist_id"]
+    wait_until(
+        lambda: console.one("SELECT status FROM alerts FINAL WHERE alert_id = {a:String}", a=target) == "acknowledged",
+        what="acknowledged through the API",
+    )
+    assert console.post("cs", f"/api/alerts/{target}/acknowledge").status_code == 409  # already acknowledged
+    a = next(x for x in console.get("cs", "/api/alerts").json() if x["alert_id"] == target)
+    assert a["acknowledged_by"] == me["specialist_id"] and a["note"] == "已电话联系"
+
+
+def test_search_by_phone_goes_through_the_keyed_hash_and_masked_form(console: Console) -> None:
+    phone = sorted(console.phones)[0]
+    cid = console.one(
+        "SELECT customer_id FROM customers FINAL WHERE phone_hmac = {h:String}",
+        h=Pii(pii_key(console.settings)).phone_token(phone),
+    )
+    by_phone = console.get("admin", "/api/search", params={"q": phone})
+    assert [r["customer_id"] for r in by_phone.json()] == [cid] and phone not in by_phone.text
+    masked = phone[:3] + "****" + phone[-4:]
+    assert cid in [r["customer_id"] for r in console.get("admin", "/api/search", params={"q": masked}).json()]
+
+
+def test_ops_sees_lag_and_metrics_but_no_customers(console: Console) -> None:
+    assert console.get("ops", "/api/customers/C-R00001").status_code == 403
+    lag = console.get("ops", "/api/ops/lag").json()
+    assert lag["groups"] and all(g["status"] in {"OK", "WARN", "STALLED", "STOPPED"} for g in lag["groups"].values())
+    text = console.get("ops", "/metrics").text
+    for name in (
+        "kafka_consumergroup_lag{",
+        "salespulse_consumergroup_status{",
+        "salespulse_sink_rows_total{",
+        "salespulse_deadletters_total",
+        "salespulse_sink_batch_seconds_bucket",
+        'salespulse_freshness_seconds{what="score"}',
+    ):
+        assert name in text, name
+
+
+def test_page_size_is_capped_and_requests_are_rate_limited(console: Console) -> None:
+    assert console.get("admin", "/api/alerts", params={"limit": 1000}).status_code == 422
+    with httpx.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.keys['ops']}"}) as client:
+        codes = [client.get("/api/me").status_code for _ in range(200)]
+    assert codes[0] == 200 and 429 in codes  # 20/s with bursts of 40 per key
+
+
+def test_openapi_document_lists_the_api(console: Console) -> None:
+    doc = httpx.get(console.url + "/openapi.json").json()
+    assert {"/api/customers/{customer_id}", "/api/alerts/{alert_id}/acknowledge", "/api/search"} <= set(doc["paths"])
+    Path(console.settings.var_dir / "openapi.json").write_text(json.dumps(doc, ensure_ascii=False))
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium, installed by `make browser`
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def test_console_in_a_real_browser(console: Console) -> None:
+    """Log in as a store manager, open today's visitor, see the recommendation and the tag
+    cloud; then as admin acknowledge an alert; screenshots go to artifacts/."""
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).exists(), "chromium missing: run `make browser` (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=flags)
+        page = browser.new_page(viewport={"width": 1180, "height": 820}, locale="zh-CN")  # a landscape tablet
+        page.goto(console.url + "/")
+        expect(page.locator("#login h2")).to_have_text("登录")
+        page.fill("#key", console.keys["sh"])
+        page.click("#login-button")
+        expect(page.locator("#who")).to_contain_text("上海店长（店长）")
+        visitors = page.locator("#visitors")
+        expect(visitors).to_contain_text("C-VISIT-1")
+        expect(visitors).to_contain_text("上次推荐的阔腿裤有库存")
+        page.screenshot(path=str(ARTIFACTS / "console-dashboard.png"), full_page=True)
+        visitors.get_by_text("C-VISIT-1").click()
+        expect(page.locator("#recommendations .reco")).to_have_text("上次推荐的阔腿裤有库存")
+        cloud = page.locator("#tags .cloud span")
+        expect(cloud.first).to_be_visible()
+        assert "阔腿裤" in cloud.all_inner_texts() and "藏青" in cloud.all_inner_texts()
+        expect(page.locator("#notes")).to_contain_text("推荐了阔腿裤")
+        page.screenshot(path=str(ARTIFACTS / "console-customer.png"), full_page=True)
+
+        page.click("#logout")
+        page.fill("#key", console.keys["admin"])
+        page.click("#login-button")
+        expect(page.locator("nav #nav-alerts")).to_have_class("active")
+        first = page.locator("ul.alerts li").filter(has=page.locator("button.ack")).first
+        alert_id = first.get_attribute("data-alert")
+        assert alert_id
+        row = page.locator(f'ul.alerts li[data-alert="{alert_id}"]')  # `first` would move on to the next one
+        row.locator("button.ack").click()
+        expect(row).to_contain_text("已提交确认")
+        page.screenshot(path=str(ARTIFACTS / "console-alerts.png"), full_page=True)
+        browser.close()
+    wait_until(
+        lambda: (
+            console.one("SELECT status FROM alerts FINAL WHERE alert_id = {a:String}", a=alert_id) == "acknowledged"
+        ),
+        what="the alert acknowledged from the browser",
+    )
+    assert console.one("SELECT acknowledged_by FROM alerts FINAL WHERE alert_id = {a:String}", a=alert_id) == "管理员"
+
+
+def test_generated_requests_from_the_openapi_document_never_get_a_server_error(console: Console) -> None:
+    """schemathesis: property-based requests for every operation, as admin and as a store
+    manager (scope checks included); any 5xx fails."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    doc = httpx.get(console.url + "/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(doc)
+    failures: list[str] = []
+
+    def checker(op: Any, headers: dict[str, str]) -> Any:
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @given(case=op.as_strategy())
+        def check(case: Any) -> None:
+            response = case.call(base_url=console.url, headers=headers)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:200]}")
+
+        return check
+
+    operations = [r.ok() for r in schema.get_all_operations()]
+    for op in operations:
+        for who in ("admin", "sh"):
+            checker(op, {"Authorization": f"Bearer {console.keys[who]}"})()
+    assert len(operations) >= 7
+    assert not failures, failures[:5]
