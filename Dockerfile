@@ -7,7 +7,10 @@ COPY schemas schemas
 COPY nlp nlp
 COPY pipeline pipeline
 COPY agents agents
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 salespulse
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 salespulse \
+    && mkdir -p /var/lib/salespulse /var/lib/salespulse-models \
+    && chown salespulse /var/lib/salespulse /var/lib/salespulse-models
 USER salespulse
+EXPOSE 8080
 ENV SALESPULSE_VAR_DIR=/tmp/salespulse
 ENTRYPOINT []

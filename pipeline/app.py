@@ -26,7 +26,12 @@ def create_app(settings: Settings) -> Any:
         broker_commit_interval=1.0,
         producer_linger_ms=5,
         web_enabled=settings.worker_web_enabled,
-        web_bind="127.0.0.1",
+        web_bind="127.0.0.1",  # never reachable from outside the host
+        # Table and router views show raw state (keys are customer ids): off in production.
+        web_tables_enabled=settings.env != "production",
+        web_router_enabled=settings.env != "production",
+        web_graph_enabled=False,
+        web_stats_enabled=settings.env != "production",
         web_port=settings.worker_web_port,
         web_in_thread=False,
         autodiscover=False,

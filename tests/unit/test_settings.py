@@ -68,3 +68,14 @@ def test_settings_survive_the_trip_through_a_child_environment() -> None:
         }
     )
     assert load(to_env(s)) == s
+
+
+def test_faust_web_is_local_and_its_state_views_are_off_in_production() -> None:
+    from pipeline.app import create_app
+    from pipeline.settings import Settings
+
+    prod = create_app(Settings(env="production", pii_hmac_key="k" * 32, var_dir=Path("var/test-unit"))).conf
+    dev = create_app(Settings(var_dir=Path("var/test-unit"))).conf
+    assert prod.web_bind == "127.0.0.1" and dev.web_bind == "127.0.0.1"
+    assert not prod.web_tables_enabled and not prod.web_router_enabled and not prod.web_stats_enabled
+    assert dev.web_tables_enabled and dev.web_router_enabled
