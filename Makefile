@@ -9,7 +9,7 @@ RATE ?= 200
 # Demo-only key; production must set its own secret (settings refuse this one there).
 export SALESPULSE_PII_HMAC_KEY ?= salespulse-demo-key-NOT-FOR-PRODUCTION
 
-.PHONY: help venv jars browser demo test lint typecheck unit integration bench clean hooks
+.PHONY: help venv jars browser demo up test lint typecheck unit integration bench clean hooks
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ browser: ## install Debian's chromium and a Chinese font for the browser tests
 
 demo: jars ## start Kafka, worker and sink; simulate DAYS of history + DURATION s live; summarise
 	$(BIN)/salespulse demo --days $(DAYS) --duration $(DURATION) --rate $(RATE)
+
+up: jars ## Kafka, worker and serve until Ctrl-C; console at http://127.0.0.1:8080/
+	$(BIN)/salespulse up
 
 lint: venv ## ruff
 	$(BIN)/ruff check .

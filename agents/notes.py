@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from nlp.pii import Pii
-from nlp.tagger import NoteTagger
+from nlp.tagger import NoteTagger, load_idf
 from pipeline import intake, recommend, tags, topics
 from pipeline.app import faust_topic
 from pipeline.settings import Settings
@@ -31,7 +31,8 @@ TAGGER_VERSION = "rules-1"
 
 
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> None:
-    tagger = NoteTagger()  # loaded once at start-up (about 1 s), shared by every note
+    refit = settings.model_dir / "tag_idf.json"  # `salespulse notes fit-idf`, else the shipped IDF
+    tagger = NoteTagger(idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None)
     rules_version, rules = recommend.load_rules(settings.model_dir)
     log.info("notes: tagger %s; co-purchase rules %s (%d)", TAGGER_VERSION, rules_version, len(rules))
     accepted = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)

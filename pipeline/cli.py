@@ -165,6 +165,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
+    if args.status:
+        return _lag_status(settings, args)
     rows = kafka_admin.consumer_lag(settings, args.group or None)
     if args.json:
         print(json.dumps([{**r.__dict__, "lag": r.lag} for r in rows], indent=2))
@@ -174,6 +176,31 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
         committed = "-" if r.committed is None else str(r.committed)
         print(f"{r.group:32} {r.topic:28} {r.partition:>4} {committed:>10} {r.end:>10} {r.lag:>8}")
     return 0
+
+
+def _lag_status(settings: Settings, args: argparse.Namespace) -> int:
+    """Burrow-style status per group from ``samples`` snapshots ``interval`` seconds apart."""
+    from pipeline.lagstatus import GroupTracker
+
+    tracker = GroupTracker()
+    for i in range(args.samples):
+        if i:
+            time.sleep(args.interval)
+        tracker.observe(time.time(), kafka_admin.consumer_lag(settings, args.group or None))
+    report = tracker.report(stopped_after=max(300.0, args.interval * args.samples), min_samples=args.samples)
+    if args.json:
+        print(json.dumps({g: st.__dict__ for g, st in report.items()}, indent=2, ensure_ascii=False))
+    else:
+        print(f"{'group':32} {'status':8} {'lag':>8}  lagging partitions (lag, est. seconds)")
+        for g, st in report.items():
+            behind = [
+                f"{p['topic']}#{p['partition']}={p['lag']}"
+                + ("" if p["lag_seconds"] is None else f" (~{p['lag_seconds']:.0f}s)")
+                for p in st.partitions
+                if p["lag"] > 0
+            ]
+            print(f"{g:32} {st.status:8} {st.lag:>8}  {' '.join(behind) or '-'}")
+    return 0 if all(st.status == "OK" for st in report.values()) else 1
 
 
 def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
@@ -262,6 +289,47 @@ def cmd_reco(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notes(settings: Settings, args: argparse.Namespace) -> int:
+    """`notes fit-idf`: refit the tag IDF on the stored notes (or on the shipped recipe)."""
+    from nlp.tagger import NoteTagger, fit_idf
+
+    if args.simulated:  # how nlp/data/tag_idf.json is made: simulator notes + the labelled notes
+        import orjson
+
+        from nlp.evaluate import load_labelled
+        from pipeline.simulate import generate
+
+        at = datetime(2026, 11, 20, tzinfo=UTC)
+        texts = [
+            orjson.loads(v)["payload"]["text"]
+            for t, _k, v, _ts in generate(1, days=30, now=at, customers=300, bad_rate=0)
+            if t == "store.notes"
+        ]
+        data = Path(__file__).resolve().parents[1] / "tests" / "data"
+        texts += [t for f in ("notes_dev.tsv", "notes_holdout.tsv") for t, _ in load_labelled(data / f)]
+        source = "salespulse simulate (seed 1, 30 days) notes + tests/data labelled notes"
+    else:
+        client = store.connect(settings)
+        try:
+            rows = client.query(
+                "SELECT JSONExtractString(payload, 'text') FROM events FINAL WHERE event_type = 'store.note'"
+            )
+        finally:
+            client.close()
+        texts = [r[0] for r in rows.result_rows]
+        source = f"{len(texts)} stored notes"
+    if not texts:
+        print("no notes to fit on", file=sys.stderr)
+        return 1
+    doc = fit_idf(NoteTagger(idf={}), texts)
+    doc["fitted_on"] = source
+    out = Path(args.out) if args.out else settings.model_dir / "tag_idf.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"IDF of {len(doc['idf'])} tags from {doc['documents']} notes -> {out}; restart the worker to use it")
+    return 0
+
+
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.churn import train
 
@@ -304,6 +372,48 @@ def demo_health(client: Any, lowest: int = 3) -> str:
     out.append("alerts by rule and status: " + ", ".join(f"{r}/{st} {n}" for r, st, n in alerts))
     out.extend(f"  {aid} -> {who}: {title}" for aid, title, who in sample)
     return "\n".join(out)
+
+
+def _demo_keys(settings: Settings) -> str:
+    """Keys to look around the console with after the demo (stored hashed like any other)."""
+    from pipeline.api.keys import KeyStore
+
+    ks = KeyStore(settings.keys_file)
+    admin, _ = ks.create("演示管理员", "admin")
+    manager, _ = ks.create("上海店长（演示）", "store_manager", stores=["S-SH-001"])
+    return (
+        "console: `make up` (Kafka, worker, serve), then open "
+        f"http://{settings.api_host}:{settings.api_port}/ and log in with\n"
+        f"  admin:                   {admin}\n"
+        f"  store manager S-SH-001:  {manager}"
+    )
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """Kafka, worker and serve until Ctrl-C: the console at SALESPULSE_API_PORT."""
+    started = kafka_local.start(settings)
+    kafka_admin.ensure_topics(settings)
+    logs = settings.var_dir / "logs"
+    worker = _spawn(settings, "worker", logs / "worker.log")
+    sink = _spawn(settings, "serve", logs / "serve.log")
+    print(f"worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
+    print(f"console: http://{settings.api_host}:{settings.api_port}/  (Ctrl-C stops everything)")
+    stop_now = {"flag": False}
+
+    def _handler(_sig: int, _frame: Any) -> None:
+        stop_now["flag"] = True
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    try:
+        while not stop_now["flag"] and worker.poll() is None and sink.poll() is None:
+            time.sleep(0.5)
+    finally:
+        _stop(sink)
+        _stop(worker)
+        if started and not args.keep_kafka:
+            kafka_local.stop(settings)
+    return 0
 
 
 def demo_notes(client: Any) -> str:
@@ -450,6 +560,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     for table, n in rows.items():
         print(f"  {table:24} {n}")
     print(health_view)
+    print(_demo_keys(settings))
     print(f"data left in {settings.var_dir.resolve()} (ClickHouse: {store.normalise_dsn(settings.clickhouse_dsn)})")
     print(f"took {time.monotonic() - t0:.0f}s")
     if processed != rep.sent:
@@ -496,6 +607,11 @@ def _parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("lag", help="consumer lag per group/topic/partition")
     lg.add_argument("--group", action="append")
     lg.add_argument("--json", action="store_true")
+    lg.add_argument(
+        "--status", action="store_true", help="Burrow-style OK/WARN/STALLED/STOPPED per group (exit 1 if not OK)"
+    )
+    lg.add_argument("--samples", type=int, default=3, help="with --status: snapshots to compare")
+    lg.add_argument("--interval", type=float, default=5.0, help="with --status: seconds between snapshots")
     lg.set_defaults(fn=cmd_lag)
 
     sub.add_parser("report", help="rows per ClickHouse table (stop serve first when embedded)").set_defaults(
@@ -520,12 +636,22 @@ def _parser() -> argparse.ArgumentParser:
     ky.add_argument("--specialist", help="cs: the specialist id alerts are assigned to")
     ky.set_defaults(fn=cmd_keys)
 
+    nt = sub.add_parser("notes", help="tagger upkeep (stop serve first when embedded)")
+    nt.add_argument("action", choices=["fit-idf"])
+    nt.add_argument("--simulated", action="store_true", help="the shipped recipe instead of the stored notes")
+    nt.add_argument("--out", help="where to write (default: SALESPULSE_MODEL_DIR/tag_idf.json)")
+    nt.set_defaults(fn=cmd_notes)
+
     rc = sub.add_parser("reco", help="co-purchase rules for recommendations (stop serve first when embedded)")
     rc.add_argument("action", choices=["mine"])
     rc.add_argument("--top", type=int, default=10)
     rc.set_defaults(fn=cmd_reco)
 
     sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)
+
+    up = sub.add_parser("up", help="run Kafka, worker and serve (console) until Ctrl-C")
+    up.add_argument("--keep-kafka", action="store_true", help="leave the broker running afterwards")
+    up.set_defaults(fn=cmd_up)
 
     d = sub.add_parser("demo", help="start everything, simulate, summarise")
     sim_args(d, 45.0)

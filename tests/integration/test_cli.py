@@ -102,6 +102,11 @@ def test_lag_reports_committed_and_end_per_partition(settings: Settings) -> None
     rows = [r for r in json.loads(res.stdout) if r["committed"]]
     assert len(rows) == 1
     assert (rows[0]["committed"], rows[0]["end"], rows[0]["lag"]) == (4, 10, 6)
+    # Nobody commits any more while 6 messages wait: Burrow's rules call that STALLED.
+    res = cli(settings, "lag", "--status", "--samples", "2", "--interval", "1", "--group", group)
+    assert res.returncode == 1, res.stdout + res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith(group))
+    assert line.split()[1:3] == ["STALLED", "6"]
 
 
 def test_broker_restart_keeps_data(base_settings: Settings, settings: Settings) -> None:
