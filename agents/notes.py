@@ -33,8 +33,9 @@ TAGGER_VERSION = "rules-1"
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> None:
     refit = settings.model_dir / "tag_idf.json"  # `salespulse notes fit-idf`, else the shipped IDF
     tagger = NoteTagger(idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None)
-    rules_version, rules = recommend.load_rules(settings.model_dir)
-    log.info("notes: tagger %s; co-purchase rules %s (%d)", TAGGER_VERSION, rules_version, len(rules))
+    version, loaded = recommend.load_rules(settings.model_dir)
+    mined: dict[str, Any] = {"version": version, "rules": loaded}  # swapped whole by the reload timer
+    log.info("notes: tagger %s; co-purchase rules %s (%d)", TAGGER_VERSION, version, len(loaded))
     accepted = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)
     requests = faust_topic(app, settings.topic(topics.RECO_REQUESTS), settings.partitions)
     store_source = faust_topic(
@@ -129,6 +130,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             req = orjson.loads(event.value)
             store_id = req["store_id"]
             wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
+            rules = mined["rules"]
             wanted |= {r["then"] for r in rules if r["if"] in wanted}
             if req["opted_out"]:
                 wanted |= set(stock.get(f"{store_id}|*") or [])
@@ -141,3 +143,13 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
 
     app.agent(store_source, name="reco", concurrency=1)(reco_agent)
+
+    async def reload_rules() -> None:
+        """A nightly `salespulse reco mine` is picked up without restarting the worker."""
+        version, loaded = recommend.load_rules(settings.model_dir)
+        if version != mined["version"]:
+            mined.update(version=version, rules=loaded)
+            log.info("co-purchase rules reloaded: %s (%d)", version, len(loaded))
+            stats["reco.rules_reloads"] += 1
+
+    app.timer(interval=30.0)(reload_rules)

@@ -505,9 +505,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.produce import SendReport
 
     rep = SendReport()
+    # One worker throughout; serve stops once, between the phases, so the nightly mining job
+    # can open the embedded store (chDB: one process), and the worker picks up its rules.
+    worker = _spawn(settings, "worker", logs / "worker.log")
     try:
         for phase in ("history", "live"):
-            worker = _spawn(settings, "worker", logs / "worker.log")
             sink = _spawn(settings, "serve", logs / "serve.log")
             try:
                 print(f"[demo] {phase}: worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
@@ -527,19 +529,20 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                         rc = 1
             finally:
                 _stop(sink)
-                _stop(worker)
             if phase == "history":
                 from nlp.tagger import load_lexicon
                 from pipeline.recommend import mine_from_store
 
                 client = store.connect(settings)
-                try:  # the nightly job: co-purchase rules from the baskets so far, used from now on
+                try:  # the nightly job: co-purchase rules from the baskets so far
                     doc = mine_from_store(client, load_lexicon(), settings.model_dir)
                 finally:
                     client.close()
                 top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])
                 print(f"[demo] mined {len(doc['rules'])} co-purchase rules from {doc['baskets']} baskets: {top}")
+                print("[demo] the running worker picks them up within 30 s (no restart)")
     finally:
+        _stop(worker)
         if started_kafka and not args.keep_kafka:
             kafka_local.stop(settings)
     client = store.connect(settings)
