@@ -9,8 +9,9 @@ from typing import Any
 
 import orjson
 
+from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import health, intake, topics
+from pipeline import health, topics
 from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
 from pipeline.churn import load_latest
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str], pii: Pii) -> None:
     source = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions, settings.topic(topics.HEALTH_TICKS))
     ticks = faust_topic(app, settings.topic(topics.HEALTH_TICKS), settings.partitions)
-    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
+    dead = make_dead(app, settings, pii, stats)
     outputs = {
         "current": faust_topic(app, settings.topic(topics.HEALTH), settings.partitions),
         "history": faust_topic(app, settings.topic(topics.HEALTH_HISTORY), settings.partitions),
@@ -38,45 +39,42 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
     watermark: dict[str, datetime] = {}  # newest event time seen by this worker
     ticked: dict[str, datetime] = {}  # customer -> watermark of the last tick sent
 
+    async def handle(event: Any) -> None:
+        msg = event.message
+        row = orjson.loads(event.value)
+        cid = row.get("customer_id")
+        if not cid:
+            return  # stock levels: no customer to score
+        ts = datetime.fromisoformat(row["occurred_at"])
+        if row["event_type"] != health.TICK and ("now" not in watermark or ts > watermark["now"]):
+            watermark["now"] = ts
+        state = table.get(cid) or new_state(cid)
+        changed, results = health.step(
+            state,
+            row,
+            cfg,
+            source=f"{msg.topic}:{msg.partition}",
+            offset=msg.offset,
+            alert_cfg=alert_cfg,
+            open_counts=open_counts,
+            model=model,
+        )
+        if changed:
+            table[cid] = state
+        for kind, result in results:
+            stats[f"health.{kind}"] += 1
+            if kind == "refused":
+                await dead(msg, "alert_action", "refused_action", result["reason"])
+            else:
+                await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
+
     async def health_agent(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            row = orjson.loads(event.value)
-            cid = row.get("customer_id")
-            if not cid:
-                continue  # stock levels: no customer to score
-            ts = datetime.fromisoformat(row["occurred_at"])
-            if row["event_type"] != health.TICK and ("now" not in watermark or ts > watermark["now"]):
-                watermark["now"] = ts
-            state = table.get(cid) or new_state(cid)
-            changed, results = health.step(
-                state,
-                row,
-                cfg,
-                source=f"{msg.topic}:{msg.partition}",
-                offset=msg.offset,
-                alert_cfg=alert_cfg,
-                open_counts=open_counts,
-                model=model,
-            )
-            if changed:
-                table[cid] = state
-            for kind, result in results:
-                stats[f"health.{kind}"] += 1
-                if kind == "refused":
-                    rec = intake.deadletter_record(
-                        event.value,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        stage="alert_action",
-                        error_class="refused_action",
-                        message=result["reason"],
-                        pii=pii,
-                    )
-                    await deadletter.send(key=cid.encode(), value=orjson.dumps(rec))
-                    continue
-                await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
+            try:
+                await handle(event)
+            except Exception as exc:  # a bug or a bad row must not stop scoring: keep it, go on
+                log.exception("health agent failed on %s@%s", event.message.topic, event.message.offset)
+                await dead(event.message, "health", type(exc).__name__, str(exc))
 
     app.agent(source, name="health", concurrency=1)(health_agent)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import intake, topics
 from pipeline.app import faust_topic
@@ -19,25 +20,10 @@ log = logging.getLogger(__name__)
 
 def register(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> None:
     accepted = faust_topic(app, settings.topic(topics.ACCEPTED), settings.partitions)
-    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
     profiles_out = faust_topic(app, settings.topic(topics.PROFILES), settings.partitions)
     profiles = app.Table("profiles", default=None, partitions=settings.partitions)
 
-    async def dead(msg: Any, stage: str, kind: str, text: str) -> None:
-        rec = intake.deadletter_record(
-            msg.value,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            stage=stage,
-            error_class=kind,
-            message=text,
-            pii=pii,
-            headers=msg.headers,
-        )
-        await deadletter.send(key=msg.key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
-        stats["deadlettered"] += 1
-        stats[f"deadlettered.{kind}"] += 1
+    dead = make_dead(app, settings, pii, stats)
 
     def make(source: str) -> None:
         topic = faust_topic(app, settings.topic(source), settings.partitions)

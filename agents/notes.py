@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
 from pipeline import intake, recommend, tags, topics
@@ -44,64 +45,61 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     note_out = faust_topic(app, settings.topic(topics.NOTE_TAGS), settings.partitions)
     tags_out = faust_topic(app, settings.topic(topics.CUSTOMER_TAGS), settings.partitions)
     recos_out = faust_topic(app, settings.topic(topics.RECOMMENDATIONS), settings.partitions)
-    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
+    dead = make_dead(app, settings, pii, stats)
     profiles = app.Table("tag_profiles", default=None, partitions=settings.partitions)
     stock = app.Table("stock", default=None, partitions=settings.partitions)
 
     async def notes_agent(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            row = orjson.loads(event.value)
-            etype, cid = row["event_type"], row.get("customer_id")
-            if not cid or (etype != "store.note" and etype not in VISITS):
-                continue
-            profile = profiles.get(cid) or tags.new_profile(cid)
-            applied = profile.setdefault("applied", {})
-            source = f"{msg.topic}:{msg.partition}"
-            if applied.get(source, -1) >= msg.offset:
-                continue  # a replay: this partition's state already has it
-            applied[source] = msg.offset
-            ts = datetime.fromisoformat(row["occurred_at"])
-            if etype == "store.note":
-                p = orjson.loads(row["payload"])
-                try:
-                    found = tagger.tag(p["text"])
-                except ValueError as exc:
-                    rec = intake.deadletter_record(
-                        event.value,
-                        topic=msg.topic,
-                        partition=msg.partition,
-                        offset=msg.offset,
-                        stage="tag_note",
-                        error_class="untaggable_note",
-                        message=str(exc),
-                        pii=pii,
-                    )
-                    await deadletter.send(key=cid.encode(), value=orjson.dumps(rec))
-                    profiles[cid] = profile
-                    continue
-                changed = tags.apply_note(profile, p["note_id"], ts, found)
-                profiles[cid] = profile
-                await note_out.send(key=cid.encode(), value=orjson.dumps(tags.note_row(row, found, TAGGER_VERSION)))
-                for r in tags.tag_rows(profile, changed):
-                    await tags_out.send(key=cid.encode(), value=orjson.dumps(r))
-                stats["notes.tagged"] += 1
-                stats["notes.tags"] += len(found)
-                continue
+            try:
+                await on_note_or_visit(event)
+            except Exception as exc:  # a bug or a bad row must not stop tagging: keep it, go on
+                log.exception("notes agent failed on %s@%s", event.message.topic, event.message.offset)
+                await dead(event.message, "notes", type(exc).__name__, str(exc))
+
+    async def on_note_or_visit(event: Any) -> None:
+        msg = event.message
+        row = orjson.loads(event.value)
+        etype, cid = row["event_type"], row.get("customer_id")
+        if not cid or (etype != "store.note" and etype not in VISITS):
+            return
+        profile = profiles.get(cid) or tags.new_profile(cid)
+        applied = profile.setdefault("applied", {})
+        source = f"{msg.topic}:{msg.partition}"
+        if applied.get(source, -1) >= msg.offset:
+            return  # a replay: this partition's state already has it
+        applied[source] = msg.offset
+        ts = datetime.fromisoformat(row["occurred_at"])
+        if etype == "store.note":
             p = orjson.loads(row["payload"])
-            if p.get("opted_out") is not None:
-                profile["opted_out"] = bool(p["opted_out"])
-            week_ago = (ts - timedelta(days=7)).isoformat()
-            recent = [t for t in profile.get("recos", []) if t > week_ago]
-            if not row.get("store_id") or len(recent) >= RECOS_PER_WEEK:
+            try:
+                found = tagger.tag(p["text"])
+            except ValueError as exc:
+                await dead(msg, "tag_note", "untaggable_note", str(exc))
                 profiles[cid] = profile
-                stats["reco.capped" if row.get("store_id") else "reco.no_store"] += 1
-                continue
-            profile["recos"] = [*recent, ts.isoformat()]
+                return
+            changed = tags.apply_note(profile, p["note_id"], ts, found)
             profiles[cid] = profile
-            req = tags.request_for_visit(profile, row)
-            await requests.send(key=row["store_id"].encode(), value=orjson.dumps(req))
-            stats["reco.requests"] += 1
+            await note_out.send(key=cid.encode(), value=orjson.dumps(tags.note_row(row, found, TAGGER_VERSION)))
+            for r in tags.tag_rows(profile, changed):
+                await tags_out.send(key=cid.encode(), value=orjson.dumps(r))
+            stats["notes.tagged"] += 1
+            stats["notes.tags"] += len(found)
+            return
+        p = orjson.loads(row["payload"])
+        if p.get("opted_out") is not None:
+            profile["opted_out"] = bool(p["opted_out"])
+        week_ago = (ts - timedelta(days=7)).isoformat()
+        recent = [t for t in profile.get("recos", []) if t > week_ago]
+        if not row.get("store_id") or len(recent) >= RECOS_PER_WEEK:
+            profiles[cid] = profile
+            stats["reco.capped" if row.get("store_id") else "reco.no_store"] += 1
+            return
+        profile["recos"] = [*recent, ts.isoformat()]
+        profiles[cid] = profile
+        req = tags.request_for_visit(profile, row)
+        await requests.send(key=row["store_id"].encode(), value=orjson.dumps(req))
+        stats["reco.requests"] += 1
 
     app.agent(accepted, name="notes", concurrency=1)(notes_agent)
 
@@ -109,38 +107,45 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
 
     async def reco_agent(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            if msg.topic == inventory_topic:
-                try:
-                    ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
-                except EventError:
-                    continue  # the intake agent dead-letters it with the reason
-                payload = ev.payload.model_dump()
-                store_id = ev.envelope.store_id or ""
-                category = recommend.category_of(tagger.lexicon, payload.get("name") or "")
-                key = f"{store_id}|{category or '?'}"
-                items = stock.get(key) or {}
-                recommend.apply_stock(items, payload, category)
-                stock[key] = items
-                index = stock.get(f"{store_id}|*") or []
-                if category and category not in index:
-                    stock[f"{store_id}|*"] = sorted([*index, category])
-                stats["stock.updates"] += 1
-                continue
-            req = orjson.loads(event.value)
-            store_id = req["store_id"]
-            wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
-            rules = mined["rules"]
-            wanted |= {r["then"] for r in rules if r["if"] in wanted}
-            if req["opted_out"]:
-                wanted |= set(stock.get(f"{store_id}|*") or [])
-            merged: dict[str, Any] = {}
-            for cat in sorted(wanted):
-                merged.update(stock.get(f"{store_id}|{cat}") or {})
-            recs = recommend.recommend(req, merged, rules)
-            for r in recommend.rows(req, recs):
-                await recos_out.send(key=req["customer_id"].encode(), value=orjson.dumps(r))
-            stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
+            try:
+                await on_stock_or_request(event)
+            except Exception as exc:  # a bug or a bad row must not stop recommending: keep it, go on
+                log.exception("reco agent failed on %s@%s", event.message.topic, event.message.offset)
+                await dead(event.message, "reco", type(exc).__name__, str(exc))
+
+    async def on_stock_or_request(event: Any) -> None:
+        msg = event.message
+        if msg.topic == inventory_topic:
+            try:
+                ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
+            except EventError:
+                return  # the intake agent dead-letters it with the reason
+            payload = ev.payload.model_dump()
+            store_id = ev.envelope.store_id or ""
+            category = recommend.category_of(tagger.lexicon, payload.get("name") or "")
+            key = f"{store_id}|{category or '?'}"
+            items = stock.get(key) or {}
+            recommend.apply_stock(items, payload, category)
+            stock[key] = items
+            index = stock.get(f"{store_id}|*") or []
+            if category and category not in index:
+                stock[f"{store_id}|*"] = sorted([*index, category])
+            stats["stock.updates"] += 1
+            return
+        req = orjson.loads(event.value)
+        store_id = req["store_id"]
+        wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
+        rules = mined["rules"]
+        wanted |= {r["then"] for r in rules if r["if"] in wanted}
+        if req["opted_out"]:
+            wanted |= set(stock.get(f"{store_id}|*") or [])
+        merged: dict[str, Any] = {}
+        for cat in sorted(wanted):
+            merged.update(stock.get(f"{store_id}|{cat}") or {})
+        recs = recommend.recommend(req, merged, rules)
+        for r in recommend.rows(req, recs):
+            await recos_out.send(key=req["customer_id"].encode(), value=orjson.dumps(r))
+        stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
 
     app.agent(store_source, name="reco", concurrency=1)(reco_agent)
 

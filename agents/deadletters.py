@@ -1,0 +1,40 @@
+"""The one way agents keep bad input: a dead letter with the reason, never a crash."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from nlp.pii import Pii
+from pipeline import intake, topics
+from pipeline.app import faust_topic
+from pipeline.settings import Settings
+
+Dead = Callable[[Any, str, str, str], Awaitable[None]]
+
+
+def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> Dead:
+    """``await dead(message, stage, error_class, text)``: the masked raw message, its source
+    coordinates and headers, to the dead-letter topic (and from there the table)."""
+    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
+
+    async def dead(msg: Any, stage: str, kind: str, text: str) -> None:
+        rec = intake.deadletter_record(
+            msg.value,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            stage=stage,
+            error_class=kind,
+            message=text,
+            pii=pii,
+            headers=msg.headers,
+        )
+        await deadletter.send(key=msg.key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
+        stats["deadlettered"] += 1
+        stats[f"deadlettered.{kind}"] += 1
+
+    return dead
