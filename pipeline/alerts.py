@@ -43,6 +43,7 @@ class Specialist(_Strict):
     id: str
     name: str
     segments: list[Literal["b2b_contact", "retail_member"]] = Field(min_length=1)
+    regions: list[str] = []  # empty: every region
 
 
 class QuietHours(_Strict):
@@ -55,6 +56,8 @@ class QuietHours(_Strict):
 class AlertConfig(_Strict):
     rules: list[Rule] = Field(min_length=1)
     roster: list[Specialist] = Field(min_length=1)
+    # store id prefix -> region, e.g. "S-SH-" -> 华东; customers without a known store: any region
+    regions: dict[str, str] = {}
     contacts_per_week: int = Field(default=2, ge=1)
     cap_bypass_severity: list[Literal["low", "medium", "high"]] = ["high"]
     quiet_hours: QuietHours | None = None
@@ -120,10 +123,24 @@ def notify_after(cfg: AlertConfig, raised_at: datetime, severity: str) -> dateti
     return end.astimezone(raised_at.tzinfo)
 
 
-def assign(cfg: AlertConfig, segment: str, open_counts: dict[str, int], customer_id: str) -> str:
-    """The specialist serving this segment with the fewest open alerts (ties: stable by customer)."""
+def region_of(cfg: AlertConfig, store_id: str | None) -> str | None:
+    if not store_id:
+        return None
+    return next(
+        (r for prefix, r in sorted(cfg.regions.items(), key=lambda kv: -len(kv[0])) if store_id.startswith(prefix)),
+        None,
+    )
+
+
+def assign(
+    cfg: AlertConfig, segment: str, open_counts: dict[str, int], customer_id: str, region: str | None = None
+) -> str:
+    """The specialist serving this segment and region with the fewest open alerts (ties: stable
+    by customer); nobody for the region -> anyone for the segment -> anyone."""
     seg = "b2b_contact" if segment == "b2b_contact" else "retail_member"
-    pool = [s for s in cfg.roster if seg in s.segments] or list(cfg.roster)
+    by_segment = [s for s in cfg.roster if seg in s.segments]
+    local = [s for s in by_segment if region is None or not s.regions or region in s.regions]
+    pool = local or by_segment or list(cfg.roster)
     tie = int(hashlib.sha256(customer_id.encode()).hexdigest(), 16)
     best = min(pool, key=lambda s: (open_counts.get(s.id, 0), (tie + pool.index(s)) % len(pool)))
     return best.id
@@ -166,7 +183,8 @@ def evaluate(
             continue
         raised[rule.id] = as_of.isoformat()
         capped = len(contacts) >= cfg.contacts_per_week and rule.severity not in cfg.cap_bypass_severity
-        assignee = assign(cfg, state["segment"], open_counts, state["customer_id"])
+        region = region_of(cfg, state.get("store"))
+        assignee = assign(cfg, state["segment"], open_counts, state["customer_id"], region)
         if not capped:
             contacts.append(as_of.isoformat())
             open_counts[assignee] = open_counts.get(assignee, 0) + 1

@@ -114,6 +114,8 @@ def step(
     if not apply_event(state, row):
         return False, []
     applied[source] = offset
+    if row.get("store_id") and row["occurred_at"] >= state.get("store_at", ""):
+        state["store"], state["store_at"] = row["store_id"], row["occurred_at"]  # for regional routing
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
     s, risk = rescore(score(f, state["segment"], cfg, state["fresh"], as_of), f, state["segment"], cfg, model)

@@ -67,7 +67,24 @@ def test_band_drop_and_score_fall() -> None:
 def test_assignment_prefers_the_specialist_with_fewest_open_alerts() -> None:
     counts = {"CS-01": 3, "CS-02": 0, "CS-04": 5}
     assert assign(CFG, "b2b_contact", counts, "C-9") == "CS-02"
-    assert assign(CFG, "retail_member", {"CS-03": 2, "CS-04": 1}, "C-9") == "CS-04"
+    assert assign(CFG, "retail_member", {"CS-03": 2, "CS-04": 1, "CS-05": 3}, "C-9") == "CS-04"
+
+
+def test_assignment_prefers_the_customers_region() -> None:
+    from pipeline.alerts import region_of
+
+    assert region_of(CFG, "S-SH-002") == "华东" and region_of(CFG, "S-CD-001") == "西南"
+    assert region_of(CFG, "H-0001") is None and region_of(CFG, None) is None
+    busy = {"CS-03": 9, "CS-04": 0, "CS-05": 0}
+    assert assign(CFG, "retail_member", busy, "C-1", "华东") == "CS-03"  # the only one for 华东, however busy
+    assert assign(CFG, "retail_member", {"CS-04": 2, "CS-05": 1}, "C-1", "华南") == "CS-05"
+    assert assign(CFG, "retail_member", {}, "C-1", "西北") in {"CS-03", "CS-04", "CS-05"}  # nobody there: anyone
+
+
+def test_alert_is_routed_by_the_store_the_customer_was_last_seen_at() -> None:
+    st = {**state(False), "segment": "retail_member", "store": "S-CD-001"}
+    out = run(st, feats(1, ()), band="at_risk", previous_band="watch")
+    assert [a["assignee"] for a in out] == ["CS-05"]
 
 
 def test_weekly_contact_cap_suppresses_but_keeps_the_alert() -> None:
