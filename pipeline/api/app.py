@@ -74,6 +74,8 @@ def create_api(
         title="salespulse",
         version="1",
         description="Customer health, note tags, recommendations and alerts, scoped by the caller's key.",
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN: nothing external here
+        redoc_url=None,
     )
     bearer = HTTPBearer(auto_error=False)
     rl = limiter or RateLimiter()

@@ -227,6 +227,7 @@ def test_page_size_is_capped_and_requests_are_rate_limited(console: Console) -> 
 
 
 def test_openapi_document_lists_the_api(console: Console) -> None:
+    assert httpx.get(console.url + "/docs").status_code == 404  # no CDN-backed docs page
     doc = httpx.get(console.url + "/openapi.json").json()
     assert {"/api/customers/{customer_id}", "/api/alerts/{alert_id}/acknowledge", "/api/search"} <= set(doc["paths"])
     Path(console.settings.var_dir / "openapi.json").write_text(json.dumps(doc, ensure_ascii=False))
@@ -255,6 +256,8 @@ def test_console_in_a_real_browser(console: Console) -> None:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page(viewport={"width": 1180, "height": 820}, locale="zh-CN")  # a landscape tablet
+        requested: list[str] = []
+        page.on("request", lambda req: requested.append(req.url))
         page.goto(console.url + "/")
         expect(page.locator("#login h2")).to_have_text("登录")
         page.fill("#key", console.keys["sh"])
@@ -284,6 +287,7 @@ def test_console_in_a_real_browser(console: Console) -> None:
         expect(row).to_contain_text("已提交确认")
         page.screenshot(path=str(ARTIFACTS / "console-alerts.png"), full_page=True)
         browser.close()
+    assert requested and all(u.startswith(console.url) for u in requested), "the console must work offline"
     wait_until(
         lambda: (
             console.one("SELECT status FROM alerts FINAL WHERE alert_id = {a:String}", a=alert_id) == "acknowledged"
