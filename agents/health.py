@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from pipeline import health, topics
 from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
 from pipeline.churn import load_latest
-from pipeline.features import new_state
+from pipeline.features import SOURCE_OF, new_state
 from pipeline.scoring import HealthConfig
 from pipeline.settings import Settings
 
@@ -36,7 +37,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
     log.info("health score: %s", "rules (no churn model)" if model is None else f"churn model {model.version}")
     open_counts: dict[str, int] = {}  # per worker: assignments made here, for least-loaded routing
     table = app.Table("health", default=None, partitions=settings.partitions)
-    watermark: dict[str, datetime] = {}  # newest event time seen by this worker
+    watermark = health.Watermark(idle=settings.source_idle_seconds)  # over pos/app/messaging/notes
     ticked: dict[str, datetime] = {}  # customer -> watermark of the last tick sent
 
     async def handle(event: Any) -> None:
@@ -46,8 +47,8 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
         if not cid:
             return  # stock levels: no customer to score
         ts = datetime.fromisoformat(row["occurred_at"])
-        if row["event_type"] != health.TICK and ("now" not in watermark or ts > watermark["now"]):
-            watermark["now"] = ts
+        if row["event_type"] not in (health.TICK, "alert.action"):
+            watermark.observe(SOURCE_OF.get(row["event_type"].split(".", 1)[0], "other"), ts, time.monotonic())
         state = table.get(cid) or new_state(cid)
         changed, results = health.step(
             state,
@@ -80,7 +81,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
 
     async def absence_timer() -> None:
         """Ask the agent to judge quiet customers at the event-time watermark, not the wall clock."""
-        now = watermark.get("now")
+        now = watermark.current(time.monotonic())
         if now is None:
             return
         for cid, state in list(table.items()):

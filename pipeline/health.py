@@ -213,3 +213,30 @@ def absence(
         trend_7d=None,
         open_counts=open_counts,
     )
+
+
+class Watermark:
+    """Event-time progress over several sources, like a stream processor's input watermark.
+
+    Each source (pos, app, messaging, notes) has its newest event time. The watermark is the
+    oldest of those among sources that delivered something within ``idle`` seconds of wall
+    time, so one topic lagging behind the others holds absence rules back instead of letting
+    them fire early; a source with nothing to say for ``idle`` seconds stops holding it back
+    (when every source is idle, the newest time seen is the watermark).
+    """
+
+    def __init__(self, idle: float) -> None:
+        self.idle = idle
+        self.newest: dict[str, datetime] = {}
+        self.heard: dict[str, float] = {}
+
+    def observe(self, source: str, ts: datetime, wall: float) -> None:
+        if source not in self.newest or ts > self.newest[source]:
+            self.newest[source] = ts
+        self.heard[source] = wall
+
+    def current(self, wall: float) -> datetime | None:
+        if not self.newest:
+            return None
+        active = [self.newest[s] for s in self.newest if wall - self.heard[s] < self.idle]
+        return min(active) if active else max(self.newest.values())

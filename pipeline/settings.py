@@ -41,6 +41,7 @@ class Settings:
     notify_attempts: int = 5
     absence_interval: float = 10.0
     model_dir: Path = Path("var/models")
+    source_idle_seconds: float = 60.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     keys_file: Path = Path("var/api_keys.json")
@@ -90,6 +91,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_NOTIFY_ATTEMPTS": ("notify_attempts", int),
     "SALESPULSE_ABSENCE_INTERVAL": ("absence_interval", float),
     "SALESPULSE_MODEL_DIR": ("model_dir", Path),
+    "SALESPULSE_SOURCE_IDLE_SECONDS": ("source_idle_seconds", float),
     "SALESPULSE_API_HOST": ("api_host", str),
     "SALESPULSE_API_PORT": ("api_port", int),
     "SALESPULSE_KEYS_FILE": ("keys_file", Path),

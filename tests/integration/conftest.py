@@ -56,6 +56,7 @@ def base_settings() -> Iterator[Settings]:
         sink_batch_seconds=0.3,
         absence_interval=1.0,
         model_dir=TEST_VAR / "models",  # rule-based scores unless a test brings its own model
+        source_idle_seconds=3.0,
     )
     started = kafka_local.start(s)
     yield s

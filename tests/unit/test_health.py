@@ -126,3 +126,19 @@ def test_config_is_validated() -> None:
     raw["bands"] = {"healthy": 40, "watch": 70}
     with pytest.raises(ValidationError):
         HealthConfig.model_validate(raw)
+
+
+def test_watermark_waits_for_the_slowest_active_source_and_skips_idle_ones() -> None:
+    from pipeline.health import Watermark
+
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    w = Watermark(idle=60)
+    assert w.current(0) is None
+    w.observe("app", t0 + timedelta(days=3), wall=0)
+    w.observe("pos", t0, wall=1)  # POS is three days behind (a lagging topic)
+    assert w.current(10) == t0  # absence rules must not run ahead of POS
+    w.observe("app", t0 + timedelta(days=4), wall=50)
+    assert w.current(65) == t0 + timedelta(days=4)  # POS silent for 64 s: it no longer holds back
+    assert w.current(500) == t0 + timedelta(days=4)  # everything idle: the newest time seen
+    w.observe("pos", t0 + timedelta(days=1), wall=501)
+    assert w.current(502) == t0 + timedelta(days=1)
