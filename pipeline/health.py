@@ -140,15 +140,32 @@ def step(
             open_counts=counts,
         )
         alerts = _remember(state, raised)
-    if last is not None and abs(s.score - last["score"]) < MIN_CHANGE and s.band == last["band"]:
+    fresh_sig = [s.confidence, sorted(s.stale_sources), {k: v[:10] for k, v in sorted(state["fresh"].items())}]
+    moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
+    if not moved and last.get("fresh") == fresh_sig:
         return True, alerts
+    if not moved:
+        # Same score, but a source got fresher (or went stale): the current row says so (at most
+        # once per source per day); no history row, since the score did not change.
+        state["version"] += 1
+        last["fresh"] = fresh_sig
+        refreshed = {
+            **last["row"],
+            "confidence": s.confidence,
+            "stale_sources": list(s.stale_sources),
+            "fresh": orjson.dumps(state["fresh"]).decode(),
+            "as_of": iso(as_of),
+            "version": state["version"],
+            "updated_at": now_iso(),
+        }
+        last["row"] = refreshed
+        return True, [("current", refreshed), *alerts]
     why = reasons(None if last is None else last["points"], s, f, cfg)
     if risk is not None and model is not None:
         why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
     if last is not None and last.get("segment", state["segment"]) != state["segment"]:
         why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
     state["version"] += 1
-    state["last"] = {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
     current = {
         "customer_id": state["customer_id"],
         "segment": state["segment"],
@@ -177,6 +194,14 @@ def step(
         "reasons": why,
         "as_of": iso(as_of),
         "version": state["version"],
+    }
+    state["last"] = {
+        "score": s.score,
+        "band": s.band,
+        "points": s.points,
+        "segment": state["segment"],
+        "fresh": fresh_sig,
+        "row": current,
     }
     return True, [("current", current), ("history", history), *alerts]
 

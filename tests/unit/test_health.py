@@ -142,3 +142,37 @@ def test_watermark_waits_for_the_slowest_active_source_and_skips_idle_ones() -> 
     assert w.current(500) == t0 + timedelta(days=4)  # everything idle: the newest time seen
     w.observe("pos", t0 + timedelta(days=1), wall=501)
     assert w.current(502) == t0 + timedelta(days=1)
+
+
+def test_current_row_keeps_up_with_freshness_even_when_the_score_does_not_move() -> None:
+    from nlp.pii import Pii
+    from pipeline import health
+    from pipeline.intake import accepted_row, decode
+    from pipeline.simulate import generate
+    from schemas.events import EventError
+
+    pii, cfg = Pii(b"k" * 32), load_config()
+    states: dict[str, Any] = {}
+    latest: dict[str, dict[str, Any]] = {}
+    quiet_updates = 0
+    for i, (topic, _k, value, _ts) in enumerate(generate(2, days=20, now=NOW, customers=40, bad_rate=0.0)):
+        try:
+            row = orjson.loads(orjson.dumps(accepted_row(decode(value, topic, 65536), pii)))
+        except EventError:
+            continue
+        cid = row.get("customer_id")
+        if not cid:
+            continue
+        state = states.setdefault(cid, new_state(cid))
+        _changed, out = health.step(state, row, cfg, source="t:0", offset=i)
+        kinds = [k for k, _ in out]
+        if kinds == ["current"]:
+            quiet_updates += 1
+        for kind, r in out:
+            if kind == "current":
+                assert r["version"] > latest.get(cid, {"version": 0})["version"]  # upserts stay ordered
+                latest[cid] = r
+    assert quiet_updates > 0  # freshness-only updates happen, without history rows
+    for cid, state in states.items():
+        shown = orjson.loads(latest[cid]["fresh"])
+        assert {k: v[:10] for k, v in shown.items()} == {k: v[:10] for k, v in state["fresh"].items()}, cid
