@@ -1,0 +1,47 @@
+"""API keys and the rate limiter: what the API's security rests on, without a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.api.app import RateLimiter
+from pipeline.api.keys import KeyStore
+
+
+def test_keys_are_stored_hashed_scoped_and_revocable(tmp_path: Path) -> None:
+    ks = KeyStore(tmp_path / "keys.json")
+    token, rec = ks.create("上海店长", "store_manager", stores=["S-SH-001"])
+    stored = (tmp_path / "keys.json").read_text(encoding="utf-8")
+    assert token.startswith("sp_") and token not in stored and rec.sha256 in stored
+    assert (tmp_path / "keys.json").stat().st_mode & 0o077 == 0  # not readable by others
+    p = ks.authenticate(token)
+    assert p is not None and p.role == "store_manager" and p.stores == ("S-SH-001",) and p.name == "上海店长"
+    assert ks.authenticate(token + "x") is None and ks.authenticate("") is None
+    other = KeyStore(tmp_path / "keys.json")  # another process (serve) sees the change
+    assert other.authenticate(token) is not None
+    assert ks.revoke(rec.key_id)
+    assert other.authenticate(token) is None  # the file changed: re-read, revoked
+    assert not ks.revoke("nope")
+
+
+def test_scoped_roles_need_their_scope(tmp_path: Path) -> None:
+    ks = KeyStore(tmp_path / "keys.json")
+    for role, kw in (("store_manager", {}), ("sales_rep", {}), ("cs", {}), ("root", {})):
+        with pytest.raises(ValueError):
+            ks.create("x", role, **kw)
+    assert ks.list() == []
+
+
+def test_rate_limiter_allows_bursts_then_refills() -> None:
+    import time
+
+    rl = RateLimiter(rate=0.0, burst=5.0)
+    assert all(rl.allow("k") for _ in range(5))
+    assert not rl.allow("k")
+    assert rl.allow("other")  # per key
+    refill = RateLimiter(rate=50.0, burst=1.0)
+    assert refill.allow("k") and not refill.allow("k")
+    time.sleep(0.05)  # 50/s: one token back after 20 ms
+    assert refill.allow("k")
