@@ -51,3 +51,24 @@ def test_no_mobile_number_survives_masking(phone: str, context: str) -> None:
     assert phone not in masked
     assert mask_phone(phone) in masked
     assert ("phone", PII.phone_token(phone)) in found
+
+
+def test_masking_is_linear_in_the_input_even_for_adversarial_padding() -> None:
+    """An over-size event (64 KB of one character) once cost 2.5 s of regex backtracking per
+    mask, stalling every partition of the worker; masking must stay linear."""
+    import time
+
+    pii = Pii(b"k" * 32)
+
+    def best(n: int, pad: str) -> float:
+        text = '{"pad": "' + pad * (n // len(pad)) + '"}'
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            pii.mask_text(text)
+            runs.append(time.perf_counter() - t)
+        return min(runs)
+
+    for pad in ("x", "1", "1 ", "a.b", "a@b."):
+        small, large = best(32_000, pad), best(256_000, pad)
+        assert large / max(small, 1e-6) < 20, (pad, small, large)  # 8x the input: ~8x linear, ~64x quadratic
