@@ -297,3 +297,61 @@ def test_quiet_key_contact_is_alerted_at_the_watermark_without_events_of_their_o
         what="refused action in the dead letters",
     )
     assert count(db, "SELECT count() FROM alerts FINAL WHERE resolved_by = 'CS-99'") == 0
+
+
+def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_not_pushed(settings: Settings) -> None:
+    """The notifier on the real alerts topic: a due alert goes at once, one raised in the quiet
+    hours waits for its notify_after, a suppressed one (weekly cap) is never pushed."""
+    import asyncio
+    import threading
+    import time
+
+    from pipeline.notifier import Notifier
+    from tests.robot_server import robot
+
+    now = datetime.now(UTC)
+
+    def alert(aid: str, status: str, notify_after: datetime) -> bytes:
+        return orjson.dumps(
+            {
+                "alert_id": aid,
+                "customer_id": "C-Q",
+                "rule_id": "fell_to_at_risk",
+                "severity": "medium",
+                "title": f"健康度降至高风险（{aid}）",
+                "score": 30.0,
+                "band": "at_risk",
+                "assignee": "CS-03",
+                "status": status,
+                "raised_at": now.isoformat(),
+                "notify_after": notify_after.isoformat(),
+                "version": 1,
+            }
+        )
+
+    with robot([(200, {"errcode": 0, "errmsg": "ok"})]) as (url, received):
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        for value in (
+            alert("night", "open", now + timedelta(seconds=4)),  # raised at night: held until "08:00"
+            alert("capped", "suppressed", now - timedelta(seconds=1)),
+            alert("due", "open", now - timedelta(seconds=1)),
+        ):
+            producer.send(settings.topic("alerts"), key=b"C-Q", value=value)  # one partition, in this order
+        producer.flush()
+        producer.close()
+        notifier = Notifier(settings.with_(wecom_webhook=url), base_delay=0.05)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(notifier.run()), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: len(received) >= 1, what="the due alert")
+            first = [r["body"]["markdown"]["content"] for r in received]
+            assert len(first) == 1 and "（due）" in first[0]  # not stuck behind the held one
+            wait_until(lambda: len(received) >= 2, what="the held alert after its notify_after")
+            assert datetime.now(UTC) >= now + timedelta(seconds=4)
+            time.sleep(1)
+        finally:
+            loop.call_soon_threadsafe(notifier.stop)
+            thread.join(30)
+    texts = [r["body"]["markdown"]["content"] for r in received]
+    assert len(texts) == 2 and "（night）" in texts[1] and not any("capped" in t for t in texts)
