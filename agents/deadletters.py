@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,7 @@ from pipeline import intake, topics
 from pipeline.app import faust_topic
 from pipeline.settings import Settings
 
+log = logging.getLogger(__name__)
 Dead = Callable[[Any, str, str, str], Awaitable[None]]
 
 
@@ -38,3 +40,20 @@ def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> De
         stats[f"deadlettered.{kind}"] += 1
 
     return dead
+
+
+def guarded(dead: Dead, stage: str, handle: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+    """An agent body that runs ``handle`` per event and keeps any event it fails on as a dead
+    letter (stage and exception class) instead of letting the agent crash."""
+
+    async def agent(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                await handle(event)
+            except Exception as exc:  # a bug or a bad row must not stop the agent: keep it, go on
+                log.exception(
+                    "%s failed on %s:%s@%s", stage, event.message.topic, event.message.partition, event.message.offset
+                )
+                await dead(event.message, stage, type(exc).__name__, str(exc))
+
+    return agent

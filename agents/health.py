@@ -10,13 +10,13 @@ from typing import Any
 
 import orjson
 
-from agents.deadletters import make_dead
+from agents.deadletters import guarded, make_dead
 from nlp.pii import Pii
 from pipeline import health, topics
 from pipeline.alerts import load_alert_config
 from pipeline.app import faust_topic
 from pipeline.churn import load_latest
-from pipeline.features import SOURCE_OF, new_state
+from pipeline.features import new_state, source_of
 from pipeline.scoring import HealthConfig
 from pipeline.settings import Settings
 
@@ -48,7 +48,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
             return  # stock levels: no customer to score
         ts = datetime.fromisoformat(row["occurred_at"])
         if row["event_type"] not in (health.TICK, "alert.action"):
-            watermark.observe(SOURCE_OF.get(row["event_type"].split(".", 1)[0], "other"), ts, time.monotonic())
+            watermark.observe(source_of(row["event_type"]), ts, time.monotonic())
         state = table.get(cid) or new_state(cid)
         changed, results = health.step(
             state,
@@ -69,15 +69,7 @@ def register(app: Any, settings: Settings, cfg: HealthConfig, stats: Counter[str
             else:
                 await outputs[kind].send(key=cid.encode(), value=orjson.dumps(result))
 
-    async def health_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # a bug or a bad row must not stop scoring: keep it, go on
-                log.exception("health agent failed on %s@%s", event.message.topic, event.message.offset)
-                await dead(event.message, "health", type(exc).__name__, str(exc))
-
-    app.agent(source, name="health", concurrency=1)(health_agent)
+    app.agent(source, name="health", concurrency=1)(guarded(dead, "health", handle))
 
     async def absence_timer() -> None:
         """Ask the agent to judge quiet customers at the event-time watermark, not the wall clock."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from agents.deadletters import make_dead
+from agents.deadletters import guarded, make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
 from pipeline import intake, recommend, tags, topics
@@ -34,6 +34,7 @@ TAGGER_VERSION = "rules-1"
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> None:
     refit = settings.model_dir / "tag_idf.json"  # `salespulse notes fit-idf`, else the shipped IDF
     tagger = NoteTagger(idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None)
+    categories = recommend.Categories(tagger.lexicon)
     version, loaded = recommend.load_rules(settings.model_dir)
     mined: dict[str, Any] = {"version": version, "rules": loaded}  # swapped whole by the reload timer
     log.info("notes: tagger %s; co-purchase rules %s (%d)", TAGGER_VERSION, version, len(loaded))
@@ -48,14 +49,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     dead = make_dead(app, settings, pii, stats)
     profiles = app.Table("tag_profiles", default=None, partitions=settings.partitions)
     stock = app.Table("stock", default=None, partitions=settings.partitions)
-
-    async def notes_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                await on_note_or_visit(event)
-            except Exception as exc:  # a bug or a bad row must not stop tagging: keep it, go on
-                log.exception("notes agent failed on %s@%s", event.message.topic, event.message.offset)
-                await dead(event.message, "notes", type(exc).__name__, str(exc))
 
     async def on_note_or_visit(event: Any) -> None:
         msg = event.message
@@ -101,17 +94,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
         await requests.send(key=row["store_id"].encode(), value=orjson.dumps(req))
         stats["reco.requests"] += 1
 
-    app.agent(accepted, name="notes", concurrency=1)(notes_agent)
+    app.agent(accepted, name="notes", concurrency=1)(guarded(dead, "notes", on_note_or_visit))
 
     inventory_topic = settings.topic("pos.inventory")
-
-    async def reco_agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                await on_stock_or_request(event)
-            except Exception as exc:  # a bug or a bad row must not stop recommending: keep it, go on
-                log.exception("reco agent failed on %s@%s", event.message.topic, event.message.offset)
-                await dead(event.message, "reco", type(exc).__name__, str(exc))
 
     async def on_stock_or_request(event: Any) -> None:
         msg = event.message
@@ -122,7 +107,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
                 return  # the intake agent dead-letters it with the reason
             payload = ev.payload.model_dump()
             store_id = ev.envelope.store_id or ""
-            category = recommend.category_of(tagger.lexicon, payload.get("name") or "")
+            category = categories(payload.get("name") or "")
             key = f"{store_id}|{category or '?'}"
             items = stock.get(key) or {}
             recommend.apply_stock(items, payload, category)
@@ -147,7 +132,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             await recos_out.send(key=req["customer_id"].encode(), value=orjson.dumps(r))
         stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
 
-    app.agent(store_source, name="reco", concurrency=1)(reco_agent)
+    app.agent(store_source, name="reco", concurrency=1)(guarded(dead, "reco", on_stock_or_request))
 
     async def reload_rules() -> None:
         """A nightly `salespulse reco mine` is picked up without restarting the worker."""

@@ -120,15 +120,20 @@ def drained(s: Settings, timeout: float) -> None:
         raise RuntimeError("pipeline did not drain in time")
 
 
-def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:
+def drain_through(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path, tag: str) -> None:
+    """Send ``msgs``, then run worker and serve until both groups have no backlog."""
     asyncio.run(send_generated(s, iter(msgs)))
-    worker = spawn(s, "worker", logdir / "worker.log")
-    sink = spawn(s, "serve", logdir / "serve.log")
+    worker = spawn(s, "worker", logdir / f"worker{tag}.log")
+    sink = spawn(s, "serve", logdir / f"serve{tag}.log")
     try:
         drained(s, timeout=900)
     finally:
         stop(sink)
         stop(worker)
+
+
+def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:
+    drain_through(s, msgs, logdir, "")
     client = store.connect(s)
     try:
         first, last_event, rows = client.query(
@@ -233,14 +238,7 @@ def notes_run(s: Settings, notes: list[str], logdir: Path) -> float:
             "payload": {"note_id": f"BN-{i}", "associate_id": "A-1", "text": text},
         }
         msgs.append(("store.notes", cid.encode(), orjson.dumps(doc), now))
-    asyncio.run(send_generated(s, iter(msgs)))
-    worker = spawn(s, "worker", logdir / "worker-notes.log")
-    sink = spawn(s, "serve", logdir / "serve-notes.log")
-    try:
-        drained(s, timeout=900)
-    finally:
-        stop(sink)
-        stop(worker)
+    drain_through(s, msgs, logdir, "-notes")
     client = store.connect(s)
     try:
         first = client.query("SELECT min(ingested_at) FROM events").result_rows[0][0]

@@ -20,6 +20,11 @@ KEEP_PENDING = 50
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 
 
+def source_of(event_type: str) -> str:
+    """The source family an event type comes from (freshness and watermarks are per source)."""
+    return SOURCE_OF.get(event_type.split(".", 1)[0], "other")
+
+
 def new_state(customer_id: str) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
@@ -59,7 +64,7 @@ def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
     ts = datetime.fromisoformat(row["occurred_at"])
     etype: str = row["event_type"]
     p = orjson.loads(row["payload"])
-    source = SOURCE_OF.get(etype.split(".", 1)[0], "other")
+    source = source_of(etype)
     iso = ts.isoformat()
     if state["fresh"].get(source) is None or iso > state["fresh"][source]:
         state["fresh"][source] = iso

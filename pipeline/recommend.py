@@ -19,14 +19,25 @@ from typing import Any
 from pipeline.intake import now_iso
 
 
+class Categories:
+    """Product name -> canonical category: the longest lexicon category inside the name.
+
+    Built once; names repeat (a catalogue), so answers are memoised off the hot path."""
+
+    def __init__(self, lexicon: dict[str, tuple[str, str]]) -> None:
+        entries = [(surface, canon) for surface, (kind, canon) in lexicon.items() if kind == "category"]
+        self._entries = sorted(entries, key=lambda e: -len(e[0]))  # stable: lexicon order breaks ties
+        self._memo: dict[str, str | None] = {}
+
+    def __call__(self, name: str) -> str | None:
+        if name not in self._memo:
+            low = name.lower()
+            self._memo[name] = next((canon for surface, canon in self._entries if surface in low), None)
+        return self._memo[name]
+
+
 def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
-    """The canonical category in a product name: the longest lexicon category inside it."""
-    best: tuple[int, str] | None = None
-    low = name.lower()
-    for surface, (kind, canon) in lexicon.items():
-        if kind == "category" and surface in low and (best is None or len(surface) > best[0]):
-            best = (len(surface), canon)
-    return None if best is None else best[1]
+    return Categories(lexicon)(name)
 
 
 def apply_stock(stock: dict[str, Any], payload: dict[str, Any], category: str | None) -> None:
@@ -229,9 +240,10 @@ def mine_from_store(client: Any, lexicon: dict[str, tuple[str, str]], out_dir: P
     """`salespulse reco mine`: baskets of every stored purchase -> rules -> a versioned file."""
     from datetime import UTC, datetime
 
+    category = Categories(lexicon)
     baskets = []
     for (payload,) in client.query("SELECT payload FROM events FINAL WHERE event_type = 'pos.purchase'").result_rows:
-        cats = {category_of(lexicon, ln["name"]) for ln in json.loads(payload)["lines"]}
+        cats = {category(ln["name"]) for ln in json.loads(payload)["lines"]}
         cats.discard(None)
         if cats:
             baskets.append({c for c in cats if c is not None})

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from nlp.pii import Pii
+from pipeline.alerts import ALLOWED_FROM
 from pipeline.api import queries
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
 
@@ -146,8 +147,7 @@ def create_api(
         a = await db(queries.alert, p, alert_id)
         if a is None:
             raise HTTPException(404, "no such alert")
-        allowed = {"acknowledge": {"open"}, "resolve": {"open", "acknowledged", "suppressed"}}[verb]
-        if a["status"] not in allowed:
+        if a["status"] not in ALLOWED_FROM[verb]:  # the same rule the health agent applies
             raise HTTPException(409, f"alert is {a['status']}: cannot {verb}")
         by = p.specialist_id or p.name
         await send_action(alert_id, verb, by, body.note)
