@@ -21,7 +21,7 @@ Dead = Callable[[Any, str, str, str], Awaitable[None]]
 def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> Dead:
     """``await dead(message, stage, error_class, text)``: the masked raw message, its source
     coordinates and headers, to the dead-letter topic (and from there the table)."""
-    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), settings.partitions)
+    deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), partitions=settings.partitions)
 
     async def dead(msg: Any, stage: str, kind: str, text: str) -> None:
         rec = intake.deadletter_record(
@@ -40,20 +40,3 @@ def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> De
         stats[f"deadlettered.{kind}"] += 1
 
     return dead
-
-
-def guarded(dead: Dead, stage: str, handle: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-    """An agent body that runs ``handle`` per event and keeps any event it fails on as a dead
-    letter (stage and exception class) instead of letting the agent crash."""
-
-    async def agent(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Exception as exc:  # a bug or a bad row must not stop the agent: keep it, go on
-                log.exception(
-                    "%s failed on %s:%s@%s", stage, event.message.topic, event.message.partition, event.message.offset
-                )
-                await dead(event.message, stage, type(exc).__name__, str(exc))
-
-    return agent

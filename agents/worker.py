@@ -1,4 +1,4 @@
-"""Composition of the worker: one Faust app with every agent registered."""
+"""Composition of the worker: one Faust app, a customer-keyed agent and a store-keyed agent."""
 
 from __future__ import annotations
 
@@ -6,65 +6,27 @@ import logging
 from collections import Counter
 from typing import Any
 
-from agents import health, intake, notes
+from agents import customer, store
 from nlp.pii import Pii
-from pipeline import topics
 from pipeline.app import create_app
 from pipeline.scoring import load_config
 from pipeline.settings import Settings, pii_key
-from pipeline.stall import StallGuard
 
 
 def build(settings: Settings) -> Any:
     app = create_app(settings)
     pii = Pii(pii_key(settings))
     stats: Counter[str] = Counter()
-    intake.register(app, settings, pii, stats)
-    health.register(app, settings, load_config(), stats, pii)
-    notes.register(app, settings, stats, pii)
-    register_stall_guard(app, settings, stats)
+    ctx = customer.context(settings, load_config(), pii)
+    customer.register(app, settings, ctx, stats)
+    store.register(app, settings, stats, pii, ctx.tagger.lexicon)
+
+    async def report() -> None:
+        logging.getLogger(__name__).info("worker: %s", dict(stats))
+
+    app.timer(interval=30.0)(report)
     app.salespulse_stats = stats
     return app
-
-
-def register_stall_guard(app: Any, settings: Settings, stats: Counter[str], interval: float = 5.0) -> None:
-    """Seek partitions whose commits stopped with data waiting back to their committed offset."""
-    guard: StallGuard[Any] = StallGuard()
-    sources = {settings.topic(t) for t in (*topics.SOURCE_TOPICS, topics.ACCEPTED, *topics.INTERNAL_TOPICS)}
-    log = logging.getLogger(__name__)
-
-    async def check() -> None:
-        consumer = app.consumer
-        tps = [tp for tp in consumer.assignment() if tp.topic in sources]
-        if not tps:
-            return
-        ends = await consumer.highwaters(*tps)
-        positions = {}
-        for tp in tps:
-            committed = consumer._committed_offset.get(tp)  # Faust's own record of the last commit
-            positions[tp] = (committed if committed is not None else 0, int(ends.get(tp) or 0))
-        for tp in guard.observe(positions):
-            committed = positions[tp][0]
-            found = []
-            if tp in consumer._paused_partitions:  # Faust internals: see pipeline/stall.py
-                consumer.resume_partitions([tp])
-                found.append("paused")
-            active = consumer._get_active_partitions()
-            if tp not in active:  # fetched records of inactive partitions are dropped by Faust
-                active.add(tp)
-                consumer._buffered_partitions.discard(tp)
-                found.append("inactive")
-            log.warning(
-                "partition %s:%s stalled at %s with data waiting (%s); seeking back",
-                tp.topic,
-                tp.partition,
-                committed,
-                ", ".join(found) or "no flag set",
-            )
-            stats["stall_recoveries"] += 1
-            await consumer.seek(tp, committed)
-
-    app.timer(interval=interval)(check)
 
 
 def run(settings: Settings) -> None:

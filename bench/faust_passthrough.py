@@ -18,7 +18,7 @@ def main() -> None:
     mode.loop.use("uvloop")
     settings = load()
     app = create_app(settings)
-    topic = faust_topic(app, topic_name, settings.partitions)
+    topic = faust_topic(app, topic_name, partitions=settings.partitions)
     state = {"count": 0, "first": 0.0}
 
     @app.agent(topic, name="passthrough")

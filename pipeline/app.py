@@ -38,11 +38,10 @@ def create_app(settings: Settings) -> Any:
     )
 
 
-def faust_topic(app: Any, name: str, partitions: int, *more: str) -> Any:
+def faust_topic(app: Any, *names: str, partitions: int) -> Any:
     """A topic (or several read as one stream) as raw bytes: we decode and validate, never Faust."""
     return app.topic(
-        name,
-        *more,
+        *names,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",

@@ -36,7 +36,6 @@ def new_state(customer_id: str) -> dict[str, Any]:
         "fresh": {},
         "seen": [],
         "as_of": None,
-        "score_days": {},
         "last": None,
         "version": 0,
     }
@@ -70,6 +69,8 @@ def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
         state["fresh"][source] = iso
     if state["as_of"] is None or iso > state["as_of"]:
         state["as_of"] = iso
+    if state.get("first_at") is None or iso < state["first_at"]:
+        state["first_at"] = iso
     if etype == "app.login":
         _bucket(state, ts)["logins"] += 1
     elif etype in ("app.material_view", "app.document_click"):
@@ -132,6 +133,11 @@ def features(state: dict[str, Any], as_of: datetime) -> Features:
     lo30, hi = _day(as_of - timedelta(days=29)), _day(as_of)
     amount = sum((Decimal(b["amount"]) for d, b in state["days"].items() if lo30 <= d <= hi), Decimal("0"))
     last_open = state["last_open_at"]
+    if last_open is not None and last_open > as_of.isoformat():
+        # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
+        opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
+        last_open = f"{max(opened)}T00:00:00+00:00" if opened else None
+    replies = [h for ts, h in state["replies"] if ts <= as_of.isoformat()]
     return Features(
         logins_7d=int(window(7, "logins")),
         opens_7d=int(window(7, "opens")),
@@ -140,7 +146,7 @@ def features(state: dict[str, Any], as_of: datetime) -> Features:
         days_since_open=None
         if last_open is None
         else max(0.0, (as_of - datetime.fromisoformat(last_open)).total_seconds() / 86400),
-        reply_hours=tuple(h for _ts, h in state["replies"]),
+        reply_hours=tuple(replies),
         purchases_30d=int(window(30, "purchases")),
         amount_30d=amount,
         returns_30d=int(window(30, "returns")),

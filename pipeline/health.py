@@ -15,15 +15,21 @@ from pipeline.intake import iso, now_iso
 from pipeline.scoring import HealthConfig, Score, band, reasons, score
 
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
-KEEP_SCORE_DAYS = 10
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
 
-def trend_7d(score_days: dict[str, float], as_of: datetime) -> float | None:
-    """Score change against the latest daily score at or before seven days ago."""
-    cutoff = (as_of - timedelta(days=7)).date().isoformat()
-    earlier = [d for d in score_days if d <= cutoff]
-    return None if not earlier else score_days[max(earlier)]
+def trend_7d(
+    state: dict[str, Any], now: Score, as_of: datetime, cfg: HealthConfig, model: ChurnModel | None
+) -> float | None:
+    """Score change over seven days, the earlier score recomputed from the same state at
+    ``as_of - 7 days``: a function of the events, not of when they were scored."""
+    then = as_of - timedelta(days=7)
+    first = state.get("first_at")
+    if first is None or first > then.isoformat():
+        return None
+    f = features(state, then)
+    before = rescore(score(f, state["segment"], cfg, state["fresh"], then), f, state["segment"], cfg, model)[0]
+    return round(now.score - before.score, 1)
 
 
 TICK = "health.tick"  # internal: the watermark timer asking for a quiet customer's absence rules
@@ -82,6 +88,18 @@ def rescore(
     return replace(s, score=value, band=band(value, cfg)), risk
 
 
+def fold(state: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Fold one customer event into the health state (cheap, per event); False if already counted.
+
+    Scoring is not done here: ``settle`` scores once per customer per batch.
+    """
+    if not apply_event(state, row):
+        return False
+    if row.get("store_id") and row["occurred_at"] >= state.get("store_at", ""):
+        state["store"], state["store_at"] = row["store_id"], row["occurred_at"]  # for regional routing
+    return True
+
+
 def step(
     state: dict[str, Any],
     row: dict[str, Any],
@@ -93,11 +111,8 @@ def step(
     open_counts: dict[str, int] | None = None,
     model: ChurnModel | None = None,
 ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    """Apply ``row``; return (state changed, [(kind, row)]), kinds current/history/alert/refused.
-
-    With a trained churn model the score is 100 x (1 - calibrated churn probability); the
-    component points still explain what moved. Without one the rule-based score stands.
-    """
+    """Apply ``row`` and settle at once (the event-by-event reference the batch path is checked
+    against); return (state changed, [(kind, row)]), kinds current/history/alert/refused."""
     applied = state.setdefault("applied", {})
     if applied.get(source, -1) >= offset:
         return False, []
@@ -111,21 +126,31 @@ def step(
             return True, []
         watermark = datetime.fromisoformat(row["occurred_at"])
         return True, _remember(state, absence(state, watermark, cfg, alert_cfg, counts, model=model))
-    if not apply_event(state, row):
+    if not fold(state, row):
         return False, []
     applied[source] = offset
-    if row.get("store_id") and row["occurred_at"] >= state.get("store_at", ""):
-        state["store"], state["store_at"] = row["store_id"], row["occurred_at"]  # for regional routing
+    return True, settle(state, cfg, alert_cfg=alert_cfg, open_counts=counts, model=model)
+
+
+def settle(
+    state: dict[str, Any],
+    cfg: HealthConfig,
+    *,
+    alert_cfg: AlertConfig | None = None,
+    open_counts: dict[str, int] | None = None,
+    model: ChurnModel | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Score the folded state at its event time and decide what to emit: [(kind, row)].
+
+    With a trained churn model the score is 100 x (1 - calibrated churn probability); the
+    component points still explain what moved. Without one the rule-based score stands.
+    """
+    counts = {} if open_counts is None else open_counts
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
     s, risk = rescore(score(f, state["segment"], cfg, state["fresh"], as_of), f, state["segment"], cfg, model)
-    day = as_of.date().isoformat()
-    state["score_days"][day] = s.score
-    for old in sorted(state["score_days"])[:-KEEP_SCORE_DAYS]:
-        del state["score_days"][old]
     last = state["last"]
-    before = trend_7d(state["score_days"], as_of)
-    trend = None if before is None else round(s.score - before, 1)
+    trend = trend_7d(state, s, as_of, cfg, model)
     alerts: list[tuple[str, dict[str, Any]]] = []
     if alert_cfg is not None:
         raised = evaluate(
@@ -140,26 +165,10 @@ def step(
             open_counts=counts,
         )
         alerts = _remember(state, raised)
-    fresh_sig = [s.confidence, sorted(s.stale_sources), {k: v[:10] for k, v in sorted(state["fresh"].items())}]
+    # The current row is the state after its newest event (settled once per customer per batch,
+    # so what is stored does not depend on how events were batched); a history row only a move
+    # of MIN_CHANGE points or a new band, explained against the previous history row.
     moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
-    if not moved and last.get("fresh") == fresh_sig:
-        return True, alerts
-    if not moved:
-        # Same score, but a source got fresher (or went stale): the current row says so (at most
-        # once per source per day); no history row, since the score did not change.
-        state["version"] += 1
-        last["fresh"] = fresh_sig
-        refreshed = {
-            **last["row"],
-            "confidence": s.confidence,
-            "stale_sources": list(s.stale_sources),
-            "fresh": orjson.dumps(state["fresh"]).decode(),
-            "as_of": iso(as_of),
-            "version": state["version"],
-            "updated_at": now_iso(),
-        }
-        last["row"] = refreshed
-        return True, [("current", refreshed), *alerts]
     why = reasons(None if last is None else last["points"], s, f, cfg)
     if risk is not None and model is not None:
         why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
@@ -183,6 +192,8 @@ def step(
         "version": state["version"],
         "updated_at": now_iso(),
     }
+    if not moved:
+        return [("current", current), *alerts]
     history = {
         "customer_id": state["customer_id"],
         "segment": state["segment"],
@@ -195,15 +206,8 @@ def step(
         "as_of": iso(as_of),
         "version": state["version"],
     }
-    state["last"] = {
-        "score": s.score,
-        "band": s.band,
-        "points": s.points,
-        "segment": state["segment"],
-        "fresh": fresh_sig,
-        "row": current,
-    }
-    return True, [("current", current), ("history", history), *alerts]
+    state["last"] = {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
+    return [("current", current), ("history", history), *alerts]
 
 
 def absence(
@@ -238,6 +242,18 @@ def absence(
         trend_7d=None,
         open_counts=open_counts,
     )
+
+
+def absent(
+    state: dict[str, Any],
+    watermark: datetime,
+    cfg: HealthConfig,
+    alert_cfg: AlertConfig,
+    *,
+    model: ChurnModel | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """``absence`` with the raised alerts kept in the state (cooldowns, later actions)."""
+    return _remember(state, absence(state, watermark, cfg, alert_cfg, {}, model=model))
 
 
 class Watermark:

@@ -123,7 +123,7 @@ def wait_drained(settings: Settings, timeout: float) -> bool:
     from schemas.results import RESULT_TABLES
 
     reads = {
-        settings.group_worker: (*topics.SOURCE_TOPICS, topics.ACCEPTED, *topics.INTERNAL_TOPICS),
+        settings.group_worker: (*topics.SOURCE_TOPICS, *topics.INTERNAL_TOPICS),
         settings.group_sink: tuple(RESULT_TABLES),
     }
     deadline = time.monotonic() + timeout

@@ -12,6 +12,7 @@ import orjson
 from pipeline import topics
 from pipeline.notify import Target, deliver
 from pipeline.settings import Settings
+from schemas.results import rows_of
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,13 @@ class Notifier:
                 for tp, msgs in batches.items():
                     for m in msgs:
                         position[tp] = m.offset + 1
-                        alert = orjson.loads(m.value)
-                        if _due(alert) > now:
-                            held.append((tp, m.offset, alert))
-                        else:
-                            await self._handle(producer, alert)
+                        for alert in rows_of(orjson.loads(m.value)):  # many alerts per message
+                            if not isinstance(alert, dict):
+                                continue
+                            if _due(alert) > now:
+                                held.append((tp, m.offset, alert))
+                            else:
+                                await self._handle(producer, alert)
                 released = [h for h in held if _due(h[2]) <= now]
                 for item in released:
                     held.remove(item)

@@ -49,6 +49,33 @@ def apply_stock(stock: dict[str, Any], payload: dict[str, Any], category: str | 
     item["on"][f"{payload['size']}|{payload['colour']}"] = payload["on_hand"]
 
 
+def new_store(store_id: str) -> dict[str, Any]:
+    """A store's state on the store side: its stock by SKU and the offsets folded in."""
+    return {"store_id": store_id, "stock": {}, "applied": {}}
+
+
+def fold_stock(
+    state: dict[str, Any], payload: dict[str, Any], category: str | None, *, source: str, offset: int
+) -> bool:
+    """One stock level into the store's state; False if this offset was already folded."""
+    applied: dict[str, int] = state["applied"]
+    if applied.get(source, -1) >= offset:
+        return False
+    applied[source] = offset
+    apply_stock(state["stock"], payload, category)
+    return True
+
+
+def answer(state: dict[str, Any], req: dict[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``recommendations`` rows for one visit request from the store's current stock."""
+    wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
+    wanted |= {r["then"] for r in rules if r["if"] in wanted}
+    stock: dict[str, Any] = state["stock"]
+    if not req["opted_out"]:
+        stock = {sku: item for sku, item in stock.items() if item["category"] in wanted}
+    return rows(req, recommend(req, stock, rules))
+
+
 def _candidates(
     stock: dict[str, Any], category: str, size: str | None, dislikes: set[str], liked: list[str], colour: str | None
 ) -> list[tuple[str, str, str, int, str]]:

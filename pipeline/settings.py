@@ -29,6 +29,9 @@ class Settings:
     max_event_bytes: int = 65_536
     sink_batch_rows: int = 5_000
     sink_batch_seconds: float = 1.0
+    batch_max: int = 2_000  # events per worker batch (folded per key, settled once per key)
+    batch_seconds: float = 0.1  # longest wait to fill a worker batch
+    state_flush_seconds: float = 1.0  # state to changelog once per key per interval; then acks
     worker_web_port: int = 6066
     worker_web_enabled: bool = False
     kafka_port: int = 9092
@@ -79,6 +82,9 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_MAX_EVENT_BYTES": ("max_event_bytes", int),
     "SALESPULSE_SINK_BATCH_ROWS": ("sink_batch_rows", int),
     "SALESPULSE_SINK_BATCH_SECONDS": ("sink_batch_seconds", float),
+    "SALESPULSE_BATCH_MAX": ("batch_max", int),
+    "SALESPULSE_BATCH_SECONDS": ("batch_seconds", float),
+    "SALESPULSE_STATE_FLUSH_SECONDS": ("state_flush_seconds", float),
     "SALESPULSE_WORKER_WEB_PORT": ("worker_web_port", int),
     "SALESPULSE_WORKER_WEB_ENABLED": ("worker_web_enabled", bool),
     "SALESPULSE_KAFKA_PORT": ("kafka_port", int),

@@ -29,7 +29,7 @@ from nlp.pii import Pii
 from pipeline import intake, topics
 from pipeline.settings import Settings
 from pipeline.store import INSERT_SETTINGS
-from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES
+from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +215,19 @@ class Sink:
                             self.stats["skipped_already_stored"] += 1
                             continue
                         try:
-                            doc = orjson.loads(m.value)
-                            if not isinstance(doc, dict):
-                                raise RowError("result message is not a JSON object")
-                            buf.add(doc, tp.topic, tp.partition, m.offset)
-                            n_rows += 1
-                        except (RowError, orjson.JSONDecodeError) as exc:
+                            docs = rows_of(orjson.loads(m.value))
+                        except orjson.JSONDecodeError as exc:
                             await self._deadletter(producer, m, type(exc).__name__, str(exc))
+                            continue
+                        for doc in docs:  # a batch message: one bad row is kept alone, the rest go on
+                            try:
+                                if not isinstance(doc, dict):
+                                    raise RowError("result row is not a JSON object")
+                                buf.add(doc, tp.topic, tp.partition, m.offset)
+                                n_rows += 1
+                            except RowError as exc:
+                                raw = m.value if len(docs) == 1 else orjson.dumps(doc)
+                                await self._deadletter(producer, m, type(exc).__name__, str(exc), raw=raw)
                 if n_rows:
                     last_data = time.monotonic()
                 buffered = sum(len(b.rows) for b in self.buffers.values())
@@ -279,14 +285,14 @@ class Sink:
             else:
                 consumer.seek(tp, committed)
 
-    async def _deadletter(self, producer: Any, msg: Any, kind: str, text: str) -> None:
+    async def _deadletter(self, producer: Any, msg: Any, kind: str, text: str, raw: bytes | None = None) -> None:
         if msg.topic == self.settings.topic(topics.DEADLETTER):
             # A dead letter that cannot be stored would loop forever: log it loudly instead.
             log.error("unstorable dead letter at %s:%s@%s: %s", msg.topic, msg.partition, msg.offset, text)
             self.stats["unstorable_deadletters"] += 1
             return
         rec = intake.deadletter_record(
-            msg.value,
+            msg.value if raw is None else raw,
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,

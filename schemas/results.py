@@ -17,3 +17,29 @@ RESULT_TABLES: dict[str, str] = {
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
+
+# A result message carries many rows: a JSON array of row objects (one object is read as one
+# row, for producers outside the worker). Kept under the broker's default 1 MB message limit.
+MAX_BATCH_BYTES = 900_000
+
+
+def encode_rows(rows: list[bytes]) -> list[bytes]:
+    """Already-encoded JSON rows -> JSON-array messages, each under ``MAX_BATCH_BYTES``
+    (a single larger row still goes alone; the broker then refuses it loudly)."""
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 2
+    for r in rows:
+        if chunk and size + len(r) + 1 > MAX_BATCH_BYTES:
+            out.append(b"[" + b",".join(chunk) + b"]")
+            chunk, size = [], 2
+        chunk.append(r)
+        size += len(r) + 1
+    if chunk:
+        out.append(b"[" + b",".join(chunk) + b"]")
+    return out
+
+
+def rows_of(doc: object) -> list[object]:
+    """The rows a decoded result message holds: an array's items, or the one object."""
+    return doc if isinstance(doc, list) else [doc]

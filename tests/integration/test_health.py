@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +34,11 @@ def ev(i: int, etype: str, ts: datetime, payload: dict[str, Any], **env: Any) ->
     return topic, orjson.dumps(doc)
 
 
-def send_silent_key_contact(settings: Settings) -> datetime:
-    """Key contact C-KEY-1: reads for a week, then silence; last 3 replies ~60 h late."""
+def send_silent_key_contact(settings: Settings, between: Callable[[], None] | None = None) -> datetime:
+    """Key contact C-KEY-1: reads for a week, then silence; last 3 replies ~60 h late.
+
+    ``between`` runs after the reading week is sent: a backlog is scored once per customer per
+    batch, so a test that wants the fall in the history lets the first score land first."""
     now = datetime(2026, 11, 20, 12, tzinfo=UTC)
     t0 = now - timedelta(days=20)
     events = [ev(0, "pos.checkin", t0, {"segment": "b2b_contact", "is_key_contact": True}, store_id="H-0001")]
@@ -55,6 +59,7 @@ def send_silent_key_contact(settings: Settings) -> datetime:
             )
         )
         events.append(ev(20 + d, "app.login", t0 + timedelta(days=d, hours=1), {"device": "pc"}))
+    reading = len(events)
     for k in range(3):  # three messages in the last week, each answered after ~60 hours
         sent = now - timedelta(days=9 - 2 * k)
         events.append(
@@ -74,7 +79,10 @@ def send_silent_key_contact(settings: Settings) -> datetime:
             )
         )
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    for topic, value in events:
+    for i, (topic, value) in enumerate(events):
+        if i == reading and between is not None:
+            producer.flush()
+            between()
         producer.send(settings.topic(topic), key=b"C-KEY-1", value=value)
     producer.flush()
     producer.close()
@@ -84,10 +92,14 @@ def send_silent_key_contact(settings: Settings) -> datetime:
 def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
     settings: Settings, db: Any, worker: Any, sink: Any
 ) -> None:
-    now = send_silent_key_contact(settings)
     worker()
     sink()
-    wait_until(lambda: count(db, "SELECT count() FROM customer_health_history FINAL") >= 3, what="health history")
+
+    def first_score() -> None:
+        wait_until(lambda: count(db, "SELECT count() FROM customer_health FINAL") == 1, what="the first score")
+
+    now = send_silent_key_contact(settings, between=first_score)
+    wait_until(lambda: count(db, "SELECT count() FROM customer_health_history FINAL") >= 2, what="health history")
     wait_until(
         lambda: (
             count(

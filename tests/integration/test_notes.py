@@ -117,7 +117,9 @@ def test_note_tags_and_a_stock_aware_recommendation_reach_clickhouse(
     )
     assert "dislike:酒红" in tags and spans_ok
     assert "13812345678" not in text  # masked before it was stored
-    profile = dict(db.query("SELECT tag, weight FROM customer_tags FINAL WHERE customer_id = 'C-NOTE-1'").result_rows)
+    tag_sql = "SELECT tag, weight FROM customer_tags FINAL WHERE customer_id = 'C-NOTE-1'"
+    wait_until(lambda: len(db.query(tag_sql).result_rows) >= 6, what="the tag profile")
+    profile = dict(db.query(tag_sql).result_rows)
     assert profile["recommended:阔腿裤"] > 0 and profile["dislike:酒红"] > 0
 
     # She comes back and scans a coupon: the screen shows what was recommended, now in stock.

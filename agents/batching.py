@@ -1,0 +1,108 @@
+"""The loop every keyed agent runs: take a batch, fold per key, emit, write state, acknowledge.
+
+Like Kafka Streams' record cache: a key's state is written to its changelog once per flush
+interval however many events touched it, and the source events are acknowledged only after
+that state and every result they produced are on the broker. So a crash replays at most one
+interval, and the state's per-partition offsets make the replay change nothing.
+
+Faust's ``take_events`` acknowledges a batch when the loop body returns; each event holds one
+more reference (``Message.incref``) until its state is durable, so Faust commits nothing
+earlier. Partitions revoked in a rebalance drop their held events and pending state: the
+new owner reads them again from the last commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from agents.deadletters import Dead
+from pipeline.settings import Settings
+from schemas.results import encode_rows
+
+log = logging.getLogger(__name__)
+
+
+class Batcher:
+    """State cache, result emission and acknowledgement for one keyed agent and its table."""
+
+    def __init__(self, app: Any, table: Any, settings: Settings, stats: Counter[str], name: str) -> None:
+        self.app = app
+        self.table = table
+        self.settings = settings
+        self.stats = stats
+        self.name = name
+        self.lock = asyncio.Lock()
+        self.held: list[Any] = []  # events whose results and state are not yet durable
+        self.dirty: dict[str, int] = {}  # key -> partition of the state written at the next flush
+        self.flushed_at = time.monotonic()
+        app.on_partitions_revoked.connect(self._on_revoked)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value: dict[str, Any] | None = self.table.data.get(key)
+        return value
+
+    def put(self, key: str, partition: int, state: dict[str, Any]) -> None:
+        """Keep ``state`` for ``key``; its changelog record goes out at the next flush."""
+        self.table.data[key] = state
+        self.dirty[key] = partition
+
+    async def run(
+        self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]], dead: Dead, stage: str
+    ) -> None:
+        s = self.settings
+        async for batch in stream.take_events(s.batch_max, within=s.batch_seconds):
+            for event in batch:
+                event.message.incref()  # held until durable; take_events' own ack leaves this one
+            async with self.lock:
+                try:
+                    await process(batch)
+                except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
+                    log.exception("%s failed on a batch of %d", stage, len(batch))
+                    for event in batch:
+                        await dead(event.message, stage, type(exc).__name__, str(exc))
+                self.held.extend(batch)
+                self.stats[f"{self.name}.batches"] += 1
+                self.stats[f"{self.name}.events"] += len(batch)
+                if time.monotonic() - self.flushed_at >= s.state_flush_seconds:
+                    await self._flush()
+
+    async def tick(self) -> None:
+        """Timer: flush when the stream went quiet, so the last batch is committed too."""
+        async with self.lock:
+            if (self.held or self.dirty) and time.monotonic() - self.flushed_at >= self.settings.state_flush_seconds:
+                await self._flush()
+
+    async def emit(self, topic: Any, rows: list[bytes]) -> None:
+        """Rows as JSON-array messages (many rows per message), unkeyed: the sink reads all partitions."""
+        for value in encode_rows(rows):
+            await topic.send(value=value)
+            self.stats[f"{self.name}.result_messages"] += 1
+
+    async def _flush(self) -> None:
+        for key, partition in self.dirty.items():
+            state = self.table.data.get(key)
+            if state is not None:
+                self.table.send_changelog(partition, key, orjson.dumps(state), value_serializer="raw")
+        self.stats[f"{self.name}.state_writes"] += len(self.dirty)
+        self.dirty = {}
+        await self.app.producer.flush()  # results and changelog records acknowledged by the broker
+        for event in self.held:
+            event.ack()
+        self.held = []
+        self.flushed_at = time.monotonic()
+
+    async def _on_revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
+        gone = {(tp.topic, tp.partition) for tp in revoked}
+        numbers = {p for _t, p in gone}
+        before = len(self.held)
+        self.held = [e for e in self.held if (e.message.topic, e.message.partition) not in gone]
+        self.dirty = {k: p for k, p in self.dirty.items() if p not in numbers}
+        if before != len(self.held):
+            log.info("%s: %d held events of revoked partitions left for their new owner", self.name, before)

@@ -1,0 +1,161 @@
+"""Customer agent: intake, profile, health, alerts and note tags in one keyed pass.
+
+Reads every customer-keyed source topic (co-partitioned: key = customer id) plus the
+partition-wide watermark ticks; a batch is validated and masked, grouped by customer,
+folded per event and settled once per customer; results leave as JSON-array messages, one
+per table per batch; visit requests go to the store side once per store per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from agents.batching import Batcher
+from agents.deadletters import make_dead
+from nlp.pii import Pii
+from nlp.tagger import NoteTagger, load_idf
+from pipeline import customer, health, intake, topics
+from pipeline.alerts import load_alert_config
+from pipeline.app import faust_topic
+from pipeline.churn import load_latest
+from pipeline.features import source_of
+from pipeline.scoring import HealthConfig
+from pipeline.settings import Settings
+from schemas.events import EventError
+from schemas.results import RESULT_TABLES
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
+QUIET = timedelta(hours=1)  # a customer is judged for absence after this much event time without events
+
+
+def context(settings: Settings, cfg: HealthConfig, pii: Pii) -> customer.Context:
+    refit = settings.model_dir / "tag_idf.json"  # `salespulse notes fit-idf`, else the shipped IDF
+    model = load_latest(settings.model_dir)
+    log.info("health score: %s", "rules (no churn model)" if model is None else f"churn model {model.version}")
+    return customer.Context(
+        pii=pii,
+        health=cfg,
+        alerts=load_alert_config(),
+        model=model,
+        tagger=NoteTagger(idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None),
+    )
+
+
+def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter[str]) -> None:
+    pii = ctx.pii
+    sources = {settings.topic(t): t for t in CUSTOMER_TOPICS}
+    ticks_name = settings.topic(topics.HEALTH_TICKS)
+    stream_topic = faust_topic(app, *sources, ticks_name, partitions=settings.partitions)
+    ticks = faust_topic(app, ticks_name, partitions=settings.partitions)
+    requests = faust_topic(app, settings.topic(topics.RECO_REQUESTS), partitions=settings.partitions)
+    outputs = {
+        table: faust_topic(app, settings.topic(topic), partitions=settings.partitions)
+        for topic, table in RESULT_TABLES.items()
+    }
+    dead = make_dead(app, settings, pii, stats)
+    table = app.Table("customers", default=None, partitions=settings.partitions)
+    batcher = Batcher(app, table, settings, stats, "customer")
+    watermark = health.Watermark(idle=settings.source_idle_seconds)
+
+    async def process(batch: Sequence[Any]) -> None:
+        out = customer.Results()
+        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any]]]] = defaultdict(list)
+        marks: list[tuple[int, datetime, Any]] = []
+        wall = time.monotonic()
+        for i, event in enumerate(batch):
+            msg = event.message
+            if msg.topic == ticks_name:
+                doc = orjson.loads(event.value)
+                marks.append((msg.partition, datetime.fromisoformat(doc["watermark"]), msg))
+                continue
+            try:
+                ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
+                row = intake.accepted_row(ev, pii)
+            except EventError as exc:
+                out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                continue
+            out.add("events", row)
+            if ev.envelope.event_type != "alert.action":
+                watermark.observe(source_of(ev.envelope.event_type), ev.envelope.occurred_at, wall)
+            groups[row["customer_id"]].append((i, ev, msg, row))
+        for cid, items in groups.items():
+            state = batcher.get(cid) or customer.new_customer(cid)
+            touched = customer.Touched()
+            changed = False
+            for i, ev, msg, row in items:
+                try:
+                    changed |= customer.fold(
+                        state,
+                        ev,
+                        row,
+                        source=f"{msg.topic}:{msg.partition}",
+                        offset=msg.offset,
+                        ref=i,
+                        ctx=ctx,
+                        out=out,
+                        touched=touched,
+                    )
+                except Exception as exc:  # one bad event must not cost the others theirs
+                    log.exception("customer fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
+                    out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
+            customer.settle(state, touched, ctx, out)
+            if changed:
+                state["partition"] = items[0][2].partition
+                batcher.put(cid, state["partition"], state)
+        for partition, mark, _msg in marks:
+            judge_quiet(partition, mark, out)
+        await send(batch, out)
+
+    def judge_quiet(partition: int, mark: datetime, out: customer.Results) -> None:
+        """A watermark tick for one partition: absence rules for its customers gone quiet."""
+        for cid, state in list(table.data.items()):
+            if state is None or state.get("partition") != partition:
+                continue
+            as_of = state["health"]["as_of"]
+            if as_of is None or mark - datetime.fromisoformat(as_of) < QUIET:
+                continue
+            if customer.absent(state, mark, ctx, out):
+                batcher.put(cid, partition, state)
+                stats["customer.absence_alerts"] += 1
+
+    async def send(batch: Sequence[Any], out: customer.Results) -> None:
+        for name, rows in out.rows.items():
+            await batcher.emit(outputs[name], rows)
+        for store_id, reqs in out.requests.items():
+            await requests.send(key=store_id.encode(), value=orjson.dumps(reqs))
+            stats["customer.reco_request_messages"] += 1
+        for d in out.dead:
+            await dead(batch[d.ref].message, d.stage, d.kind, d.text)
+
+    async def agent(stream: Any) -> None:
+        await batcher.run(stream, process, dead, "customer")
+
+    app.agent(stream_topic, name="customer", concurrency=1)(agent)
+    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+
+    sent: dict[int, datetime] = {}
+
+    async def watermark_ticks() -> None:
+        """One tick per assigned partition when the event-time watermark has moved: timers cannot
+        write tables, so the agent judges quiet customers when the tick comes through the stream."""
+        now = watermark.current(time.monotonic())
+        if now is None:
+            return
+        mine = {tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name}
+        for partition in sorted(mine):
+            if partition in sent and now - sent[partition] < QUIET:
+                continue  # at most one tick per partition per event-time hour
+            sent[partition] = now
+            await ticks.send(value=orjson.dumps({"watermark": now.isoformat()}), partition=partition)
+            stats["customer.ticks"] += 1
+
+    app.timer(interval=settings.absence_interval)(watermark_ticks)

@@ -1,0 +1,91 @@
+"""Store agent: stock levels and recommendation requests, keyed by store.
+
+Reads ``pos.inventory`` (key = store id) and ``reco.requests`` (visit requests the customer
+agent re-keyed by store, many per message), co-partitioned: the re-keying is the stream join,
+no global table. Stock is one state per store, written once per flush interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from agents.batching import Batcher
+from agents.deadletters import make_dead
+from nlp.pii import Pii
+from pipeline import customer, intake, recommend, topics
+from pipeline.app import faust_topic
+from pipeline.settings import Settings
+from schemas.events import EventError
+from schemas.results import RESULT_TABLES
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexicon: dict[str, tuple[str, str]]) -> None:
+    categories = recommend.Categories(lexicon)
+    version, loaded = recommend.load_rules(settings.model_dir)
+    mined: dict[str, Any] = {"version": version, "rules": loaded}  # swapped whole by the reload timer
+    log.info("store: co-purchase rules %s (%d)", version, len(loaded))
+    inventory = settings.topic("pos.inventory")
+    source = faust_topic(app, inventory, settings.topic(topics.RECO_REQUESTS), partitions=settings.partitions)
+    outputs = {
+        table: faust_topic(app, settings.topic(topic), partitions=settings.partitions)
+        for topic, table in RESULT_TABLES.items()
+    }
+    dead = make_dead(app, settings, pii, stats)
+    table = app.Table("stores", default=None, partitions=settings.partitions)
+    batcher = Batcher(app, table, settings, stats, "store")
+
+    async def process(batch: Sequence[Any]) -> None:
+        out = customer.Results()
+        for i, event in enumerate(batch):
+            msg = event.message
+            source = f"{msg.topic}:{msg.partition}"
+            if msg.topic == inventory:
+                try:
+                    ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
+                    row = intake.accepted_row(ev, pii)
+                except EventError as exc:
+                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                    continue
+                out.add("events", row)
+                store_id = row["store_id"]
+                state = batcher.get(store_id) or recommend.new_store(store_id)
+                payload = ev.payload.model_dump()
+                if recommend.fold_stock(
+                    state, payload, categories(payload.get("name") or ""), source=source, offset=msg.offset
+                ):
+                    batcher.put(store_id, msg.partition, state)
+                    stats["store.stock_updates"] += 1
+                continue
+            for req in orjson.loads(event.value):
+                state = batcher.get(req["store_id"]) or recommend.new_store(req["store_id"])
+                recs = recommend.answer(state, req, mined["rules"])
+                for r in recs:
+                    out.add("recommendations", r)
+                stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
+        for name, rows in out.rows.items():
+            await batcher.emit(outputs[name], rows)
+        for d in out.dead:
+            await dead(batch[d.ref].message, d.stage, d.kind, d.text)
+
+    async def agent(stream: Any) -> None:
+        await batcher.run(stream, process, dead, "store")
+
+    app.agent(source, name="store", concurrency=1)(agent)
+    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+
+    async def reload_rules() -> None:
+        """A nightly `salespulse reco mine` is picked up without restarting the worker."""
+        version, loaded = recommend.load_rules(settings.model_dir)
+        if version != mined["version"]:
+            mined.update(version=version, rules=loaded)
+            log.info("co-purchase rules reloaded: %s (%d)", version, len(loaded))
+            stats["reco.rules_reloads"] += 1
+
+    app.timer(interval=30.0)(reload_rules)
