@@ -1,15 +1,16 @@
-"""`make bench`: throughput and latency, measured side by side in one run -> BENCHMARKS.md.
+"""`make bench`: throughput, cost and latency, measured side by side in one run -> BENCHMARKS.md.
 
-1. raw consumer: aiokafka + orjson over one topic holding N events (the ceiling);
+Per repeat, on the same N simulated events:
+1. raw consumer: aiokafka + orjson over one topic holding the N events (the ceiling);
 2. Faust pass-through: a counting agent over the same topic (the framework's floor);
-3. the pipeline: worker + sink over the same N events on the five source topics, from the
-   worker's first event to the last row stored in ClickHouse;
-4. event-to-row latency: paced live traffic, `stored_at - occurred_at` per row, for the
-   events table and for the health agent's score history;
-5. notes: the tagger alone against jieba's own segmentation on the same notes (in process),
-   and notes end to end (store.notes -> worker -> note_tags rows), with the tagger's
-   precision/recall on the labelled notes.
-Each throughput is repeated; medians and ratios are reported.
+3. Quix Streams peer (its own virtualenv): the same health job (validate, mask, fold, score)
+   on the same topic, per message as its API shapes it, results to a topic;
+4. salespulse: worker + serve, the N events sent to the source topics, from the worker's first
+   event to the last row stored in ClickHouse; CPU per event read from /proc for the worker,
+   the sink (serve) and the broker, and the Kafka messages produced per source event.
+Then once: two workers in one group on 8 partitions; a py-spy profile of the worker;
+event-to-row latency at half the measured maximum rate; notes (tagger alone vs end to end).
+Medians and ratios are reported.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from pipeline import kafka_admin, kafka_local, store
+from pipeline import kafka_admin, kafka_local, store, topics
 from pipeline.produce import send_generated
 from pipeline.settings import DEMO_PII_KEY, Settings, load, to_env
 from pipeline.simulate import generate
@@ -37,7 +39,6 @@ from pipeline.simulate import generate
 ROOT = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("BENCH_EVENTS", "60000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-LAT_RATE = float(os.environ.get("BENCH_LATENCY_RATE", "500"))
 LAT_SECONDS = float(os.environ.get("BENCH_LATENCY_SECONDS", "20"))
 
 
@@ -80,7 +81,23 @@ async def raw_consume(s: Settings, topic: str, n: int) -> float:
     return n / (time.perf_counter() - first)
 
 
-def faust_passthrough(s: Settings, topic: str, n: int) -> float:
+READY_SECONDS = float(os.environ.get("BENCH_READY_SECONDS", "10"))  # worker + serve joined, jieba loaded
+PEER_VENV = ROOT / "var" / "bench-peer-venv"
+PEER_PACKAGES = ("quixstreams==3.28.1", "numpy", "pyyaml")  # Quix pins pydantic < 2.14: its own venv
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far, from /proc (other load on the machine cancels out)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def faust_passthrough(s: Settings, topic: str, n: int) -> tuple[float, float]:
+    """(messages/s, CPU microseconds per message) of a counting Faust agent."""
     res = subprocess.run(
         [sys.executable, "-m", "bench.faust_passthrough", topic, str(n)],
         env={**env_for(s), "SALESPULSE_APP_ID": f"pt-{uuid.uuid4().hex[:6]}"},
@@ -93,8 +110,39 @@ def faust_passthrough(s: Settings, topic: str, n: int) -> float:
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise RuntimeError(f"faust pass-through failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
-    _, count, secs = line.split()
-    return int(count) / float(secs)
+    _, count, secs, cpu = line.split()
+    return int(count) / float(secs), float(cpu) / int(count) * 1e6
+
+
+def peer_python() -> Path:
+    """The Quix Streams peer's own virtualenv (bench only; never a dependency of salespulse)."""
+    py = PEER_VENV / "bin" / "python"
+    marker = PEER_VENV / ".installed"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
+        marker.write_text(" ".join(PEER_PACKAGES))
+    return py
+
+
+def quix_peer(s: Settings, topic: str, n: int) -> tuple[float, float]:
+    """(events/s, CPU microseconds per event) of the Quix Streams peer on the same topic."""
+    out = f"{topic}.quix-out"
+    kafka_admin.ensure_topics(s, (out.removeprefix(s.topic_prefix),))
+    res = subprocess.run(
+        [str(peer_python()), "-m", "bench.quix_peer", topic, out, str(n)],
+        env={**env_for(s), "PYTHONPATH": str(ROOT), "QUIX_STATE_DIR": str(ROOT / "var" / "bench" / "quix-state")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(f"quix peer failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
+    _, count, secs, cpu = line.split()
+    return int(count) / float(secs), float(cpu) / int(count) * 1e6
 
 
 def spawn(s: Settings, verb: str, log: Path) -> subprocess.Popen[bytes]:
@@ -132,28 +180,136 @@ def drain_through(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], l
         stop(worker)
 
 
-def pipeline_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:
-    drain_through(s, msgs, logdir, "")
+def produced_messages(s: Settings) -> dict[str, int]:
+    """Messages on every topic of this run but the source topics: results, changelogs, internal."""
+    client = kafka_admin.admin(s)
+    try:
+        names = [t for t in client.list_topics() if t.startswith(s.topic_prefix)]
+    finally:
+        client.close()
+    sources = {s.topic(t) for t in topics.SOURCE_TOPICS}
+    ends = kafka_admin.end_offsets(s, [t for t in names if t not in sources])
+    out: dict[str, int] = {}
+    for (topic, _p), n in ends.items():
+        kind = "changelog" if topic.endswith("-changelog") else topic.removeprefix(s.topic_prefix)
+        out[kind] = out.get(kind, 0) + n
+    return out
+
+
+@dataclass
+class Measured:
+    rate: float  # source events per second, first event taken to last row stored
+    cpu_us: dict[str, float]  # CPU microseconds per source event, per process
+    messages: dict[str, int]  # produced messages by topic kind
+    load: float  # 1-minute load average at the end of the run
+    profile: str = ""
+
+    @property
+    def per_event(self) -> float:
+        return sum(self.messages.values()) / N
+
+
+def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on the worker (with --gil: only the thread holding the GIL counts as busy)."""
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd = [str(exe), "record", "--gil", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen([*cmd, "-p", str(pid), "-d", str(int(seconds))], stdout=subprocess.DEVNULL)
+
+
+def pipeline_run(
+    s: Settings,
+    msgs: list[tuple[str, bytes, bytes, datetime]],
+    logdir: Path,
+    *,
+    workers: int = 1,
+    profile: bool = False,
+) -> Measured:
+    """Workers and serve started and idle first; then the events, then wait until all is stored."""
+    kafka_admin.ensure_topics(s)
+    procs = [spawn(s, "worker", logdir / f"worker-{s.topic_prefix}{i}.log") for i in range(workers)]
+    sink = spawn(s, "serve", logdir / f"serve-{s.topic_prefix}.log")
+    broker = int(str(kafka_local.status(s)["pid"]))
+    spy = None
+    try:
+        time.sleep(READY_SECONDS)
+        pids = {**{f"worker{i + 1}" if workers > 1 else "worker": p.pid for i, p in enumerate(procs)}}
+        pids |= {"sink (serve)": sink.pid, "broker": broker}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        if profile:
+            spy = py_spy(procs[0].pid, 25, logdir / "worker.pyspy")
+        asyncio.run(send_generated(s, iter(msgs)))
+        drained(s, timeout=900)
+        after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        load = loadavg()
+    finally:
+        stop(sink)
+        for p in procs:
+            stop(p)
+        if spy is not None:
+            spy.wait(60)
     client = store.connect(s)
     try:
         first, last_event, rows = client.query(
             "SELECT min(ingested_at), max(stored_at), count() FROM events FINAL"
         ).result_rows[0]
-        last_health = client.query("SELECT max(stored_at) FROM customer_health_history").result_rows[0][0]
+        last_health = client.query("SELECT max(stored_at) FROM customer_health").result_rows[0][0]
         last = max(last_event, last_health)
     finally:
         client.close()
     assert rows == len(msgs), (rows, len(msgs))
-    return rows / (last - first).total_seconds()
+    cpu = {name: (after[name] - before[name]) / len(msgs) * 1e6 for name in pids}
+    summary = summarise_profile(logdir / "worker.pyspy") if profile else ""
+    return Measured(rows / (last - first).total_seconds(), cpu, produced_messages(s), load, summary)
 
 
-def latency_run(s: Settings, logdir: Path) -> dict[str, float]:
+PROFILE_BUCKETS = (
+    ("salespulse: tagging (nlp.tagger, jieba)", ("nlp/tagger", "jieba/")),
+    ("salespulse: validation (schemas, pydantic)", ("schemas/", "pydantic")),
+    ("salespulse: masking (nlp.pii)", ("nlp/pii",)),
+    (
+        "salespulse: health fold + score + alerts",
+        ("pipeline/health", "pipeline/features", "pipeline/scoring", "pipeline/alerts", "pipeline/churn"),
+    ),
+    ("salespulse: other domain code (customer, intake, tags, recommend)", ("pipeline/", "agents/")),
+    ("JSON (orjson, faust codecs)", ("orjson", "faust/serializers", "faust/utils/json")),
+    ("Faust stream/agent/table machinery", ("faust/", "mode/")),
+    ("aiokafka (fetch, send, commit)", ("aiokafka/", "kafka/")),
+    ("event loop and the rest", ("",)),
+)
+
+
+def summarise_profile(path: Path) -> str:
+    """py-spy raw (collapsed) stacks -> share of GIL-holding samples by where the time is spent."""
+    if not path.exists():
+        return "(no profile: py-spy did not write one)"
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(n)
+        label = PROFILE_BUCKETS[-1][0]
+        for name, needles in PROFILE_BUCKETS[:-1]:  # the innermost frame that matches decides
+            if any(any(x in f for x in needles) for f in frames[-4:]):
+                label = name
+                break
+        counts[label] = counts.get(label, 0) + int(n)
+    if not total:
+        return "(empty profile)"
+    rows = [f"| {name} | {100 * counts.get(name, 0) / total:.0f}% |" for name, _ in PROFILE_BUCKETS]
+    return "| where the worker's GIL time goes | share |\n|---|---:|\n" + "\n".join(rows) + f"\n\n{total:,} samples."
+
+
+def latency_run(s: Settings, logdir: Path, rate: float) -> dict[str, float]:
+    kafka_admin.ensure_topics(s)
     worker = spawn(s, "worker", logdir / "worker-lat.log")
     sink = spawn(s, "serve", logdir / "serve-lat.log")
     try:
-        time.sleep(8)  # both joined their groups; latency should not include start-up
+        time.sleep(READY_SECONDS)  # both joined their groups; latency should not include start-up
         gen = generate(99, days=0, live=True, customers=2000, bad_rate=0.0)
-        rep = asyncio.run(send_generated(s, gen, rate=LAT_RATE, duration=LAT_SECONDS))
+        rep = asyncio.run(send_generated(s, gen, rate=rate, duration=LAT_SECONDS))
         drained(s, timeout=300)
         time.sleep(2)
     finally:
@@ -163,15 +319,16 @@ def latency_run(s: Settings, logdir: Path) -> dict[str, float]:
     try:
         q = client.query(
             "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', occurred_at, stored_at)), count() "
-            "FROM events FINAL WHERE occurred_at > now() - INTERVAL 1 HOUR"
+            "FROM events WHERE occurred_at > now() - INTERVAL 1 HOUR"
         ).result_rows[0]
         h = client.query(
             "SELECT quantiles(0.5, 0.99)(dateDiff('millisecond', as_of, stored_at)) "
-            "FROM customer_health_history WHERE as_of > now() - INTERVAL 1 HOUR"
+            "FROM customer_health WHERE as_of > now() - INTERVAL 1 HOUR"
         ).result_rows[0]
     finally:
         client.close()
     return {
+        "rate": rate,
         "p50_ms": float(q[0][0]),
         "p99_ms": float(q[0][1]),
         "h_p50_ms": float(h[0][0]),
@@ -322,31 +479,41 @@ def main() -> None:
     bench_dir.mkdir(parents=True)
     base = base.with_(clickhouse_dsn=f"chdb://{bench_dir / 'clickhouse'}", model_dir=bench_dir / "models")
     started = kafka_local.start(base)
-    raw_rates: list[float] = []
-    faust_rates: list[float] = []
-    pipe_rates: list[float] = []
+    raw: list[float] = []
+    fst: list[tuple[float, float]] = []
+    peer: list[tuple[float, float]] = []
+    pipe: list[Measured] = []
     try:
         msgs = events(N, seed=1)
         print(f"[bench] {len(msgs)} events, {sum(len(v) for _t, _k, v, _ts in msgs) / len(msgs):.0f} B on average")
+        peer_python()
         for i in range(REPEATS):
             tag = uuid.uuid4().hex[:6]
             s = base.with_(topic_prefix=f"b{tag}-", clickhouse_database=f"bench_{tag}", app_id="bench")
-            kafka_admin.ensure_topics(s)
-            one = s.topic("bench.one")
             kafka_admin.ensure_topics(s, ("bench.one",))
+            one = s.topic("bench.one")
             asyncio.run(send_generated(s, iter((("bench.one", k, v, ts) for _t, k, v, ts in msgs))))
-            raw_rates.append(asyncio.run(raw_consume(s, one, len(msgs))))
-            faust_rates.append(faust_passthrough(s, one, len(msgs)))
-            pipe_rates.append(pipeline_run(s, msgs, bench_dir))
+            raw.append(asyncio.run(raw_consume(s, one, len(msgs))))
+            fst.append(faust_passthrough(s, one, len(msgs)))
+            peer.append(quix_peer(s, one, len(msgs)))
+            pipe.append(pipeline_run(s, msgs, bench_dir))
             print(
-                f"[bench] run {i + 1}: raw {raw_rates[-1]:,.0f}/s, faust pass-through {faust_rates[-1]:,.0f}/s, "
-                f"pipeline {pipe_rates[-1]:,.0f}/s",
+                f"[bench] run {i + 1}: raw {raw[-1]:,.0f}/s, faust pass-through {fst[-1][0]:,.0f}/s, "
+                f"quix peer {peer[-1][0]:,.0f}/s, salespulse {pipe[-1].rate:,.0f}/s "
+                f"(cpu/event {pipe[-1].cpu_us}, messages/event {pipe[-1].per_event:.3f})",
                 flush=True,
             )
         tag = uuid.uuid4().hex[:6]
+        two_s = base.with_(topic_prefix=f"w{tag}-", clickhouse_database=f"two_{tag}", app_id="two", partitions=8)
+        two = pipeline_run(two_s, msgs, bench_dir, workers=2)
+        print(f"[bench] two workers, 8 partitions: {two.rate:,.0f}/s, cpu/event {two.cpu_us}", flush=True)
+        tag = uuid.uuid4().hex[:6]
+        prof_s = base.with_(topic_prefix=f"p{tag}-", clickhouse_database=f"prof_{tag}", app_id="prof")
+        prof = pipeline_run(prof_s, msgs, bench_dir, profile=True)
+        print(f"[bench] profiled run: {prof.rate:,.0f}/s\n{prof.profile}", flush=True)
+        tag = uuid.uuid4().hex[:6]
         lat_settings = base.with_(topic_prefix=f"l{tag}-", clickhouse_database=f"lat_{tag}", app_id="lat")
-        kafka_admin.ensure_topics(lat_settings)
-        lat = latency_run(lat_settings, bench_dir)
+        lat = latency_run(lat_settings, bench_dir, rate=round(statistics.median(p.rate for p in pipe) / 2))
         print(f"[bench] latency: {lat}", flush=True)
         notes = note_texts(NOTES_N)
         nlp_rates = nlp_bench(notes)
@@ -360,57 +527,107 @@ def main() -> None:
     finally:
         if started:
             kafka_local.stop(base)
-    write_report(len(msgs), raw_rates, faust_rates, pipe_rates, lat, nlp_rates, notes_rates)
+    write_report(len(msgs), raw, fst, peer, pipe, two, prof, lat, nlp_rates, notes_rates)
 
 
 def write_report(
     n: int,
     raw: list[float],
-    fst: list[float],
-    pipe: list[float],
+    fst: list[tuple[float, float]],
+    peer: list[tuple[float, float]],
+    pipe: list[Measured],
+    two: Measured,
+    prof: Measured,
     lat: dict[str, float],
     nlp_rates: dict[str, list[float]],
     notes_rates: list[float],
 ) -> None:
     med = statistics.median
-    r, f, p = med(raw), med(fst), med(pipe)
+    r, f, q, p = med(raw), med(x[0] for x in fst), med(x[0] for x in peer), med(m.rate for m in pipe)
+    f_cpu, q_cpu = med(x[1] for x in fst), med(x[1] for x in peer)
 
     def runs(xs: list[float]) -> str:
         return ", ".join(f"{x:,.0f}" for x in xs)
 
+    procs = list(pipe[0].cpu_us)
+    cpu_rows = "\n".join(
+        f"| {name} | {med(m.cpu_us[name] for m in pipe):,.0f} | {runs([m.cpu_us[name] for m in pipe])} |"
+        for name in procs
+    )
+    total_cpu = med(sum(m.cpu_us.values()) for m in pipe)
+    kinds = sorted({k for m in pipe for k in m.messages})
+    msg_rows = "\n".join(f"| `{k}` | {med(m.messages.get(k, 0) for m in pipe) / n:.4f} |" for k in kinds)
+    per_event = med(m.per_event for m in pipe)
+    two_cpu = ", ".join(f"{k} {v:,.0f} µs" for k, v in two.cpu_us.items())
     notes_md = notes_report(nlp_rates, notes_rates)
-    hp50, hp99 = f"{lat['h_p50_ms']:,.0f} ms", f"{lat['h_p99_ms']:,.0f} ms"
-
+    loads = ", ".join(f"{m.load:.2f}" for m in pipe)
+    fst_row = f"| {f:,.0f} | {runs([x[0] for x in fst])} | {f / r:.3f} | 1.00 | {f_cpu:,.0f} |"
+    peer_row = f"| {q:,.0f} | {runs([x[0] for x in peer])} | {q / r:.3f} | {q / f:.2f} | {q_cpu:,.0f} |"
+    pipe_row = f"| {p:,.0f} | {runs([m.rate for m in pipe])} | {p / r:.3f} | **{p / f:.2f}** | {total_cpu:,.0f} |"
+    h_lat = f"| {lat['h_p50_ms']:,.0f} ms | {lat['h_p99_ms']:,.0f} ms |"
     text = f"""# Benchmarks
 
 Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.
-Machines here are noisy: medians of {len(raw)} runs, every run measured side by side in one process tree.
+Machines here are noisy: medians of {len(raw)} runs, every run measured side by side in one process tree;
+1-minute load average at the end of the salespulse runs: {loads}.
+
+ratio_e2e_to_faust_passthrough: {p / f:.2f}
+messages_per_source_event: {per_event:.3f}
 
 ## Throughput ({n:,} simulated events, mixed types)
 
-| stage | median events/s | runs | vs. raw consumer | vs. Faust pass-through |
-|---|---:|---|---:|---:|
-| raw consumer (aiokafka + orjson, one topic) | {r:,.0f} | {runs(raw)} | 1.00 | {r / f:.2f} |
-| Faust pass-through agent (same topic) | {f:,.0f} | {runs(fst)} | {f / r:.3f} | 1.00 |
-| salespulse end to end (worker + sink, 5 topics -> rows) | {p:,.0f} | {runs(pipe)} | {p / r:.3f} | {p / f:.2f} |
+| stage | median events/s | runs | vs. raw consumer | vs. Faust pass-through | CPU µs per event |
+|---|---:|---|---:|---:|---:|
+| raw consumer (aiokafka + orjson, one topic) | {r:,.0f} | {runs(raw)} | 1.00 | {r / f:.2f} | |
+| Faust pass-through agent (same topic) {fst_row}
+| Quix Streams peer: same health job, per message (same topic, results to a topic) {peer_row}
+| **salespulse end to end** (worker + sink + broker CPU; 5 topics -> ClickHouse rows) {pipe_row}
 
-The end-to-end figure runs from the worker's first processed event (`min(ingested_at)`) to
-the last row stored (`max(stored_at)` over `events` and `customer_health_history`); it
-includes validation, PII masking, the profile table, the health agent (a second hop through
-`events.accepted`, a state table with its changelog, three result topics), the notes agent
-(tagging, tag profile table, recommendation requests re-keyed by store), the reco agent
-(stock table) and the ClickHouse inserts. Before the notes and reco agents existed the same
-harness measured 1,936 events/s (0.12 of the floor; 2026-11-26 22:27 UTC).
+salespulse / Quix Streams peer: **{p / q:.2f}**. The peer stops its clock at its N-th event with results
+produced to Kafka; salespulse's clock runs from the worker's first event (`min(ingested_at)`) to the
+last row stored in ClickHouse (`max(stored_at)` over `events` and `customer_health`), and it does
+more per event: profiles, note tagging, tag profiles, recommendations, the sink.
+
+### CPU per source event, by process (read from /proc, so other load cancels out)
+
+| process | median CPU µs per event | runs |
+|---|---:|---|
+{cpu_rows}
+
+Before this design (issue 9's outside harness, 9bdcc8f): worker 750-970 µs, serve/sink 360-540 µs,
+broker about 490 µs per event.
+
+### Kafka messages produced per source event
+
+| topic | messages per source event (median) |
+|---|---:|
+{msg_rows}
+| **all** | **{per_event:.3f}** |
+
+Before: 6.37 (3.97 result messages, 1.99 changelog records, 0.37 internal).
+
+### Two workers in one group, 8 partitions
+
+{two.rate:,.0f} events/s; CPU per source event: {two_cpu}; {two.per_event:.3f} messages per event.
+(2 cores: the two workers, the sink and the broker share them.) That results equal one worker's
+is a test (`tests/integration/test_scale.py`), not a benchmark.
+
+### Where the worker's time goes (py-spy --gil, one extra run at {prof.rate:,.0f} events/s)
+
+{prof.profile}
+
+Before (issue 9, 9bdcc8f): Faust per-event machinery 21%, producing result messages 20%, aiokafka's
+sender 16%, health features/scoring/alerts 15%, table get/set and changelog 12%, tagging 5.5%.
 
 ## Event-to-row latency
 
-Live traffic at {LAT_RATE:g} events/s for {LAT_SECONDS:g} s ({lat["sent"]:.0f} sent, {lat["rows"]:.0f} rows),
-`stored_at - occurred_at` per row (sink flushes every `SALESPULSE_SINK_BATCH_SECONDS`, default 1 s):
+Live traffic at {lat["rate"]:,.0f} events/s (half the median maximum above) for {LAT_SECONDS:g} s
+({lat["sent"]:.0f} sent, {lat["rows"]:.0f} rows), `stored_at - occurred_at` per row:
 
 | rows | p50 | p99 |
 |---|---:|---:|
-| `events` (intake) | {lat["p50_ms"]:,.0f} ms | {lat["p99_ms"]:,.0f} ms |
-| `customer_health_history` (health agent, one hop more; `stored_at - as_of`) | {hp50} | {hp99} |
+| `events` | {lat["p50_ms"]:,.0f} ms | {lat["p99_ms"]:,.0f} ms |
+| `customer_health` (score after the event; `stored_at - as_of`) {h_lat}
 
 {notes_md}
 """

@@ -109,6 +109,7 @@ def fold(
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
+    state["seq"] = state.get("seq", 0) + 1
     etype = row["event_type"]
     if etype == "alert.action":
         for kind, result in health.act(state["health"], row, {}):
@@ -157,15 +158,22 @@ def _visit(profile: dict[str, Any], row: dict[str, Any], out: Results) -> None:
 
 
 def settle(state: dict[str, Any], touched: Touched, ctx: Context, out: Results) -> None:
-    """Once per customer per batch: the profile row, the score with its alerts, tag rows."""
+    """Once per customer per batch: the profile row, the score with its alerts, tag rows.
+
+    Their ``version`` is the number of distinct events folded into the customer so far: the
+    same after a replay as before it, and never lower later, so when a partition moves
+    between workers mid-batch the new owner's rows replace the old owner's (ReplacingMergeTree
+    keeps the highest version), which a per-state counter restarted from the changelog
+    cannot promise."""
+    seq = state["seq"]
     if touched.profile and state["profile"] is not None:
-        out.add("customers", intake.profile_row(state["profile"]))
+        out.add("customers", {**intake.profile_row(state["profile"]), "version": seq})
     if touched.health:
         for kind, result in health.settle(state["health"], ctx.health, alert_cfg=ctx.alerts, model=ctx.model):
-            out.add(HEALTH_TABLES[kind], result)
+            out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": seq})
     if touched.tag_keys:
         for r in tags.tag_rows(state["notes"], sorted(touched.tag_keys)):
-            out.add("customer_tags", r)
+            out.add("customer_tags", {**r, "version": seq})
 
 
 def absent(state: dict[str, Any], watermark: datetime, ctx: Context, out: Results) -> bool:

@@ -122,32 +122,41 @@ class Features:
 
 
 def features(state: dict[str, Any], as_of: datetime) -> Features:
-    """Window the day buckets at ``as_of`` (event time, not the wall clock)."""
-
-    def window(days: int, key: str) -> float:
-        lo = _day(as_of - timedelta(days=days - 1))
-        hi = _day(as_of)
-        return float(sum(b[key] for d, b in state["days"].items() if lo <= d <= hi))
-
-    opens30 = int(window(30, "opens"))
-    lo30, hi = _day(as_of - timedelta(days=29)), _day(as_of)
-    amount = sum((Decimal(b["amount"]) for d, b in state["days"].items() if lo30 <= d <= hi), Decimal("0"))
+    """Window the day buckets at ``as_of`` (event time, not the wall clock), in one pass."""
+    hi = _day(as_of)
+    lo7, lo30 = _day(as_of - timedelta(days=6)), _day(as_of - timedelta(days=29))
+    logins7 = opens7 = opens30 = purchases30 = returns30 = 0
+    depth30 = 0.0
+    amount = Decimal("0")
+    for d, b in state["days"].items():
+        if d > hi or d < lo30:
+            continue
+        opens30 += b["opens"]
+        depth30 += b["depth"]
+        purchases30 += b["purchases"]
+        returns30 += b["returns"]
+        if b["amount"] != "0":
+            amount += Decimal(b["amount"])
+        if d >= lo7:
+            logins7 += b["logins"]
+            opens7 += b["opens"]
+    at = as_of.isoformat()
     last_open = state["last_open_at"]
-    if last_open is not None and last_open > as_of.isoformat():
+    if last_open is not None and last_open > at:
         # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
         opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
         last_open = f"{max(opened)}T00:00:00+00:00" if opened else None
-    replies = [h for ts, h in state["replies"] if ts <= as_of.isoformat()]
+    replies = [h for ts, h in state["replies"] if ts <= at]
     return Features(
-        logins_7d=int(window(7, "logins")),
-        opens_7d=int(window(7, "opens")),
+        logins_7d=logins7,
+        opens_7d=opens7,
         opens_30d=opens30,
-        depth_30d=(window(30, "depth") / opens30) if opens30 else 0.0,
+        depth_30d=(depth30 / opens30) if opens30 else 0.0,
         days_since_open=None
         if last_open is None
         else max(0.0, (as_of - datetime.fromisoformat(last_open)).total_seconds() / 86400),
         reply_hours=tuple(replies),
-        purchases_30d=int(window(30, "purchases")),
+        purchases_30d=purchases30,
         amount_30d=amount,
-        returns_30d=int(window(30, "returns")),
+        returns_30d=returns30,
     )

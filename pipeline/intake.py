@@ -5,6 +5,7 @@ Kept apart from Faust so it is tested without a broker; the agents only wire it 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +38,14 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+_now: list[Any] = [0, ""]  # (wall-clock millisecond, its text): rows stamped in one batch share it
+
+
 def now_iso() -> str:
-    return iso(datetime.now(UTC))
+    ms = time.time_ns() // 1_000_000
+    if ms != _now[0]:
+        _now[0], _now[1] = ms, iso(datetime.fromtimestamp(ms / 1000, UTC))
+    return str(_now[1])
 
 
 def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[T
     if note_id in profile["seen"]:
         return []
     profile["seen"] = [*profile["seen"], note_id][-500:]
+    stamp = iso(ts)
     changed = []
     best: dict[str, Tag] = {}
     for t in tags:
@@ -69,16 +70,16 @@ def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[T
     for key, t in best.items():
         cur = profile["tags"].get(key)
         if cur is None:
-            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": iso(ts), "notes": []}
+            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": stamp, "notes": []}
             profile["tags"][key] = cur
         at = datetime.fromisoformat(cur["at"])
         if ts >= at:
             cur["w"] = cur["w"] * _decay((ts - at).total_seconds() / 86_400) + t.weight
-            cur["at"] = iso(ts)
+            cur["at"] = stamp
         else:
             cur["w"] += t.weight * _decay((at - ts).total_seconds() / 86_400)
         cur["w"] = round(cur["w"], 6)
-        cur["notes"] = sorted({*cur["notes"], f"{iso(ts)}|{note_id}"})[-KEEP_NOTES_PER_TAG:]
+        cur["notes"] = sorted({*cur["notes"], f"{stamp}|{note_id}"})[-KEEP_NOTES_PER_TAG:]
         changed.append(key)
     if len(profile["tags"]) > KEEP_TAGS:  # drop the faintest
         ranked = sorted(profile["tags"], key=lambda k: profile["tags"][k]["w"])
