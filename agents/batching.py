@@ -27,6 +27,8 @@ from pipeline.settings import Settings
 from schemas.results import encode_rows
 
 log = logging.getLogger(__name__)
+TAKE_MAX = 2_000  # events per take; a full take or a backlog on the broker means: gather more
+TAKE_SECONDS = 0.05
 
 
 class Batcher:
@@ -42,7 +44,10 @@ class Batcher:
         self.held: list[Any] = []  # events whose results and state are not yet durable
         self.dirty: dict[str, int] = {}  # key -> partition of the state written at the next flush
         self.flushed_at = time.monotonic()
+        self.pending: list[Any] = []  # taken, not yet folded (gathering a bigger batch)
+        self.pending_since = time.monotonic()
         app.on_partitions_revoked.connect(self._on_revoked)
+        app.before_stop.append(self.close)
 
     def get(self, key: str) -> dict[str, Any] | None:
         value: dict[str, Any] | None = self.table.data.get(key)
@@ -56,10 +61,20 @@ class Batcher:
     async def run(
         self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]], dead: Dead, stage: str
     ) -> None:
+        """Take what arrives in short windows; fold it at once when the stream is caught up
+        (low latency), or gather up to ``batch_max`` events / ``batch_seconds`` while a backlog
+        lasts, so each key is settled once for many of its events."""
         s = self.settings
-        async for batch in stream.take_events(s.batch_max, within=s.batch_seconds):
-            for event in batch:
+        async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
+            for event in taken:
                 event.message.incref()  # held until durable; take_events' own ack leaves this one
+            if not self.pending:
+                self.pending_since = time.monotonic()
+            self.pending.extend(taken)
+            gathering = len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds
+            if gathering and self._behind(taken):
+                continue
+            batch, self.pending = self.pending, []
             async with self.lock:
                 try:
                     await process(batch)
@@ -73,10 +88,27 @@ class Batcher:
                 if time.monotonic() - self.flushed_at >= s.state_flush_seconds:
                     await self._flush()
 
+    def _behind(self, taken: Sequence[Any]) -> bool:
+        """More is waiting on the broker than was just taken (a backlog): keep gathering."""
+        last: dict[Any, int] = {}
+        for event in taken:
+            last[event.message.tp] = event.message.offset
+        for tp, offset in last.items():
+            high = self.app.consumer.highwater(tp)
+            if high is not None and offset + 1 < high:
+                return True
+        return False
+
     async def tick(self) -> None:
         """Timer: flush when the stream went quiet, so the last batch is committed too."""
         async with self.lock:
             if (self.held or self.dirty) and time.monotonic() - self.flushed_at >= self.settings.state_flush_seconds:
+                await self._flush()
+
+    async def close(self) -> None:
+        """Graceful stop: what is held becomes durable and acknowledged, so nothing is read twice."""
+        async with self.lock:
+            if self.held or self.dirty:
                 await self._flush()
 
     async def emit(self, topic: Any, rows: list[bytes]) -> None:
@@ -103,6 +135,7 @@ class Batcher:
         numbers = {p for _t, p in gone}
         before = len(self.held)
         self.held = [e for e in self.held if (e.message.topic, e.message.partition) not in gone]
+        self.pending = [e for e in self.pending if (e.message.topic, e.message.partition) not in gone]
         self.dirty = {k: p for k, p in self.dirty.items() if p not in numbers}
         if before != len(self.held):
             log.info("%s: %d held events of revoked partitions left for their new owner", self.name, before)

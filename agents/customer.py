@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from agents.batching import Batcher
 from agents.deadletters import make_dead
@@ -130,11 +131,19 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     async def send(batch: Sequence[Any], out: customer.Results) -> None:
         for name, rows in out.rows.items():
             await batcher.emit(outputs[name], rows)
+        by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for store_id, reqs in out.requests.items():
-            await requests.send(key=store_id.encode(), value=orjson.dumps(reqs))
+            by_partition[partition_of(store_id)].extend(reqs)
+        for partition, reqs in sorted(by_partition.items()):
+            await requests.send(value=orjson.dumps(reqs), partition=partition)
             stats["customer.reco_request_messages"] += 1
         for d in out.dead:
             await dead(batch[d.ref].message, d.stage, d.kind, d.text)
+
+    def partition_of(store_id: str) -> int:
+        """The partition a producer's default partitioner (murmur2, as Kafka's Java client) gives
+        the store's stock events: requests for all its stores travel in one message per partition."""
+        return int(murmur2(store_id.encode()) & 0x7FFFFFFF) % settings.partitions
 
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process, dead, "customer")

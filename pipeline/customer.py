@@ -118,7 +118,9 @@ def fold(
             else:
                 out.add("alerts", result)
         return True
-    profile, changed = intake.apply_to_profile(state["profile"], event, ctx.pii, source=source, offset=offset)
+    profile, changed = intake.apply_to_profile(
+        state["profile"], event, ctx.pii, source=source, offset=offset, occurred=row["occurred_at"]
+    )
     if changed:
         state["profile"] = profile
         touched.profile = True

@@ -144,6 +144,7 @@ def apply_to_profile(
     *,
     source: str,
     offset: int,
+    occurred: str | None = None,
 ) -> tuple[dict[str, Any] | None, bool]:
     """Fold one event into a customer's profile; return (profile, changed).
 
@@ -156,7 +157,7 @@ def apply_to_profile(
         return profile, False
     if profile is not None and profile["applied"].get(source, -1) >= offset:
         return profile, False
-    seen = iso(env.occurred_at)
+    seen = occurred if occurred is not None else iso(env.occurred_at)
     changed = False
     if profile is None:
         profile = {

@@ -29,9 +29,9 @@ class Settings:
     max_event_bytes: int = 65_536
     sink_batch_rows: int = 5_000
     sink_batch_seconds: float = 1.0
-    batch_max: int = 2_000  # events per worker batch (folded per key, settled once per key)
-    batch_seconds: float = 0.1  # longest wait to fill a worker batch
-    state_flush_seconds: float = 1.0  # state to changelog once per key per interval; then acks
+    batch_max: int = 20_000  # events per worker batch (folded per key, settled once per key)
+    batch_seconds: float = 2.0  # oldest a gathered batch gets while a backlog lasts
+    state_flush_seconds: float = 5.0  # state to changelog once per key per interval; then acks
     worker_web_port: int = 6066
     worker_web_enabled: bool = False
     kafka_port: int = 9092

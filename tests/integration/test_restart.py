@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_admin
+from pipeline import kafka_admin, topics
 from pipeline.settings import Settings
 from schemas.results import RESULT_TABLES
 from tests.integration.conftest import SinkRunner, count, wait_until
@@ -123,3 +123,20 @@ def test_clickhouse_outage_backs_up_in_kafka(settings: Settings, db: Any, worker
         what="rows after the outage",
     )
     assert count(db, "SELECT count() FROM events") == len(exp.good_ids)
+
+
+def test_sigterm_writes_what_the_worker_holds_and_stops(settings: Settings, db: Any, worker: Any, sink: Any) -> None:
+    """A graceful stop writes the state it holds and acknowledges its events: the group has no
+    backlog afterwards, so a restart reads nothing twice (and a stop never hangs on held events)."""
+    exp = simulated(13, days=3, customers=80, bad_rate=0.0, settings=settings)
+    w = worker(state_flush_seconds=600.0)  # nothing is flushed by the timer: only the stop can do it
+    sink()
+    send(settings, exp.messages)
+    wait_until(lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids), what="all processed")
+    assert kafka_admin.group_backlog(settings, settings.group_worker, topics.SOURCE_TOPICS) > 0  # held, unacked
+    assert w.proc is not None
+    started = time.monotonic()
+    w.proc.terminate()
+    w.proc.wait(60)
+    assert time.monotonic() - started < 30
+    assert kafka_admin.group_backlog(settings, settings.group_worker, topics.SOURCE_TOPICS) == 0
