@@ -7,8 +7,8 @@ interval, and the state's per-partition offsets make the replay change nothing.
 
 Faust's ``take_events`` acknowledges a batch when the loop body returns; each event holds one
 more reference (``Message.incref``) until its state is durable, so Faust commits nothing
-earlier. Partitions revoked in a rebalance drop their held events and pending state: the
-new owner reads them again from the last commit.
+earlier. On a rebalance the agent folds what it has taken and makes everything durable and
+acknowledged before it lets its partitions go (as Kafka Streams commits on revocation).
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class Batcher:
         self.flushed_at = time.monotonic()
         self.pending: list[Any] = []  # taken, not yet folded (gathering a bigger batch)
         self.pending_since = time.monotonic()
+        self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
+        self._dead: Dead | None = None
+        self._stage = name
         app.on_partitions_revoked.connect(self._on_revoked)
         app.before_stop.append(self.close)
 
@@ -65,6 +68,7 @@ class Batcher:
         (low latency), or gather up to ``batch_max`` events / ``batch_seconds`` while a backlog
         lasts, so each key is settled once for many of its events."""
         s = self.settings
+        self._process, self._dead, self._stage = process, dead, stage
         async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
             for event in taken:
                 event.message.incref()  # held until durable; take_events' own ack leaves this one
@@ -74,19 +78,24 @@ class Batcher:
             gathering = len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds
             if gathering and self._behind(taken):
                 continue
-            batch, self.pending = self.pending, []
             async with self.lock:
-                try:
-                    await process(batch)
-                except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
-                    log.exception("%s failed on a batch of %d", stage, len(batch))
-                    for event in batch:
-                        await dead(event.message, stage, type(exc).__name__, str(exc))
-                self.held.extend(batch)
-                self.stats[f"{self.name}.batches"] += 1
-                self.stats[f"{self.name}.events"] += len(batch)
+                await self._fold_pending()
                 if time.monotonic() - self.flushed_at >= s.state_flush_seconds:
                     await self._flush()
+
+    async def _fold_pending(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch or self._process is None or self._dead is None:
+            return
+        try:
+            await self._process(batch)
+        except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
+            log.exception("%s failed on a batch of %d", self._stage, len(batch))
+            for event in batch:
+                await self._dead(event.message, self._stage, type(exc).__name__, str(exc))
+        self.held.extend(batch)
+        self.stats[f"{self.name}.batches"] += 1
+        self.stats[f"{self.name}.events"] += len(batch)
 
     def _behind(self, taken: Sequence[Any]) -> bool:
         """More is waiting on the broker than was just taken (a backlog): keep gathering."""
@@ -106,8 +115,9 @@ class Batcher:
                 await self._flush()
 
     async def close(self) -> None:
-        """Graceful stop: what is held becomes durable and acknowledged, so nothing is read twice."""
+        """Graceful stop: what is taken is folded, what is held becomes durable and acknowledged."""
         async with self.lock:
+            await self._fold_pending()
             if self.held or self.dirty:
                 await self._flush()
 
@@ -131,11 +141,9 @@ class Batcher:
         self.flushed_at = time.monotonic()
 
     async def _on_revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
-        gone = {(tp.topic, tp.partition) for tp in revoked}
-        numbers = {p for _t, p in gone}
-        before = len(self.held)
-        self.held = [e for e in self.held if (e.message.topic, e.message.partition) not in gone]
-        self.pending = [e for e in self.pending if (e.message.topic, e.message.partition) not in gone]
-        self.dirty = {k: p for k, p in self.dirty.items() if p not in numbers}
-        if before != len(self.held):
-            log.info("%s: %d held events of revoked partitions left for their new owner", self.name, before)
+        """Rebalance (Faust revokes every partition, then assigns): like Kafka Streams, finish
+        and commit before letting go. What was taken is folded and everything held is written
+        and acknowledged while this worker still owns the partitions, so the next owner,
+        this worker or another, restores state that includes it and reads on from there."""
+        if revoked:
+            await self.close()

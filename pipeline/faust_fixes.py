@@ -13,12 +13,28 @@ instead of silently advancing past an unprocessed event.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from typing import Any
 
+import faust
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
+PINNED_VERSION = "0.15.3"
+# sha256 of the source of each replaced function as faust-streaming 0.15.3 ships it: a new
+# Faust that changes them must be read again before this module is trusted with it.
+PINNED_SOURCES = {
+    "_new_offset": "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
+    "perform_seek": "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
+}
+ORIGINALS = {name: getattr(Consumer, name) for name in PINNED_SOURCES}  # before any patching
 _PATCHED = False
+
+
+def original_source_hashes() -> dict[str, str]:
+    """sha256 of the installed Faust's own versions of the functions replaced here."""
+    return {name: hashlib.sha256(inspect.getsource(fn).encode()).hexdigest() for name, fn in ORIGINALS.items()}
 
 
 def _consecutive_run(sorted_offsets: list[int]) -> list[int]:
@@ -65,8 +81,14 @@ async def _perform_seek(self: Any) -> None:
 
 
 def apply() -> None:
-    """Install the corrections; idempotent, called by ``create_app``."""
+    """Install the corrections; idempotent, called by ``create_app``. Refuses any Faust but
+    the one they were written for."""
     global _PATCHED
+    if faust.__version__ != PINNED_VERSION:
+        raise RuntimeError(
+            f"pipeline.infra.faust_compat was written for faust-streaming {PINNED_VERSION}, "
+            f"found {faust.__version__}: check Consumer._new_offset and perform_seek again"
+        )
     if not _PATCHED:
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # deliberate patch, see module doc
         Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]  # deliberate patch, see module doc

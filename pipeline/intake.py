@@ -150,7 +150,8 @@ def apply_to_profile(
 
     Idempotent: ``applied`` keeps, per source topic-partition, the last offset folded in,
     and anything at or below it is ignored, so a replay after a crash changes nothing.
-    ``last_seen_at`` moves only by whole days to spare state writes on every event.
+    ``last_seen_at`` is the newest event time, whatever order the events arrive in (the
+    state is written once per flush interval, not per event, so this costs no writes).
     """
     env = event.envelope
     if not env.customer_id:
@@ -167,6 +168,7 @@ def apply_to_profile(
             "phone_masked": "",
             "phone_hmac": "",
             "first_store_id": env.store_id or "",
+            "_first_store_at": seen,
             "first_seen_at": seen,
             "last_seen_at": seen,
             "created_by": env.event_type,
@@ -179,15 +181,17 @@ def apply_to_profile(
         changed = True
     else:
         profile = {**profile, "applied": dict(profile["applied"])}
+    # First seen, first store and the creating event are those of the earliest event (in
+    # event time), so every arrival order of the same events gives the same profile.
     if seen < profile["first_seen_at"]:
         profile["first_seen_at"] = seen
-        if env.store_id:
-            profile["first_store_id"] = env.store_id
+        profile["created_by"] = env.event_type
         changed = True
-    if not profile["first_store_id"] and env.store_id:
+    if env.store_id and (not profile["first_store_id"] or seen < profile.get("_first_store_at", seen)):
         profile["first_store_id"] = env.store_id
+        profile["_first_store_at"] = seen
         changed = True
-    if seen[:10] > profile["last_seen_at"][:10]:
+    if seen > profile["last_seen_at"]:
         profile["last_seen_at"] = seen
         changed = True
     p = event.payload
@@ -214,6 +218,6 @@ def apply_to_profile(
 
 def profile_row(profile: dict[str, Any]) -> dict[str, Any]:
     """The ``customers`` row for a profile (state bookkeeping left out)."""
-    row = {k: v for k, v in profile.items() if k != "applied"}
+    row = {k: v for k, v in profile.items() if k != "applied" and not k.startswith("_")}
     row["updated_at"] = now_iso()
     return row

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from nlp.pii import Pii
-from pipeline import kafka_admin, store
+from pipeline import kafka_admin, store, topics
 from pipeline.settings import Settings, pii_key
 from tests.integration.conftest import SinkRunner, WorkerProcess, count, wait_until
 from tests.integration.helpers import send, simulated
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 
 QUERIES = {
     "health": "SELECT customer_id, score, band, trend_7d FROM customer_health FINAL ORDER BY customer_id",
-    "profiles": "SELECT customer_id, segment, member_no, phone_masked, is_key_contact, opted_out, last_seen_at "
+    "profiles": "SELECT customer_id, segment, member_no, phone_masked, is_key_contact, opted_out, last_seen_at, "
+    "first_seen_at, first_store_id, created_by "
     "FROM customers FINAL ORDER BY customer_id",
     "tags": "SELECT customer_id, tag, weight FROM customer_tags FINAL ORDER BY customer_id, tag",
     "notes": "SELECT note_id, tags FROM note_tags FINAL ORDER BY note_id",
@@ -31,6 +32,21 @@ QUERIES = {
     "ORDER BY recommendation_id",
     "events": "SELECT count(), uniqExact(event_id) FROM events FINAL",
 }
+
+
+def backlog(s: Settings) -> list[tuple[str, int, int, int | None]]:
+    """(topic, partition, end, committed) wherever the worker group is behind."""
+    names = [s.topic(t) for t in (*topics.SOURCE_TOPICS, *topics.INTERNAL_TOPICS)]
+    ends = kafka_admin.end_offsets(s, names)
+    client = kafka_admin.admin(s)
+    try:
+        done = {
+            (tp.topic, tp.partition): m.offset
+            for tp, m in client.list_group_offsets(s.group_worker)[s.group_worker].items()
+        }
+    finally:
+        client.close()
+    return [(t, p, end, done.get((t, p))) for (t, p), end in sorted(ends.items()) if end > (done.get((t, p)) or 0)]
 
 
 def run(base: Settings, workers: int, tmp: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -57,7 +73,12 @@ def run(base: Settings, workers: int, tmp: Any) -> dict[str, list[tuple[Any, ...
             timeout=180,
             what="every event stored",
         )
-        assert kafka_admin.wait_drained(s, 180), "backlog left"
+        assert kafka_admin.wait_drained(s, 120), (
+            "backlog left",
+            workers,
+            sorted({b[0] for b in backlog(s)}),
+            backlog(s)[:3],
+        )
         time.sleep(2)  # the last results after the last commit
         return {name: [tuple(r) for r in db.query(sql).result_rows] for name, sql in QUERIES.items()}
     finally:

@@ -1,9 +1,10 @@
 from collections import defaultdict
 from typing import Any
 
+import faust
 from intervaltree import IntervalTree
 
-from pipeline.faust_fixes import _new_offset
+from pipeline.faust_fixes import PINNED_SOURCES, PINNED_VERSION, _new_offset, original_source_hashes
 
 
 class FakeConsumer:
@@ -34,3 +35,9 @@ def test_offsets_kafka_never_delivered_count_as_done() -> None:
     c = FakeConsumer(10, [10, 13])
     c._gap["tp"].addi(11, 13)  # 11 and 12 were transaction markers / compacted away
     assert _new_offset(c, "tp") == 14
+
+
+def test_the_patch_is_pinned_to_the_faust_it_was_written_for() -> None:
+    """Fails when faust-streaming is upgraded or the functions we replace change upstream."""
+    assert faust.__version__ == PINNED_VERSION
+    assert original_source_hashes() == PINNED_SOURCES
