@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from agents.deadletters import Dead
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 from schemas.results import encode_rows
 
 log = logging.getLogger(__name__)

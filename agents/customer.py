@@ -22,13 +22,15 @@ from agents.batching import Batcher
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
-from pipeline import customer, health, intake, topics
-from pipeline.alerts import load_alert_config
-from pipeline.app import faust_topic
-from pipeline.churn import load_latest
-from pipeline.features import source_of
-from pipeline.scoring import HealthConfig
-from pipeline.settings import Settings
+from pipeline import customer, intake
+from pipeline.health import engine as health
+from pipeline.health.alerts import load_alert_config
+from pipeline.health.churn import load_latest
+from pipeline.health.features import source_of
+from pipeline.health.scoring import HealthConfig
+from pipeline.infra import topics
+from pipeline.infra.faust_app import faust_topic
+from pipeline.infra.settings import Settings
 from schemas.events import EventError
 from schemas.results import RESULT_TABLES
 

@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 
 from nlp.pii import Pii
-from pipeline import intake, topics
-from pipeline.app import faust_topic
-from pipeline.settings import Settings
+from pipeline import intake
+from pipeline.infra import topics
+from pipeline.infra.faust_app import faust_topic
+from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 Dead = Callable[[Any, str, str, str], Awaitable[None]]

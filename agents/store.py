@@ -17,9 +17,11 @@ import orjson
 from agents.batching import Batcher
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake, recommend, topics
-from pipeline.app import faust_topic
-from pipeline.settings import Settings
+from pipeline import customer, intake
+from pipeline.infra import topics
+from pipeline.infra.faust_app import faust_topic
+from pipeline.infra.settings import Settings
+from pipeline.notes import recommend
 from schemas.events import EventError
 from schemas.results import RESULT_TABLES
 

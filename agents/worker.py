@@ -8,9 +8,9 @@ from typing import Any
 
 from agents import customer, store
 from nlp.pii import Pii
-from pipeline.app import create_app
-from pipeline.scoring import load_config
-from pipeline.settings import Settings, pii_key
+from pipeline.health.scoring import load_config
+from pipeline.infra.faust_app import create_app
+from pipeline.infra.settings import Settings, pii_key
 
 
 def build(settings: Settings) -> Any:

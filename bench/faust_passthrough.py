@@ -9,8 +9,8 @@ import time
 import faust
 import mode.loop
 
-from pipeline.app import create_app, faust_topic
-from pipeline.settings import load
+from pipeline.infra.faust_app import create_app, faust_topic
+from pipeline.infra.settings import load
 
 
 def main() -> None:

@@ -20,10 +20,11 @@ import orjson
 from quixstreams import Application, State
 
 from nlp.pii import Pii
-from pipeline import health, intake
-from pipeline.alerts import load_alert_config
-from pipeline.features import new_state
-from pipeline.scoring import load_config
+from pipeline import intake
+from pipeline.health import engine as health
+from pipeline.health.alerts import load_alert_config
+from pipeline.health.features import new_state
+from pipeline.health.scoring import load_config
 from schemas.events import EventError, validate
 
 

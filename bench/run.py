@@ -31,9 +31,9 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import kafka_admin, kafka_local, store, topics
-from pipeline.produce import send_generated
-from pipeline.settings import DEMO_PII_KEY, Settings, load, to_env
+from pipeline.infra import kafka_admin, kafka_local, store, topics
+from pipeline.infra.produce import send_generated
+from pipeline.infra.settings import DEMO_PII_KEY, Settings, load, to_env
 from pipeline.simulate import generate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,11 +21,13 @@ import orjson
 
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger
-from pipeline import health, intake, tags
-from pipeline.alerts import AlertConfig
-from pipeline.churn import ChurnModel
-from pipeline.features import new_state
-from pipeline.scoring import HealthConfig
+from pipeline import intake
+from pipeline.health import engine as health
+from pipeline.health.alerts import AlertConfig
+from pipeline.health.churn import ChurnModel
+from pipeline.health.features import new_state
+from pipeline.health.scoring import HealthConfig
+from pipeline.notes import tags
 from schemas.events import Event
 
 VISITS = frozenset({"pos.checkin", "pos.coupon_scan", "pos.purchase"})

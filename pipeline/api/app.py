@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from nlp.pii import Pii
-from pipeline.alerts import ALLOWED_FROM
 from pipeline.api import queries
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
+from pipeline.health.alerts import ALLOWED_FROM
 
 Db = Callable[..., Awaitable[Any]]  # run fn(client, *args) on the store's thread
 MAX_PAGE = 100

@@ -17,7 +17,7 @@ import orjson
 
 from nlp.pii import Pii
 from pipeline.api.keys import Principal
-from pipeline.tags import decayed
+from pipeline.notes.tags import decayed
 
 VISITS = ("pos.checkin", "pos.coupon_scan", "pos.purchase")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from nlp.pii import Pii
-from pipeline import kafka_admin, kafka_local, store
-from pipeline.settings import Settings, pii_key, to_env
-from pipeline.sink import Sink
+from pipeline.infra import kafka_admin, kafka_local, store
+from pipeline.infra.settings import Settings, pii_key, to_env
+from pipeline.infra.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_VAR = ROOT / "var" / "test"
@@ -217,7 +217,7 @@ class ServeRunner:
     """`salespulse serve` (sink, notifier, lag watcher, API and console) in this process."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.serve import Serve
+        from pipeline.infra.serve import Serve
 
         self.settings = settings
         self.loop = asyncio.new_event_loop()
@@ -237,7 +237,7 @@ class ServeRunner:
             self.error = exc
 
     async def _main(self) -> None:
-        from pipeline.serve import Serve
+        from pipeline.infra.serve import Serve
 
         self.serve = Serve(self.settings)  # its asyncio.Event belongs to this loop
         await self.serve.run()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import orjson
 
+from pipeline.infra.produce import send_generated
+from pipeline.infra.settings import Settings
 from pipeline.intake import decode
-from pipeline.produce import send_generated
-from pipeline.settings import Settings
 from pipeline.simulate import generate
 from schemas.events import EventError
 

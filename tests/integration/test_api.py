@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from nlp.pii import Pii
-from pipeline import kafka_admin, store
 from pipeline.api.keys import KeyStore
-from pipeline.settings import Settings, pii_key
+from pipeline.infra import kafka_admin, store
+from pipeline.infra.settings import Settings, pii_key
 from tests.integration.conftest import ServeRunner, WorkerProcess, free_port, wait_until
 from tests.integration.helpers import send, simulated
 from tests.integration.test_health import send_silent_key_contact

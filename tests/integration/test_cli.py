@@ -11,8 +11,8 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
-from pipeline import kafka_local
-from pipeline.settings import Settings
+from pipeline.infra import kafka_local
+from pipeline.infra.settings import Settings
 from tests.integration.conftest import ROOT, settings_env
 
 pytestmark = pytest.mark.integration

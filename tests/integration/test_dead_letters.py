@@ -8,7 +8,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 from tests.integration.conftest import count, wait_until
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_admin
-from pipeline.settings import Settings
+from pipeline.infra import kafka_admin
+from pipeline.infra.settings import Settings
 from tests.integration.conftest import count, wait_until
 from tests.integration.helpers import send, simulated
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 from tests.integration.conftest import count, wait_until
 from tests.integration.helpers import send, simulated
 
@@ -169,7 +169,7 @@ def test_field_alert_reaches_the_wecom_robot_and_the_delivery_is_stored(
     import asyncio
     import threading
 
-    from pipeline.notifier import Notifier
+    from pipeline.infra.notifier import Notifier
     from tests.robot_server import robot
 
     with robot([(502, {}), (200, {"errcode": 0, "errmsg": "ok"})]) as (url, received):
@@ -269,7 +269,7 @@ def test_quiet_key_contact_is_alerted_at_the_watermark_without_events_of_their_o
     # depends on how the five source topics interleave; see the note on out-of-order input.
     assert now - timedelta(days=20) <= raised_at.replace(tzinfo=UTC) <= now
     # The specialist acknowledges, then resolves; a second resolve is refused and kept.
-    from pipeline.produce import send_alert_action
+    from pipeline.infra.produce import send_alert_action
 
     alert = db.query(
         "SELECT alert_id, assignee FROM alerts FINAL WHERE customer_id = 'C-KEY-2' AND rule_id = 'silent_key_contact'"
@@ -318,7 +318,7 @@ def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_no
     import threading
     import time
 
-    from pipeline.notifier import Notifier
+    from pipeline.infra.notifier import Notifier
     from tests.robot_server import robot
 
     now = datetime.now(UTC)

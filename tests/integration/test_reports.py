@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.reports import alert_outcomes
-from pipeline.store import INSERT_SETTINGS
+from pipeline.health.reports import alert_outcomes
+from pipeline.infra.store import INSERT_SETTINGS
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 10, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import kafka_admin, topics
-from pipeline.settings import Settings
+from pipeline.infra import kafka_admin, topics
+from pipeline.infra.settings import Settings
 from schemas.results import RESULT_TABLES
 from tests.integration.conftest import SinkRunner, count, wait_until
 from tests.integration.helpers import send, simulated

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from nlp.pii import Pii
-from pipeline import kafka_admin, store, topics
-from pipeline.settings import Settings, pii_key
+from pipeline.infra import kafka_admin, store, topics
+from pipeline.infra.settings import Settings, pii_key
 from tests.integration.conftest import SinkRunner, WorkerProcess, count, wait_until
 from tests.integration.helpers import send, simulated
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from nlp.pii import Pii
-from pipeline.churn import load_latest, train
+from pipeline.health.churn import load_latest, train
+from pipeline.infra.settings import Settings
+from pipeline.infra.store import INSERT_SETTINGS
 from pipeline.intake import accepted_row, decode
-from pipeline.settings import Settings
 from pipeline.simulate import generate
-from pipeline.store import INSERT_SETTINGS
 from schemas.events import EventError
 from tests.integration.conftest import count, wait_until
 from tests.integration.helpers import send, simulated

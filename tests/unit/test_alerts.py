@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.alerts import alert_id, apply_action, assign, evaluate, load_alert_config, notify_after
-from pipeline.features import Features
+from pipeline.health.alerts import alert_id, apply_action, assign, evaluate, load_alert_config, notify_after
+from pipeline.health.features import Features
 
 CFG = load_alert_config()
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -71,7 +71,7 @@ def test_assignment_prefers_the_specialist_with_fewest_open_alerts() -> None:
 
 
 def test_assignment_prefers_the_customers_region() -> None:
-    from pipeline.alerts import region_of
+    from pipeline.health.alerts import region_of
 
     assert region_of(CFG, "S-SH-002") == "华东" and region_of(CFG, "S-CD-001") == "西南"
     assert region_of(CFG, "H-0001") is None and region_of(CFG, None) is None

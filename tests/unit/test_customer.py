@@ -16,9 +16,10 @@ import pytest
 
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger
-from pipeline import customer, intake, recommend
-from pipeline.alerts import load_alert_config
-from pipeline.scoring import load_config
+from pipeline import customer, intake
+from pipeline.health.alerts import load_alert_config
+from pipeline.health.scoring import load_config
+from pipeline.notes import recommend
 from pipeline.simulate import generate
 
 PII = Pii(b"unit-test-key-0123456789")

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipeline.features import Features, apply_event, features, new_state
-from pipeline.scoring import HealthConfig, load_config, reasons, score
+from pipeline.health.features import Features, apply_event, features, new_state
+from pipeline.health.scoring import HealthConfig, load_config, reasons, score
 
 CFG = load_config()
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -129,7 +129,7 @@ def test_config_is_validated() -> None:
 
 
 def test_watermark_waits_for_the_slowest_active_source_and_skips_idle_ones() -> None:
-    from pipeline.health import Watermark
+    from pipeline.health.engine import Watermark
 
     t0 = datetime(2026, 11, 20, tzinfo=UTC)
     w = Watermark(idle=60)
@@ -146,7 +146,7 @@ def test_watermark_waits_for_the_slowest_active_source_and_skips_idle_ones() -> 
 
 def test_current_row_keeps_up_with_freshness_even_when_the_score_does_not_move() -> None:
     from nlp.pii import Pii
-    from pipeline import health
+    from pipeline.health import engine as health
     from pipeline.intake import accepted_row, decode
     from pipeline.simulate import generate
     from schemas.events import EventError

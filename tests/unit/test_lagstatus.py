@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.kafka_admin import PartitionLag
-from pipeline.lagstatus import GroupTracker, PartitionWindow
+from pipeline.infra.kafka_admin import PartitionLag
+from pipeline.infra.lagstatus import GroupTracker, PartitionWindow
 
 
 def window(points: list[tuple[float, int, int]]) -> PartitionWindow:

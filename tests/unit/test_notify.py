@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import urllib.parse
 
-from pipeline.notify import Target, deliver, dingtalk_signed_url
+from pipeline.infra.notify import Target, deliver, dingtalk_signed_url
 from tests.robot_server import robot
 
 ALERT = {

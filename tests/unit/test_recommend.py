@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from nlp.tagger import NoteTagger, load_lexicon
-from pipeline import recommend, tags
+from pipeline.notes import recommend, tags
 from pipeline.simulate import generate
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

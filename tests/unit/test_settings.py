@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.settings import DEMO_PII_KEY, ENV_VARS, SettingsError, load, pii_key
+from pipeline.infra.settings import DEMO_PII_KEY, ENV_VARS, SettingsError, load, pii_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_docker_compose_uses_only_real_settings_and_commands() -> None:
 
 
 def test_settings_survive_the_trip_through_a_child_environment() -> None:
-    from pipeline.settings import to_env
+    from pipeline.infra.settings import to_env
 
     s = load(
         {
@@ -71,8 +71,8 @@ def test_settings_survive_the_trip_through_a_child_environment() -> None:
 
 
 def test_faust_web_is_local_and_its_state_views_are_off_in_production() -> None:
-    from pipeline.app import create_app
-    from pipeline.settings import Settings
+    from pipeline.infra.faust_app import create_app
+    from pipeline.infra.settings import Settings
 
     prod = create_app(Settings(env="production", pii_hmac_key="k" * 32, var_dir=Path("var/test-unit"))).conf
     dev = create_app(Settings(var_dir=Path("var/test-unit"))).conf

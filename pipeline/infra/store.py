@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import clickhouse_connect
 
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

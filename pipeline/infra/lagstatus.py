@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from pipeline.kafka_admin import PartitionLag
+from pipeline.infra.kafka_admin import PartitionLag
 
 ORDER = {"OK": 0, "WARN": 1, "STALLED": 2, "STOPPED": 3}
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from pipeline.alerts import AlertConfig, apply_action, evaluate
-from pipeline.churn import ChurnModel
-from pipeline.features import Features, apply_event, features
+from pipeline.health.alerts import AlertConfig, apply_action, evaluate
+from pipeline.health.churn import ChurnModel
+from pipeline.health.features import Features, apply_event, features
+from pipeline.health.scoring import HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
-from pipeline.scoring import HealthConfig, Score, band, reasons, score
 
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}

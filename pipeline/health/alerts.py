@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.config_files import load_yaml
-from pipeline.features import Features
+from pipeline.health.config import load_yaml
+from pipeline.health.features import Features
 from pipeline.intake import iso, now_iso
 
 

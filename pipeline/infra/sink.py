@@ -26,9 +26,10 @@ from typing import Any
 import orjson
 
 from nlp.pii import Pii
-from pipeline import intake, topics
-from pipeline.settings import Settings
-from pipeline.store import INSERT_SETTINGS
+from pipeline import intake
+from pipeline.infra import topics
+from pipeline.infra.settings import Settings
+from pipeline.infra.store import INSERT_SETTINGS
 from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, rows_of
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Validated YAML config files: shipped defaults in pipeline/data, or a file the operator names."""
+"""Validated YAML config files: shipped defaults in pipeline/health/data, or a file the operator names."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ def load_yaml(model: type[M], default_name: str, path: str | None = None) -> M:
     if path:
         text = Path(path).read_text(encoding="utf-8")
     else:
-        text = resources.files("pipeline").joinpath("data", default_name).read_text(encoding="utf-8")
+        text = resources.files("pipeline.health").joinpath("data", default_name).read_text(encoding="utf-8")
     return model.model_validate(yaml.safe_load(text))

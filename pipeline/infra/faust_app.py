@@ -7,8 +7,8 @@ from typing import Any
 
 import faust
 
-from pipeline import faust_fixes
-from pipeline.settings import Settings
+from pipeline.infra import faust_compat
+from pipeline.infra.settings import Settings
 
 
 class App(faust.App):
@@ -29,7 +29,7 @@ class App(faust.App):
 
 
 def create_app(settings: Settings) -> Any:
-    faust_fixes.apply()
+    faust_compat.apply()
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     return App(
         settings.group_worker,

@@ -9,12 +9,12 @@ import signal
 from typing import Any
 
 from nlp.pii import Pii
-from pipeline import kafka_admin, metrics, store
 from pipeline.api.app import create_api, serve_api
 from pipeline.api.keys import KeyStore
-from pipeline.notifier import Notifier
-from pipeline.settings import Settings, pii_key
-from pipeline.sink import Sink
+from pipeline.infra import kafka_admin, metrics, store
+from pipeline.infra.notifier import Notifier
+from pipeline.infra.settings import Settings, pii_key
+from pipeline.infra.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Serve:
         registry, sink.on_flush = metrics.registry(watcher, sink.stats, freshness)
 
         async def send_action(alert_id: str, verb: str, by: str, note: str) -> Any:
-            from pipeline.produce import send_alert_action
+            from pipeline.infra.produce import send_alert_action
 
             return await asyncio.to_thread(send_alert_action, settings, alert_id, verb, by, note)
 

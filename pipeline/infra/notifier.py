@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from pipeline import topics
-from pipeline.notify import Target, deliver
-from pipeline.settings import Settings
+from pipeline.infra import topics
+from pipeline.infra.notify import Target, deliver
+from pipeline.infra.settings import Settings
 from schemas.results import rows_of
 
 log = logging.getLogger(__name__)

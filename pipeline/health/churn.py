@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.features import Features, apply_event, features, new_state
+from pipeline.health.features import Features, apply_event, features, new_state
 
 FEATURE_NAMES = (
     "logins_7d",

@@ -4,7 +4,7 @@ from typing import Any
 import faust
 from intervaltree import IntervalTree
 
-from pipeline.faust_fixes import PINNED_SOURCES, PINNED_VERSION, _new_offset, original_source_hashes
+from pipeline.infra.faust_compat import PINNED_SOURCES, PINNED_VERSION, _new_offset, original_source_hashes
 
 
 class FakeConsumer:

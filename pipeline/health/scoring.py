@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.config_files import load_yaml
-from pipeline.features import Features
+from pipeline.health.config import load_yaml
+from pipeline.health.features import Features
 
 Component = Literal["engagement", "reading", "recency", "responsiveness", "purchases", "returns"]
 COMPONENTS: tuple[Component, ...] = ("engagement", "reading", "recency", "responsiveness", "purchases", "returns")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 
 
 class KafkaLocalError(RuntimeError):
@@ -82,7 +82,7 @@ def fetch(settings: Settings, *, quiet: bool = True) -> Path:
         return p.libs
     mvn = _require("mvn", "Install Apache Maven 3.8+: on Debian/Ubuntu `apt-get install -y maven`.")
     java_bin()
-    pom = resources.files("pipeline").joinpath("broker/pom.xml")
+    pom = resources.files("pipeline.infra").joinpath("broker/pom.xml")
     cmd = [mvn, "-B", "-f", str(pom), "dependency:copy-dependencies", f"-Dlibs.dir={p.libs}"]
     if quiet:
         cmd.insert(1, "-q")
@@ -128,7 +128,7 @@ def _classpath(p: Paths) -> str:
 
 
 def _java_cmd(settings: Settings, p: Paths, main: str, *args: str) -> list[str]:
-    log4j = resources.files("pipeline").joinpath("broker/log4j2.yaml")
+    log4j = resources.files("pipeline.infra").joinpath("broker/log4j2.yaml")
     return [
         java_bin(),
         f"-Xms{settings.kafka_heap}",

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pipeline import kafka_admin
-from pipeline.lagstatus import GroupTracker
-from pipeline.settings import Settings
+from pipeline.infra import kafka_admin
+from pipeline.infra.lagstatus import GroupTracker
+from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 STATUSES = ("OK", "WARN", "STALLED", "STOPPED")

@@ -11,8 +11,8 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import CoordinatorNotAvailableError, KafkaError
 
-from pipeline import topics
-from pipeline.settings import Settings
+from pipeline.infra import topics
+from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline import intake
-from pipeline.settings import Settings
+from pipeline.infra.settings import Settings
 from schemas.events import EVENT_TOPICS, EventError
 
 

@@ -1,0 +1,180 @@
+"""`salespulse demo`: start everything, simulate history and live traffic, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Any
+
+from pipeline.cli.keys import demo_keys
+from pipeline.cli.processes import spawn, stop
+from pipeline.cli.traffic import _events, _Feed, _send_phase
+from pipeline.infra import kafka_admin, kafka_local, store
+from pipeline.infra.settings import Settings
+
+log = logging.getLogger("salespulse")
+
+
+def summary(client: Any) -> dict[str, Any]:
+    dl = client.query(
+        "SELECT error_class, count() FROM dead_letters FINAL GROUP BY error_class ORDER BY 2 DESC"
+    ).result_rows
+    return {"rows": store.table_counts(client), "dead_letters_by_class": {str(k): int(v) for k, v in dl}}
+
+
+def demo_health(client: Any, lowest: int = 3) -> str:
+    """What the demo's scores and alerts look like: bands, the lowest scores with reasons, alerts."""
+    bands = client.query("SELECT band, count() FROM customer_health FINAL GROUP BY band ORDER BY 2 DESC").result_rows
+    low = client.query(
+        "SELECT customer_id, segment, score, trend_7d, confidence, reasons FROM customer_health FINAL "
+        "ORDER BY score LIMIT {n:UInt32}",
+        parameters={"n": lowest},
+    ).result_rows
+    alerts = client.query(
+        "SELECT rule_id, status, count() FROM alerts FINAL GROUP BY rule_id, status ORDER BY rule_id, status"
+    ).result_rows
+    sample = client.query(
+        "SELECT alert_id, title, assignee FROM alerts FINAL WHERE status = 'open' ORDER BY raised_at DESC LIMIT 3"
+    ).result_rows
+    out = ["health bands: " + ", ".join(f"{b} {n}" for b, n in bands)]
+    out.append(f"lowest {lowest} scores:")
+    for cid, segment, score, trend, conf, reasons in low:
+        trend_txt = "n/a" if trend is None else f"{trend:+.0f}"
+        out.append(f"  {cid} ({segment}) score {score:.0f}, 7-day trend {trend_txt}, confidence {conf:.2f}")
+        out.extend(f"      {r}" for r in reasons[:4])
+    out.append("alerts by rule and status: " + ", ".join(f"{r}/{st} {n}" for r, st, n in alerts))
+    out.extend(f"  {aid} -> {who}: {title}" for aid, title, who in sample)
+    return "\n".join(out)
+
+
+def demo_notes(client: Any) -> str:
+    """Tags and recommendations as a store manager would see them."""
+    top = client.query(
+        "SELECT tag, count() AS n FROM note_tags FINAL ARRAY JOIN tags AS tag GROUP BY tag ORDER BY n DESC, tag LIMIT 8"
+    ).result_rows
+    note = client.query(
+        "SELECT text, tags FROM note_tags FINAL WHERE has(tag_types, 'recommended') ORDER BY occurred_at DESC LIMIT 1"
+    ).result_rows
+    recs = client.query(
+        "SELECT customer_id, store_id, message, groupArray(reasons[1]) FROM "
+        "(SELECT * FROM recommendations FINAL WHERE personalised AND kind = 'noted' ORDER BY occurred_at DESC, rank) "
+        "GROUP BY customer_id, store_id, message, request_id ORDER BY any(occurred_at) DESC LIMIT 2"
+    ).result_rows
+    kinds = client.query("SELECT kind, count() FROM recommendations FINAL GROUP BY kind ORDER BY kind").result_rows
+    out = ["most frequent note tags: " + ", ".join(f"{t} {n}" for t, n in top)]
+    for text, tags in note:
+        out.append(f"  a note: {text}")
+        out.append(f"    -> {' '.join(tags)}")
+    out.append("recommendations by kind: " + ", ".join(f"{k} {n}" for k, n in kinds))
+    for cid, store_id, message, reasons in recs:
+        out.append(f"  {store_id} screen for {cid}: {message}")
+        out.extend(f"      {r}" for r in reasons[:2])
+    return "\n".join(out)
+
+
+def _reset_demo(settings: Settings) -> Settings:
+    """A demo starts clean, so its summary adds up: previous demo data would be deduplicated.
+
+    A broker we manage is stopped state: its data folder is wiped before it starts. A broker
+    someone else runs is left alone; the demo then uses topics of its own (a fresh prefix).
+    The demo's ClickHouse database is dropped and recreated.
+    """
+    import shutil
+
+    st = kafka_local.status(settings)
+    if not st["listening"]:
+        shutil.rmtree(kafka_local.paths(settings).data, ignore_errors=True)
+    else:
+        settings = settings.with_(topic_prefix=f"{settings.topic_prefix}demo{int(time.time())}.")
+        print(f"[demo] a broker is already running: using topics prefixed {settings.topic_prefix!r}")
+    client = store.connect(settings, migrate=False)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")  # identifier validated
+    finally:
+        client.close()
+    return settings
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    print(f"[demo] Kafka: {settings.kafka_bootstrap}; ClickHouse: {settings.clickhouse_dsn}")
+    if not args.keep_data:
+        settings = _reset_demo(settings)
+        print(f"[demo] starting clean: database {settings.clickhouse_database} dropped (--keep-data keeps it)")
+    started_kafka = kafka_local.start(settings)
+    print("[demo] started Apache Kafka (KRaft)" if started_kafka else "[demo] using the running Kafka")
+    kafka_admin.ensure_topics(settings)
+    logs = settings.var_dir / "logs"
+    rc = 0
+    feed = _Feed(_events(settings, args))
+    print(f"[demo] simulating {args.days:g} days of history, then {args.rate:g} events/s for {args.duration:g}s")
+    from pipeline.infra.produce import SendReport
+
+    rep = SendReport()
+    # One worker throughout; serve stops once, between the phases, so the nightly mining job
+    # can open the embedded store (chDB: one process), and the worker picks up its rules.
+    worker = spawn(settings, "worker", logs / "worker.log")
+    try:
+        for phase in ("history", "live"):
+            sink = spawn(settings, "serve", logs / "serve.log")
+            try:
+                print(f"[demo] {phase}: worker pid {worker.pid}, serve pid {sink.pid} (logs in {logs})")
+                sent = _send_phase(settings, feed, args, phase)
+                rep = rep.merge(sent)
+                print(
+                    f"[demo] {phase}: produced {sent.sent} events: "
+                    + ", ".join(f"{t}={n}" for t, n in sorted(sent.per_topic.items()))
+                )
+                print(f"[demo] {phase}: waiting for worker and sink to catch up ...")
+                if not kafka_admin.wait_drained(settings, timeout=args.drain_timeout):
+                    print("[demo] WARNING: not fully drained; see `salespulse lag`", file=sys.stderr)
+                    rc = 1
+                for name, proc in (("worker", worker), ("serve", sink)):
+                    if proc.poll() is not None:
+                        print(f"[demo] ERROR: {name} exited early with {proc.returncode}; see {logs}", file=sys.stderr)
+                        rc = 1
+            finally:
+                stop(sink)
+            if phase == "history":
+                from nlp.tagger import load_lexicon
+                from pipeline.notes.recommend import mine_from_store
+
+                client = store.connect(settings)
+                try:  # the nightly job: co-purchase rules from the baskets so far
+                    doc = mine_from_store(client, load_lexicon(), settings.model_dir)
+                finally:
+                    client.close()
+                top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])
+                print(f"[demo] mined {len(doc['rules'])} co-purchase rules from {doc['baskets']} baskets: {top}")
+                print("[demo] the running worker picks them up within 30 s (no restart)")
+    finally:
+        stop(worker)
+        if started_kafka and not args.keep_kafka:
+            kafka_local.stop(settings)
+    client = store.connect(settings)
+    try:
+        s = summary(client)
+        health_view = demo_health(client) + "\n" + demo_notes(client)
+    finally:
+        client.close()
+    rows = s["rows"]
+    processed = rows.get("events", 0) + rows.get("dead_letters", 0)
+    print("\n=== salespulse demo summary ===")
+    print(f"events produced     {rep.sent}")
+    accepted, dead = rows.get("events", 0), rows.get("dead_letters", 0)
+    print(f"events processed    {processed}  (accepted {accepted}, dead-lettered {dead})")
+    for cls, n in s["dead_letters_by_class"].items():
+        print(f"  dead letters: {cls:24} {n}")
+    print("rows per ClickHouse table:")
+    for table, n in rows.items():
+        print(f"  {table:24} {n}")
+    print(health_view)
+    print(demo_keys(settings))
+    print(f"data left in {settings.var_dir.resolve()} (ClickHouse: {store.normalise_dsn(settings.clickhouse_dsn)})")
+    print(f"took {time.monotonic() - t0:.0f}s")
+    if processed != rep.sent:
+        print(f"[demo] ERROR: produced {rep.sent} but stored {processed}", file=sys.stderr)
+        rc = 1
+    return rc

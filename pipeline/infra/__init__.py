@@ -1,0 +1,1 @@
+"""Plumbing: settings, Kafka, ClickHouse, the sink, the Faust app and the serve process."""

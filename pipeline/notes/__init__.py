@@ -1,0 +1,1 @@
+"""Associate notes: the per-customer tag profile and stock-aware recommendations."""
