@@ -23,12 +23,21 @@ from typing import Any
 import orjson
 
 from agents.deadletters import Dead
+from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
-from schemas.results import encode_rows
+from schemas.results import RESULT_TABLES, encode_rows
 
 log = logging.getLogger(__name__)
 TAKE_MAX = 2_000  # events per take; a full take or a backlog on the broker means: gather more
 TAKE_SECONDS = 0.05
+
+
+def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
+    """ClickHouse table -> the result topic its rows travel on."""
+    return {
+        table: faust_topic(app, settings.topic(topic), partitions=settings.partitions)
+        for topic, table in RESULT_TABLES.items()
+    }
 
 
 class Batcher:

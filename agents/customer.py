@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import Batcher
+from agents.batching import Batcher, result_topics
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
@@ -32,7 +32,6 @@ from pipeline.infra import topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.events import EventError
-from schemas.results import RESULT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +59,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     stream_topic = faust_topic(app, *sources, ticks_name, partitions=settings.partitions)
     ticks = faust_topic(app, ticks_name, partitions=settings.partitions)
     requests = faust_topic(app, settings.topic(topics.RECO_REQUESTS), partitions=settings.partitions)
-    outputs = {
-        table: faust_topic(app, settings.topic(topic), partitions=settings.partitions)
-        for topic, table in RESULT_TABLES.items()
-    }
+    outputs = result_topics(app, settings)
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("customers", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "customer")

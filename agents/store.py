@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from agents.batching import Batcher
+from agents.batching import Batcher, result_topics
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
@@ -23,7 +23,6 @@ from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.notes import recommend
 from schemas.events import EventError
-from schemas.results import RESULT_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     log.info("store: co-purchase rules %s (%d)", version, len(loaded))
     inventory = settings.topic("pos.inventory")
     source = faust_topic(app, inventory, settings.topic(topics.RECO_REQUESTS), partitions=settings.partitions)
-    outputs = {
-        table: faust_topic(app, settings.topic(topic), partitions=settings.partitions)
-        for topic, table in RESULT_TABLES.items()
-    }
+    outputs = result_topics(app, settings)
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("stores", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "store")

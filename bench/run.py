@@ -96,22 +96,20 @@ def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def faust_passthrough(s: Settings, topic: str, n: int) -> tuple[float, float]:
-    """(messages/s, CPU microseconds per message) of a counting Faust agent."""
-    res = subprocess.run(
-        [sys.executable, "-m", "bench.faust_passthrough", topic, str(n)],
-        env={**env_for(s), "SALESPULSE_APP_ID": f"pt-{uuid.uuid4().hex[:6]}"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+def _measured(cmd: list[str], env: dict[str, str], what: str) -> tuple[float, float]:
+    """Run a peer that prints ``RESULT <n> <seconds> <cpu-seconds>``: (per second, CPU µs per event)."""
+    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
-        raise RuntimeError(f"faust pass-through failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
     _, count, secs, cpu = line.split()
     return int(count) / float(secs), float(cpu) / int(count) * 1e6
+
+
+def faust_passthrough(s: Settings, topic: str, n: int) -> tuple[float, float]:
+    """(messages/s, CPU microseconds per message) of a counting Faust agent."""
+    env = {**env_for(s), "SALESPULSE_APP_ID": f"pt-{uuid.uuid4().hex[:6]}"}
+    return _measured([sys.executable, "-m", "bench.faust_passthrough", topic, str(n)], env, "faust pass-through")
 
 
 def peer_python() -> Path:
@@ -129,20 +127,8 @@ def quix_peer(s: Settings, topic: str, n: int) -> tuple[float, float]:
     """(events/s, CPU microseconds per event) of the Quix Streams peer on the same topic."""
     out = f"{topic}.quix-out"
     kafka_admin.ensure_topics(s, (out.removeprefix(s.topic_prefix),))
-    res = subprocess.run(
-        [str(peer_python()), "-m", "bench.quix_peer", topic, out, str(n)],
-        env={**env_for(s), "PYTHONPATH": str(ROOT), "QUIX_STATE_DIR": str(ROOT / "var" / "bench" / "quix-state")},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"quix peer failed:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
-    _, count, secs, cpu = line.split()
-    return int(count) / float(secs), float(cpu) / int(count) * 1e6
+    env = {**env_for(s), "PYTHONPATH": str(ROOT), "QUIX_STATE_DIR": str(ROOT / "var" / "bench" / "quix-state")}
+    return _measured([str(peer_python()), "-m", "bench.quix_peer", topic, out, str(n)], env, "quix peer")
 
 
 def spawn(s: Settings, verb: str, log: Path) -> subprocess.Popen[bytes]:
