@@ -169,10 +169,13 @@ def settle(
     # so what is stored does not depend on how events were batched); a history row only a move
     # of MIN_CHANGE points or a new band, explained against the previous history row.
     moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
-    why = reasons(None if last is None else last["points"], s, f, cfg)
-    if risk is not None and model is not None:
+    if not moved and last is not None and "reasons" in last:
+        why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
+    else:
+        why = reasons(None if last is None else last["points"], s, f, cfg)
+    if risk is not None and model is not None and moved:
         why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
-    if last is not None and last.get("segment", state["segment"]) != state["segment"]:
+    if moved and last is not None and last.get("segment", state["segment"]) != state["segment"]:
         why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
     state["version"] += 1
     current = {
@@ -206,7 +209,13 @@ def settle(
         "as_of": iso(as_of),
         "version": state["version"],
     }
-    state["last"] = {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
+    state["last"] = {
+        "score": s.score,
+        "band": s.band,
+        "points": s.points,
+        "segment": state["segment"],
+        "reasons": why,
+    }
     return [("current", current), ("history", history), *alerts]
 
 
