@@ -79,10 +79,6 @@ class Touched:
     health: bool = False
     tag_keys: set[str] = field(default_factory=set)
 
-    @property
-    def any(self) -> bool:
-        return self.profile or self.health or bool(self.tag_keys)
-
 
 def new_customer(customer_id: str) -> dict[str, Any]:
     return {

@@ -21,8 +21,6 @@ from pipeline.cli.train import cmd_train
 from pipeline.infra import kafka_local, store
 from pipeline.infra.settings import Settings, SettingsError, load
 
-log = logging.getLogger("salespulse")
-
 
 def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
 from pipeline.cli.demo import summary
 from pipeline.infra import store
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:

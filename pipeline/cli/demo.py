@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from typing import Any
@@ -13,8 +12,6 @@ from pipeline.cli.processes import spawn, stop
 from pipeline.cli.traffic import _events, _Feed, _send_phase
 from pipeline.infra import kafka_admin, kafka_local, store
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def summary(client: Any) -> dict[str, Any]:

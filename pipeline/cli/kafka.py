@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
 from pipeline.infra import kafka_admin, kafka_local
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:

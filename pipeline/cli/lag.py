@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 
 from pipeline.infra import kafka_admin
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -10,8 +9,6 @@ import sys
 from pathlib import Path
 
 from pipeline.infra.settings import Settings, to_env
-
-log = logging.getLogger("salespulse")
 
 
 def spawn(settings: Settings, verb: str, log_path: Path) -> subprocess.Popen[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 import time
@@ -13,8 +12,6 @@ from typing import Any
 from pipeline.cli.processes import spawn, stop
 from pipeline.infra import kafka_admin, kafka_local
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,8 +13,6 @@ from typing import Any
 
 from pipeline.infra import kafka_admin
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def _events(settings: Settings, args: argparse.Namespace) -> Iterator[tuple[str, bytes, bytes, datetime]]:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 
 from pipeline.infra import store
 from pipeline.infra.settings import Settings
-
-log = logging.getLogger("salespulse")
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:

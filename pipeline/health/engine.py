@@ -1,4 +1,4 @@
-"""One step of the health agent, pure: fold an accepted event, rescore, decide what to emit."""
+"""Customer health, pure: fold an event (cheap), settle once per batch (score, reasons, alerts)."""
 
 from __future__ import annotations
 
@@ -32,18 +32,7 @@ def trend_7d(
     return round(now.score - before.score, 1)
 
 
-TICK = "health.tick"  # internal: the watermark timer asking for a quiet customer's absence rules
 KEEP_OPEN_ALERTS = 50
-
-
-def tick_row(customer_id: str, watermark: datetime) -> dict[str, Any]:
-    """The message the timer sends the agent (timers cannot write Faust tables; agents can)."""
-    return {
-        "event_id": f"tick:{customer_id}:{watermark.isoformat()}",
-        "event_type": TICK,
-        "customer_id": customer_id,
-        "occurred_at": watermark.isoformat(),
-    }
 
 
 def _remember(state: dict[str, Any], alerts: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -120,12 +109,6 @@ def step(
     if row["event_type"] == "alert.action":
         applied[source] = offset
         return True, act(state, row, counts)
-    if row["event_type"] == TICK:
-        applied[source] = offset
-        if alert_cfg is None:
-            return True, []
-        watermark = datetime.fromisoformat(row["occurred_at"])
-        return True, _remember(state, absence(state, watermark, cfg, alert_cfg, counts, model=model))
     if not fold(state, row):
         return False, []
     applied[source] = offset
