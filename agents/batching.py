@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from agents.deadletters import Dead
+from pipeline.customer import Results
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.results import RESULT_TABLES, encode_rows
@@ -43,7 +44,7 @@ def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
 class Batcher:
     """State cache, result emission and acknowledgement for one keyed agent and its table."""
 
-    def __init__(self, app: Any, table: Any, settings: Settings, stats: Counter[str], name: str) -> None:
+    def __init__(self, app: Any, table: Any, settings: Settings, stats: Counter[str], name: str, dead: Dead) -> None:
         self.app = app
         self.table = table
         self.settings = settings
@@ -55,9 +56,8 @@ class Batcher:
         self.flushed_at = time.monotonic()
         self.pending: list[Any] = []  # taken, not yet folded (gathering a bigger batch)
         self.pending_since = time.monotonic()
+        self.dead = dead
         self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
-        self._dead: Dead | None = None
-        self._stage = name
         app.on_partitions_revoked.connect(self._on_revoked)
         app.before_stop.append(self.close)
 
@@ -70,14 +70,12 @@ class Batcher:
         self.table.data[key] = state
         self.dirty[key] = partition
 
-    async def run(
-        self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]], dead: Dead, stage: str
-    ) -> None:
+    async def run(self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
         """Take what arrives in short windows; fold it at once when the stream is caught up
         (low latency), or gather up to ``batch_max`` events / ``batch_seconds`` while a backlog
         lasts, so each key is settled once for many of its events."""
         s = self.settings
-        self._process, self._dead, self._stage = process, dead, stage
+        self._process = process
         async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
             for event in taken:
                 event.message.incref()  # held until durable; take_events' own ack leaves this one
@@ -94,14 +92,14 @@ class Batcher:
 
     async def _fold_pending(self) -> None:
         batch, self.pending = self.pending, []
-        if not batch or self._process is None or self._dead is None:
+        if not batch or self._process is None:
             return
         try:
             await self._process(batch)
         except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
-            log.exception("%s failed on a batch of %d", self._stage, len(batch))
+            log.exception("%s failed on a batch of %d", self.name, len(batch))
             for event in batch:
-                await self._dead(event.message, self._stage, type(exc).__name__, str(exc))
+                await self.dead(event.message, self.name, type(exc).__name__, str(exc))
         self.held.extend(batch)
         self.stats[f"{self.name}.batches"] += 1
         self.stats[f"{self.name}.events"] += len(batch)
@@ -132,11 +130,15 @@ class Batcher:
             if self.held or self.dirty:
                 await self._flush()
 
-    async def emit(self, topic: Any, rows: list[bytes]) -> None:
-        """Rows as JSON-array messages (many rows per message), unkeyed: the sink reads all partitions."""
-        for value in encode_rows(rows):
-            await topic.send(value=value)
-            self.stats[f"{self.name}.result_messages"] += 1
+    async def emit(self, outputs: dict[str, Any], batch: Sequence[Any], out: Results) -> None:
+        """A batch's rows as JSON-array messages (many rows per message, unkeyed: the sink reads
+        every partition), one per table; its dead letters one by one, with their source."""
+        for name, rows in out.rows.items():
+            for value in encode_rows(rows):
+                await outputs[name].send(value=value)
+                self.stats[f"{self.name}.result_messages"] += 1
+        for d in out.dead:
+            await self.dead(batch[d.ref].message, d.stage, d.kind, d.text)
 
     async def _flush(self) -> None:
         for key, partition in self.dirty.items():

@@ -62,7 +62,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     outputs = result_topics(app, settings)
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("customers", default=None, partitions=settings.partitions)
-    batcher = Batcher(app, table, settings, stats, "customer")
+    batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
 
     async def process(batch: Sequence[Any]) -> None:
@@ -119,24 +119,18 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         for cid, state in list(table.data.items()):
             if state is None or state.get("partition") != partition:
                 continue
-            as_of = state["health"]["as_of"]
-            if as_of is None or mark - datetime.fromisoformat(as_of) < QUIET:
-                continue
             if customer.absent(state, mark, ctx, out):
                 batcher.put(cid, partition, state)
                 stats["customer.absence_alerts"] += 1
 
     async def send(batch: Sequence[Any], out: customer.Results) -> None:
-        for name, rows in out.rows.items():
-            await batcher.emit(outputs[name], rows)
+        await batcher.emit(outputs, batch, out)
         by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for store_id, reqs in out.requests.items():
             by_partition[partition_of(store_id)].extend(reqs)
         for partition, reqs in sorted(by_partition.items()):
             await requests.send(value=orjson.dumps(reqs), partition=partition)
             stats["customer.reco_request_messages"] += 1
-        for d in out.dead:
-            await dead(batch[d.ref].message, d.stage, d.kind, d.text)
 
     def partition_of(store_id: str) -> int:
         """The partition a producer's default partitioner (murmur2, as Kafka's Java client) gives
@@ -144,7 +138,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         return int(murmur2(store_id.encode()) & 0x7FFFFFFF) % settings.partitions
 
     async def agent(stream: Any) -> None:
-        await batcher.run(stream, process, dead, "customer")
+        await batcher.run(stream, process)
 
     app.agent(stream_topic, name="customer", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)

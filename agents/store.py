@@ -37,13 +37,13 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     outputs = result_topics(app, settings)
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("stores", default=None, partitions=settings.partitions)
-    batcher = Batcher(app, table, settings, stats, "store")
+    batcher = Batcher(app, table, settings, stats, "store", dead)
 
     async def process(batch: Sequence[Any]) -> None:
         out = customer.Results()
         for i, event in enumerate(batch):
             msg = event.message
-            source = f"{msg.topic}:{msg.partition}"
+            origin = f"{msg.topic}:{msg.partition}"
             if msg.topic == inventory:
                 try:
                     ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
@@ -56,7 +56,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 state = batcher.get(store_id) or recommend.new_store(store_id)
                 payload = ev.payload.model_dump()
                 if recommend.fold_stock(
-                    state, payload, categories(payload.get("name") or ""), source=source, offset=msg.offset
+                    state, payload, categories(payload.get("name") or ""), source=origin, offset=msg.offset
                 ):
                     batcher.put(store_id, msg.partition, state)
                     stats["store.stock_updates"] += 1
@@ -67,13 +67,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 for r in recs:
                     out.add("recommendations", r)
                 stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
-        for name, rows in out.rows.items():
-            await batcher.emit(outputs[name], rows)
-        for d in out.dead:
-            await dead(batch[d.ref].message, d.stage, d.kind, d.text)
+        await batcher.emit(outputs, batch, out)
 
     async def agent(stream: Any) -> None:
-        await batcher.run(stream, process, dead, "store")
+        await batcher.run(stream, process)
 
     app.agent(source, name="store", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)

@@ -82,11 +82,15 @@ def test_sink_replaying_stored_offsets_inserts_nothing(
     settings: Settings, db: Any, worker: Any, sink: Any, pii: Any
 ) -> None:
     exp = simulated(21, days=2, customers=60, bad_rate=0.02, settings=settings)
-    worker()
+    w = worker()
     first = sink()
     send(settings, exp.messages)
     wait_until(lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids), what="stored")
-    time.sleep(1.5)  # let the worker finish re-emitting profiles
+    w.stop()  # nothing more is produced (its watermark timer could raise absence alerts later)
+    wait_until(
+        lambda: kafka_admin.group_backlog(settings, settings.group_sink, tuple(RESULT_TABLES)) == 0,
+        what="the sink stored everything the worker produced",
+    )
     first.stop()
     raw_before = {t: count(db, f"SELECT count() FROM {t}") for t in ("events", "customers", "dead_letters")}
     # A new sink group re-reads every result topic from offset 0, as after a lost commit.
