@@ -56,6 +56,7 @@ class Batcher:
         self.flushed_at = time.monotonic()
         self.pending: list[Any] = []  # taken, not yet folded (gathering a bigger batch)
         self.pending_since = time.monotonic()
+        self.sent: list[Any] = []  # delivery futures of results sent since the last flush
         self.dead = dead
         self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -99,7 +100,7 @@ class Batcher:
         except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
             log.exception("%s failed on a batch of %d", self.name, len(batch))
             for event in batch:
-                await self.dead(event.message, self.name, type(exc).__name__, str(exc))
+                self.sent.append(await self.dead(event.message, self.name, type(exc).__name__, str(exc)))
         self.held.extend(batch)
         self.stats[f"{self.name}.batches"] += 1
         self.stats[f"{self.name}.events"] += len(batch)
@@ -135,19 +136,29 @@ class Batcher:
         every partition), one per table; its dead letters one by one, with their source."""
         for name, rows in out.rows.items():
             for value in encode_rows(rows):
-                await outputs[name].send(value=value)
+                self.sent.append(await outputs[name].send(value=value))
                 self.stats[f"{self.name}.result_messages"] += 1
         for d in out.dead:
-            await self.dead(batch[d.ref].message, d.stage, d.kind, d.text)
+            self.sent.append(await self.dead(batch[d.ref].message, d.stage, d.kind, d.text))
 
     async def _flush(self) -> None:
+        """State records straight to the producer (Faust's ``send_changelog`` queues each
+        record through a buffer drained one message at a time, which cost more than the
+        fold; with the in-memory store its per-record callback keeps nothing), then wait
+        until every result and state record is acknowledged by the broker, then ack."""
+        producer = self.app.producer
+        changelog = self.table.changelog_topic.get_topic_name()
         for key, partition in self.dirty.items():
             state = self.table.data.get(key)
             if state is not None:
-                self.table.send_changelog(partition, key, orjson.dumps(state), value_serializer="raw")
+                self.sent.append(
+                    await producer.send(changelog, key.encode(), orjson.dumps(state), partition, None, None)
+                )
         self.stats[f"{self.name}.state_writes"] += len(self.dirty)
         self.dirty = {}
-        await self.app.producer.flush()  # results and changelog records acknowledged by the broker
+        await producer.flush()
+        sent, self.sent = self.sent, []
+        await asyncio.gather(*sent)  # a failed delivery raises here: nothing it covers is acknowledged
         for event in self.held:
             event.ack()
         self.held = []

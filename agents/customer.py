@@ -67,7 +67,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
 
     async def process(batch: Sequence[Any]) -> None:
         out = customer.Results()
-        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any]]]] = defaultdict(list)
+        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         marks: list[tuple[int, datetime, Any]] = []
         wall = time.monotonic()
         for i, event in enumerate(batch):
@@ -78,19 +78,19 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 continue
             try:
                 ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                row = intake.accepted_row(ev, pii)
+                row, payload = intake.accepted(ev, pii)
             except EventError as exc:
                 out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
                 continue
             out.add("events", row)
             if ev.envelope.event_type != "alert.action":
                 watermark.observe(source_of(ev.envelope.event_type), ev.envelope.occurred_at, wall)
-            groups[row["customer_id"]].append((i, ev, msg, row))
+            groups[row["customer_id"]].append((i, ev, msg, row, payload))
         for cid, items in groups.items():
             state = batcher.get(cid) or customer.new_customer(cid)
             touched = customer.Touched()
             changed = False
-            for i, ev, msg, row in items:
+            for i, ev, msg, row, payload in items:
                 try:
                     changed |= customer.fold(
                         state,
@@ -102,6 +102,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                         ctx=ctx,
                         out=out,
                         touched=touched,
+                        payload=payload,
                     )
                 except Exception as exc:  # one bad event must not cost the others theirs
                     log.exception("customer fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
@@ -129,7 +130,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         for store_id, reqs in out.requests.items():
             by_partition[partition_of(store_id)].extend(reqs)
         for partition, reqs in sorted(by_partition.items()):
-            await requests.send(value=orjson.dumps(reqs), partition=partition)
+            batcher.sent.append(await requests.send(value=orjson.dumps(reqs), partition=partition))
             stats["customer.reco_request_messages"] += 1
 
     def partition_of(store_id: str) -> int:

@@ -16,7 +16,7 @@ from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
-Dead = Callable[[Any, str, str, str], Awaitable[None]]
+Dead = Callable[[Any, str, str, str], Awaitable[Any]]  # resolves to the delivery future
 
 
 def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> Dead:
@@ -24,7 +24,7 @@ def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> De
     coordinates and headers, to the dead-letter topic (and from there the table)."""
     deadletter = faust_topic(app, settings.topic(topics.DEADLETTER), partitions=settings.partitions)
 
-    async def dead(msg: Any, stage: str, kind: str, text: str) -> None:
+    async def dead(msg: Any, stage: str, kind: str, text: str) -> Any:
         rec = intake.deadletter_record(
             msg.value,
             topic=msg.topic,
@@ -36,8 +36,9 @@ def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> De
             pii=pii,
             headers=msg.headers,
         )
-        await deadletter.send(key=msg.key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
+        sent = await deadletter.send(key=msg.key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
         stats["deadlettered"] += 1
         stats[f"deadlettered.{kind}"] += 1
+        return sent
 
     return dead

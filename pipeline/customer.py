@@ -101,14 +101,17 @@ def fold(
     ctx: Context,
     out: Results,
     touched: Touched,
+    payload: dict[str, Any] | None = None,
 ) -> bool:
-    """Fold one accepted event (``row`` is its masked ``events`` row); False if already folded."""
+    """Fold one accepted event (``row`` is its masked ``events`` row, ``payload`` that row's
+    payload as data when the caller has it); False if already folded."""
     applied: dict[str, int] = state["applied"]
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
     state["seq"] = state.get("seq", 0) + 1
     etype = row["event_type"]
+    p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
         for kind, result in health.act(state["health"], row, {}):
             if kind == "refused":
@@ -122,17 +125,24 @@ def fold(
     if changed:
         state["profile"] = profile
         touched.profile = True
-    if health.fold(state["health"], row):
+    if health.fold(state["health"], row, p):
         touched.health = True
     if etype == "store.note":
-        _note(state["notes"], row, ref, ctx, out, touched)
+        _note(state["notes"], row, p, ref, ctx, out, touched)
     elif etype in VISITS:
-        _visit(state["notes"], row, out)
+        _visit(state["notes"], row, p, out)
     return True
 
 
-def _note(profile: dict[str, Any], row: dict[str, Any], ref: int, ctx: Context, out: Results, touched: Touched) -> None:
-    p = orjson.loads(row["payload"])
+def _note(
+    profile: dict[str, Any],
+    row: dict[str, Any],
+    p: dict[str, Any],
+    ref: int,
+    ctx: Context,
+    out: Results,
+    touched: Touched,
+) -> None:
     try:
         found = ctx.tagger.tag(p["text"])
     except ValueError as exc:
@@ -143,9 +153,8 @@ def _note(profile: dict[str, Any], row: dict[str, Any], ref: int, ctx: Context, 
     out.add("note_tags", tags.note_row(row, found, ctx.tagger_version))
 
 
-def _visit(profile: dict[str, Any], row: dict[str, Any], out: Results) -> None:
+def _visit(profile: dict[str, Any], row: dict[str, Any], p: dict[str, Any], out: Results) -> None:
     """A visit asks the store side for in-stock items, at most RECOS_PER_WEEK times a week."""
-    p = orjson.loads(row["payload"])
     if p.get("opted_out") is not None:
         profile["opted_out"] = bool(p["opted_out"])
     ts = datetime.fromisoformat(row["occurred_at"])

@@ -62,9 +62,16 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
 
 
 def accepted_row(event: Event, pii: Pii) -> dict[str, Any]:
-    """A row of the ``events`` table; also the value on ``events.accepted``."""
+    """A row of the ``events`` table."""
+    return accepted(event, pii)[0]
+
+
+def accepted(event: Event, pii: Pii) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the ``events`` row, its masked payload as data): the folds read the data, so the
+    payload text is never parsed back."""
     env = event.envelope
-    return {
+    payload = masked_payload(event, pii)
+    row = {
         "event_id": env.event_id,
         "event_type": env.event_type,
         "schema_version": env.schema_version,
@@ -73,8 +80,9 @@ def accepted_row(event: Event, pii: Pii) -> dict[str, Any]:
         "source": env.source,
         "store_id": env.store_id or "",
         "customer_id": env.customer_id or "",
-        "payload": orjson.dumps(masked_payload(event, pii)).decode(),
+        "payload": orjson.dumps(payload).decode(),
     }
+    return row, payload
 
 
 def _header_text(value: Any) -> str:

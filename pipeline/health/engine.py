@@ -10,7 +10,7 @@ import orjson
 
 from pipeline.health.alerts import AlertConfig, apply_action, evaluate
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import Features, apply_event, features
+from pipeline.health.features import Features, apply_event, close_of, day_of, features, prune
 from pipeline.health.scoring import HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
 
@@ -21,15 +21,21 @@ SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "u
 def trend_7d(
     state: dict[str, Any], now: Score, as_of: datetime, cfg: HealthConfig, model: ChurnModel | None
 ) -> float | None:
-    """Score change over seven days, the earlier score recomputed from the same state at
-    ``as_of - 7 days``: a function of the events, not of when they were scored."""
-    then = as_of - timedelta(days=7)
+    """Score change over a week: now against the close of the day seven days earlier, that
+    score recomputed from the same state (a function of the events, not of when they were
+    scored). It is kept in the state until an event that can change it arrives (one on or
+    before that day, a reply, a new segment), as the close of a past day rarely moves."""
+    day = day_of(as_of - timedelta(days=7))
+    then = close_of(day)
     first = state.get("first_at")
     if first is None or first > then.isoformat():
         return None
-    f = features(state, then)
-    before = rescore(score(f, state["segment"], cfg, state["fresh"], then), f, state["segment"], cfg, model)[0]
-    return round(now.score - before.score, 1)
+    base = state.get("trend_base")
+    if base is None or base["day"] != day:
+        f = features(state, then, by_day=True)
+        before = rescore(score(f, state["segment"], cfg, state["fresh"], then), f, state["segment"], cfg, model)[0]
+        base = state["trend_base"] = {"day": day, "score": before.score}
+    return round(now.score - float(base["score"]), 1)
 
 
 KEEP_OPEN_ALERTS = 50
@@ -77,12 +83,12 @@ def rescore(
     return replace(s, score=value, band=band(value, cfg)), risk
 
 
-def fold(state: dict[str, Any], row: dict[str, Any]) -> bool:
+def fold(state: dict[str, Any], row: dict[str, Any], payload: dict[str, Any] | None = None) -> bool:
     """Fold one customer event into the health state (cheap, per event); False if already counted.
 
     Scoring is not done here: ``settle`` scores once per customer per batch.
     """
-    if not apply_event(state, row):
+    if not apply_event(state, row, payload):
         return False
     if row.get("store_id") and row["occurred_at"] >= state.get("store_at", ""):
         state["store"], state["store_at"] = row["store_id"], row["occurred_at"]  # for regional routing
@@ -129,6 +135,7 @@ def settle(
     component points still explain what moved. Without one the rule-based score stands.
     """
     counts = {} if open_counts is None else open_counts
+    prune(state)
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
     s, risk = rescore(score(f, state["segment"], cfg, state["fresh"], as_of), f, state["segment"], cfg, model)

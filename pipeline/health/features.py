@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-KEEP_DAYS = 35
+KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_IDS = 100
 KEEP_PENDING = 50
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
@@ -41,20 +41,24 @@ def new_state(customer_id: str) -> dict[str, Any]:
     }
 
 
-def _day(ts: datetime) -> str:
+def day_of(ts: datetime) -> str:
     return ts.date().isoformat()
 
 
 def _bucket(state: dict[str, Any], ts: datetime) -> dict[str, Any]:
     days: dict[str, Any] = state["days"]
     b: dict[str, Any] = days.setdefault(
-        _day(ts), {"logins": 0, "opens": 0, "depth": 0.0, "purchases": 0, "amount": "0", "returns": 0}
+        day_of(ts), {"logins": 0, "opens": 0, "depth": 0.0, "purchases": 0, "amount": "0", "returns": 0}
     )
     return b
 
 
-def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
-    """Fold one ``events.accepted`` row into ``state``; False if it was already counted."""
+def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, Any] | None = None) -> bool:
+    """Fold one ``events.accepted`` row into ``state``; False if it was already counted.
+
+    ``payload`` is the row's payload already parsed (the agent has it), to spare a decode.
+    Old day buckets are dropped by ``prune``, once per settle rather than per event.
+    """
     event_id = row["event_id"]
     if event_id in state["seen"]:
         return False
@@ -62,8 +66,11 @@ def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
     del state["seen"][:-KEEP_IDS]
     ts = datetime.fromisoformat(row["occurred_at"])
     etype: str = row["event_type"]
-    p = orjson.loads(row["payload"])
+    p = orjson.loads(row["payload"]) if payload is None else payload
     source = source_of(etype)
+    base = state.get("trend_base")
+    if base is not None and (etype == "messaging.reply" or day_of(ts) <= base["day"]):
+        state["trend_base"] = None  # the score a week ago may have changed: recompute it
     iso = ts.isoformat()
     if state["fresh"].get(source) is None or iso > state["fresh"][source]:
         state["fresh"][source] = iso
@@ -100,12 +107,24 @@ def apply_event(state: dict[str, Any], row: dict[str, Any]) -> bool:
     elif etype == "pos.return":
         _bucket(state, ts)["returns"] += 1
     elif etype in ("pos.checkin", "pos.coupon_scan"):
-        state["segment"] = p.get("segment", state["segment"])
+        if p.get("segment", state["segment"]) != state["segment"]:
+            state["segment"], state["trend_base"] = p["segment"], None
         state["key_contact"] = bool(p.get("is_key_contact", state.get("key_contact", False)))
-    cutoff = _day(datetime.fromisoformat(state["as_of"]) - timedelta(days=KEEP_DAYS))
+    return True
+
+
+def prune(state: dict[str, Any]) -> None:
+    """Drop day buckets older than any window needs (``KEEP_DAYS`` before the newest event)."""
+    if state["as_of"] is None:
+        return
+    cutoff = day_of(datetime.fromisoformat(state["as_of"]) - timedelta(days=KEEP_DAYS))
     for day in [d for d in state["days"] if d < cutoff]:
         del state["days"][day]
-    return True
+
+
+def close_of(day: str) -> datetime:
+    """The last instant of a day bucket."""
+    return datetime.fromisoformat(f"{day}T23:59:59.999999+00:00")
 
 
 @dataclass(frozen=True)
@@ -121,10 +140,14 @@ class Features:
     returns_30d: int
 
 
-def features(state: dict[str, Any], as_of: datetime) -> Features:
-    """Window the day buckets at ``as_of`` (event time, not the wall clock), in one pass."""
-    hi = _day(as_of)
-    lo7, lo30 = _day(as_of - timedelta(days=6)), _day(as_of - timedelta(days=29))
+def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) -> Features:
+    """Window the day buckets at ``as_of`` (event time, not the wall clock), in one pass.
+
+    ``by_day`` judges the close of an earlier day from its buckets alone (the last open is
+    the day it happened), so that later days' events cannot change the result: the 7-day
+    trend caches it until an event on or before that day arrives."""
+    hi = day_of(as_of)
+    lo7, lo30 = day_of(as_of - timedelta(days=6)), day_of(as_of - timedelta(days=29))
     logins7 = opens7 = opens30 = purchases30 = returns30 = 0
     depth30 = 0.0
     amount = Decimal("0")
@@ -142,7 +165,7 @@ def features(state: dict[str, Any], as_of: datetime) -> Features:
             opens7 += b["opens"]
     at = as_of.isoformat()
     last_open = state["last_open_at"]
-    if last_open is not None and last_open > at:
+    if last_open is not None and (by_day or last_open > at):
         # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
         opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
         last_open = f"{max(opened)}T00:00:00+00:00" if opened else None

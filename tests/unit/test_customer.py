@@ -17,6 +17,7 @@ import pytest
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger
 from pipeline import customer, intake
+from pipeline.health import engine
 from pipeline.health.alerts import load_alert_config
 from pipeline.health.scoring import load_config
 from pipeline.notes import recommend
@@ -37,7 +38,8 @@ def traffic() -> tuple[list[Any], list[Any]]:
     events, stock = [], []
     for topic, _key, value, _ts in generate(5, days=45, customers=150, per_customer_day=1.5, bad_rate=0.0):
         ev = intake.decode(value, topic, 1 << 20)
-        item = (ev, intake.accepted_row(ev, PII), f"{topic}:0", offsets[topic])
+        row, payload = intake.accepted(ev, PII)
+        item = (ev, row, payload, f"{topic}:0", offsets[topic])
         offsets[topic] += 1
         (stock if topic == "pos.inventory" else events).append(item)
     return events, stock
@@ -52,7 +54,7 @@ def run(
     latest: dict[str, dict[str, Any]] = defaultdict(dict)
     stores: dict[str, Any] = {}
     categories = recommend.Categories(ctx.tagger.lexicon)
-    for _ev, row, source, offset in stock:
+    for _ev, row, _p, source, offset in stock:
         p = orjson.loads(row["payload"])
         st = stores.setdefault(row["store_id"], recommend.new_store(row["store_id"]))
         recommend.fold_stock(st, p, categories(p.get("name") or ""), source=source, offset=offset)
@@ -74,8 +76,19 @@ def run(
         for cid, items in groups.items():
             state = states.setdefault(cid, customer.new_customer(cid))
             touched = customer.Touched()
-            for ref, ev, row, source, offset in items:
-                customer.fold(state, ev, row, source=source, offset=offset, ref=ref, ctx=ctx, out=out, touched=touched)
+            for ref, ev, row, payload, source, offset in items:
+                customer.fold(
+                    state,
+                    ev,
+                    row,
+                    source=source,
+                    offset=offset,
+                    ref=ref,
+                    ctx=ctx,
+                    out=out,
+                    touched=touched,
+                    payload=payload,
+                )
             customer.settle(state, touched, ctx, out)
         for store_id, reqs in out.requests.items():
             for req in reqs:
@@ -117,3 +130,22 @@ def test_a_replay_after_a_crash_changes_no_state(ctx: customer.Context, traffic:
     before = orjson.dumps(states, option=orjson.OPT_SORT_KEYS)
     run(ctx, events[half // 2 : half], stock, [97], states=states)
     assert orjson.dumps(states, option=orjson.OPT_SORT_KEYS) == before
+
+
+def test_the_kept_score_of_a_week_ago_is_the_one_recomputed_from_the_events(
+    ctx: customer.Context, traffic: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 7-day trend keeps last week's score in the state; it must equal a recomputation."""
+    events, stock = traffic
+    _, kept = run(ctx, events, stock, [37])
+    original = engine.trend_7d
+
+    def recomputed(state: dict[str, Any], *args: Any, **kw: Any) -> float | None:
+        state["trend_base"] = None
+        return original(state, *args, **kw)
+
+    monkeypatch.setattr(engine, "trend_7d", recomputed)
+    _, fresh = run(ctx, events, stock, [37])
+    trends = [r["trend_7d"] for r in kept["customer_health"].values()]
+    assert sum(1 for t in trends if t) > 50
+    assert comparable(kept) == comparable(fresh)
