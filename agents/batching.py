@@ -24,6 +24,7 @@ import orjson
 
 from agents.deadletters import Dead
 from pipeline.customer import Results
+from pipeline.infra import faust_compat, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.results import RESULT_TABLES, encode_rows
@@ -31,6 +32,7 @@ from schemas.results import RESULT_TABLES, encode_rows
 log = logging.getLogger(__name__)
 TAKE_MAX = 2_000  # events per take; a full take or a backlog on the broker means: gather more
 TAKE_SECONDS = 0.05
+FLUSH_WARN_SECONDS = 10.0
 
 
 def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
@@ -57,6 +59,9 @@ class Batcher:
         self.pending: list[Any] = []  # taken, not yet folded (gathering a bigger batch)
         self.pending_since = time.monotonic()
         self.sent: list[Any] = []  # delivery futures of results sent since the last flush
+        self.topics = [
+            settings.topic(t) for t in (*RESULT_TABLES, topics.DEADLETTER, topics.RECO_REQUESTS, topics.HEALTH_TICKS)
+        ]
         self.dead = dead
         self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -72,9 +77,12 @@ class Batcher:
         self.dirty[key] = partition
 
     async def run(self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
-        """Take what arrives in short windows; fold it at once when the stream is caught up
-        (low latency), or gather up to ``batch_max`` events / ``batch_seconds`` while a backlog
-        lasts, so each key is settled once for many of its events."""
+        """Take what arrives in short windows and fold it; while takes come back full (a
+        backlog: Faust already holds more than a take), gather them, up to ``batch_max``
+        events or ``batch_seconds``, so each key is settled once for many of its events.
+        A full take returns at once, so gathering never waits for events that are not there:
+        live traffic is folded as it comes (waiting for a bigger batch behind a broker
+        highwater added seconds of latency under load and kept the worker behind)."""
         s = self.settings
         self._process = process
         async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
@@ -83,8 +91,8 @@ class Batcher:
             if not self.pending:
                 self.pending_since = time.monotonic()
             self.pending.extend(taken)
-            gathering = len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds
-            if gathering and self._behind(taken):
+            full = len(taken) >= TAKE_MAX
+            if full and len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds:
                 continue
             async with self.lock:
                 await self._fold_pending()
@@ -104,19 +112,6 @@ class Batcher:
         self.held.extend(batch)
         self.stats[f"{self.name}.batches"] += 1
         self.stats[f"{self.name}.events"] += len(batch)
-
-    def _behind(self, taken: Sequence[Any]) -> bool:
-        """A backlog: more than a full take still waits on the broker behind what was just
-        taken (live traffic always has a few events in flight; that is not a backlog)."""
-        last: dict[Any, int] = {}
-        for event in taken:
-            last[event.message.tp] = event.message.offset
-        waiting = 0
-        for tp, offset in last.items():
-            high = self.app.consumer.highwater(tp)
-            if high is not None:
-                waiting += max(0, high - offset - 1)
-        return waiting > TAKE_MAX
 
     async def tick(self) -> None:
         """Timer: flush when the stream went quiet, so the last batch is committed too."""
@@ -156,13 +151,31 @@ class Batcher:
                 )
         self.stats[f"{self.name}.state_writes"] += len(self.dirty)
         self.dirty = {}
-        await producer.flush()
+        await self._delivered(producer)
         sent, self.sent = self.sent, []
         await asyncio.gather(*sent)  # a failed delivery raises here: nothing it covers is acknowledged
         for event in self.held:
             event.ack()
         self.held = []
         self.flushed_at = time.monotonic()
+
+    async def _delivered(self, producer: Any) -> None:
+        """Wait until the producer has delivered everything. Its client names every topic we
+        send to in its metadata requests (left alone it asks for all topics, and a batch for a
+        partition missing from one such answer waited on an unknown leader for ever, holding
+        every acknowledgement); while a flush takes long, say so and refresh the metadata."""
+        client = faust_compat.aiokafka_client(self.app)
+        for name in (*self.topics, self.table.changelog_topic.get_topic_name()):
+            client.add_topic(name)
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(producer.flush()), FLUSH_WARN_SECONDS)
+                return
+            except TimeoutError:
+                log.warning(
+                    "%s: producer flush still waiting after %ss; refreshing metadata", self.name, FLUSH_WARN_SECONDS
+                )
+                client.force_metadata_update()
 
     async def _on_revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
         """Rebalance (Faust revokes every partition, then assigns): like Kafka Streams, finish

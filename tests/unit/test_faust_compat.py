@@ -41,3 +41,27 @@ def test_the_patch_is_pinned_to_the_faust_it_was_written_for() -> None:
     """Fails when faust-streaming is upgraded or the functions we replace change upstream."""
     assert faust.__version__ == PINNED_VERSION
     assert original_source_hashes() == PINNED_SOURCES
+
+
+def test_the_worker_consumer_fetches_in_batches_and_aiokafka_still_uses_the_setting() -> None:
+    """The worker's consumer asks the broker for a fetch's worth; aiokafka must still hand the
+    attributes we set to its fetcher, or the correction silently does nothing."""
+    import asyncio
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer
+
+    from pipeline.infra import faust_compat
+    from pipeline.infra.faust_app import create_app
+    from pipeline.infra.settings import load
+
+    async def build() -> Any:
+        app = create_app(load({}))
+        return app.consumer._thread._create_worker_consumer(app.transport)
+
+    consumer = asyncio.run(build())
+    assert consumer._fetch_min_bytes == faust_compat.FETCH_MIN_BYTES
+    assert consumer._fetch_max_wait_ms == faust_compat.FETCH_MAX_WAIT_MS
+    start = inspect.getsource(AIOKafkaConsumer.start)
+    assert "fetch_min_bytes=self._fetch_min_bytes" in start
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start
