@@ -36,7 +36,8 @@ def make_dead(app: Any, settings: Settings, pii: Pii, stats: Counter[str]) -> De
             pii=pii,
             headers=msg.headers,
         )
-        sent = await deadletter.send(key=msg.key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
+        key = pii.mask_text(msg.key.decode("utf-8", "backslashreplace"))[0].encode() if msg.key else None
+        sent = await deadletter.send(key=key, value=orjson.dumps(rec), headers=intake.deadletter_headers(rec))
         stats["deadlettered"] += 1
         stats[f"deadlettered.{kind}"] += 1
         return sent

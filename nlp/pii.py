@@ -3,6 +3,15 @@
 Values that must still be matched (a phone number used to find a member) are kept as a
 keyed HMAC; the key comes from the environment, so a leaked table cannot be reversed by
 hashing all 10^10 mobile numbers.
+
+What people really type, not what a form would hold: full-width digits from Chinese IMEs,
+numbers grouped with spaces, hyphens, dashes, dots or brackets, "+86" prefixes, two numbers
+run together, IDs right after letters ("sfz..."), WeChat and QQ ids after their cue words,
+landlines after 座机/电话, e-mails with a full-width ＠. The text is NFKC-folded character by
+character (an offset map leads back to the original), digit runs are read with their
+separators in one linear pass, and each run of seven digits or more is masked, whatever it
+turns out to be: over-masking a product code costs less than leaking a number. Dates
+(2026-11-29) are the one shape let through.
 """
 
 from __future__ import annotations
@@ -10,15 +19,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
+from dataclasses import dataclass
 
-_MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-_ID18 = re.compile(
-    r"(?<![0-9A-Za-z])(\d{6})((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(\d{3})([0-9Xx])(?![0-9A-Za-z])"
-)
-_CARD = re.compile(r"(?<!\d)(\d(?:[ -]?\d){15,18})(?!\d)")
+_SEP = r"[ \t\-\u2010-\u2015\u2212.·・_/()\[\]]"  # between digits of one number (after NFKC)
+_RUN = re.compile(r"(?:\+\s?)?\d(?:" + _SEP + r"{1,3}\d|\d)*")
+_DATE = re.compile(r"(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_RANGE = re.compile(r"[1-9]\d{0,4}\s?[-~\u2013\u2014]\s?[1-9]\d{0,4}")
 # The look-behind makes a match start only at the beginning of a run of local-part
 # characters: without it a long run with no "@" (64 KB of padding) costs O(n^2).
-_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]{1,255}\.[A-Za-z]{2,24}")
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}\s?(?:@|\(at\)|\[at\])\s?[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,5}\.[A-Za-z]{2,24}"
+)
+_CUE = r"\s?(?:号码|号|账号|id|ID)?\s?[:：是为\s]?\s?"
+_WECHAT_WORDS = r"(?:微信|威信|薇信|V信|v信|vx|VX|Vx|wx|WX|Wx|weixin|wechat|WeChat)"
+_LANDLINE_WORDS = r"(?:座机|电话|固话|tel|TEL|Tel|分机|传真)"
+_WECHAT = re.compile(_WECHAT_WORDS + _CUE + r"([A-Za-z][A-Za-z0-9_\-]{4,19})")
+_QQ = re.compile(r"(?:QQ|qq|Qq|扣扣|企鹅)" + _CUE + r"([1-9]\d{4,11})")
+_LANDLINE = re.compile(_LANDLINE_WORDS + _CUE + r"((?:\+\s?)?\d(?:" + _SEP + r"{1,3}\d|\d){4,})")
+_MAYBE = re.compile(
+    r"[0-9０-９@＠\u2460-\u24ff\u2776-\u2793]|微信|威信|薇信|[Vv]信|vx|wx|weixin|wechat|qq|扣扣|企鹅", re.I
+)
+MIN_DIGITS = 7
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -30,6 +53,20 @@ def id_checksum_ok(id18: str) -> bool:
         return False
     total = sum(int(d) * w for d, w in zip(id18[:17], _ID_WEIGHTS, strict=True))
     return _ID_CHECK[total % 11] == id18[17].upper()
+
+
+def _id_shaped(digits: str) -> bool:
+    """Area code, then a birth date: 18 characters (19xx/20xx, check X allowed) or a
+    first-generation 15 (yy)."""
+    if len(digits) == 18 and digits[:17].isdigit():
+        year, month, day = digits[6:10], digits[10:12], digits[12:14]
+        if year[:2] not in ("19", "20"):
+            return False
+    elif len(digits) == 15 and digits.isdigit():
+        month, day = digits[8:10], digits[10:12]
+    else:
+        return False
+    return digits[0] != "0" and "01" <= month <= "12" and "01" <= day <= "31"
 
 
 def luhn_ok(digits: str) -> bool:
@@ -46,13 +83,37 @@ def luhn_ok(digits: str) -> bool:
 
 def mask_phone(phone: str) -> str:
     """138****5678: enough for staff to recognise, useless to call."""
-    digits = re.sub(r"\D", "", phone)[-11:]
+    digits = normalise_phone(phone)
     return f"{digits[:3]}****{digits[-4:]}" if len(digits) == 11 else "***"
 
 
 def normalise_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", phone))
     return digits[-11:]
+
+
+def fold(text: str) -> tuple[str, list[int] | None]:
+    """NFKC, character by character, with each folded character's index in ``text`` (None
+    when nothing changed): full-width digits, ＠ and ＋, ideographic and no-break spaces."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text, None
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        f = unicodedata.normalize("NFKC", ch) if ord(ch) > 0x7F else ch
+        out.append(f)
+        where.extend([i] * len(f))
+    return "".join(out), where
+
+
+@dataclass(frozen=True)
+class Found:
+    """One personal value: its kind, keyed token and span in the masked text."""
+
+    kind: str  # phone, id, card, email, wechat, qq, number
+    token: str
+    start: int
+    end: int
 
 
 class Pii:
@@ -62,6 +123,7 @@ class Pii:
         if len(hmac_key) < 16:
             raise ValueError("PII HMAC key must be at least 16 bytes")
         self._key = hmac_key
+        self._ids: dict[str, str] = {}  # identifier -> what is stored (ids repeat: cache them)
 
     def token(self, kind: str, value: str) -> str:
         """Keyed, stable lookup token; ``kind`` separates namespaces (phone vs. id)."""
@@ -71,37 +133,120 @@ class Pii:
     def phone_token(self, phone: str) -> str:
         return self.token("phone", normalise_phone(phone))
 
+    def identifier(self, value: str) -> str:
+        """An identifier (customer, member, order, event id) as stored: unchanged, unless it
+        holds a personal value (a phone, ID, card, e-mail, WeChat or QQ id), which turns the
+        whole identifier into a keyed token: the same input always gives the same token, so
+        keys still join and replays still dedupe, and nothing of the number is left. A long
+        number alone (an order number) is not personal in an identifier."""
+        known = self._ids.get(value)
+        if known is not None:
+            return known
+        _, found = self.scan(value)
+        out = f"pii.{self.token('identifier', value)[:16]}" if any(f.kind != "number" for f in found) else value
+        if len(self._ids) > 200_000:
+            self._ids.clear()
+        self._ids[value] = out
+        return out
+
     def mask_text(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         """Return masked text and (kind, token) pairs for each value found."""
-        found: list[tuple[str, str]] = []
+        masked, found = self.scan(text)
+        return masked, [(f.kind, f.token) for f in found]
 
-        def _id(m: re.Match[str]) -> str:
-            value = m.group(0)
-            if not id_checksum_ok(value):
-                return value
-            found.append(("id", self.token("id", value.upper())))
-            return value[:3] + "*" * 11 + value[-4:]
+    def scan(self, text: str) -> tuple[str, list[Found]]:
+        """Masked text and what was found, with spans in the masked text (so a tagger can keep
+        out of them). Linear in the input: each pattern is a single left-to-right pass."""
+        if not _MAYBE.search(text):
+            return text, []
+        norm, where = fold(text)
+        hits: list[tuple[int, int, str, str, str]] = []  # (start, end, kind, token, replacement) in norm
+        taken = bytearray(len(norm))
 
-        def _mobile(m: re.Match[str]) -> str:
-            digits = m.group(1) + m.group(2) + m.group(3)
-            found.append(("phone", self.token("phone", digits)))
-            return f"{m.group(1)}****{m.group(3)}"
+        def claim(s: int, e: int, kind: str, value: str, repl: str) -> None:
+            if any(taken[s:e]):
+                return
+            taken[s:e] = b"\x01" * (e - s)
+            hits.append((s, e, kind, self.token(kind, value), repl))
 
-        def _card(m: re.Match[str]) -> str:
+        for m in _EMAIL.finditer(norm):
+            local, _, domain = re.split(r"\s?(@|\(at\)|\[at\])\s?", m.group(0), maxsplit=1)
+            claim(m.start(), m.end(), "email", f"{local}@{domain}".lower(), f"{local[:1]}***@{domain}")
+        for pattern, kind in ((_WECHAT, "wechat"), (_QQ, "qq")):
+            for m in pattern.finditer(norm):
+                value = m.group(1)
+                claim(m.start(1), m.end(1), kind, value, value[:1] + "***")
+        for m in _LANDLINE.finditer(norm):
             digits = re.sub(r"\D", "", m.group(1))
-            if not (16 <= len(digits) <= 19 and luhn_ok(digits)):
-                return m.group(0)
-            found.append(("card", self.token("card", digits)))
-            return f"{digits[:4]} **** **** {digits[-4:]}"
+            if not _MOBILE.fullmatch(digits[-11:]) or len(digits) < 11:
+                claim(m.start(1), m.end(1), "number", digits, _stars(m.group(1)))
+        for m in _RUN.finditer(norm):
+            run, end = m.group(0), m.end()
+            digits = re.sub(r"\D", "", run)
+            if len(digits) == 17 and end < len(norm) and norm[end] in "Xx":
+                run, end, digits = run + norm[end], end + 1, digits + "X"
+            if len(digits) >= MIN_DIGITS and not _harmless(run):
+                kind, value, repl = _classify(digits, run)
+                claim(m.start(), end, kind, value, repl)
+        if not hits:
+            return text, []
+        return _rebuild(text, where, sorted(hits))
 
-        def _email(m: re.Match[str]) -> str:
-            value = m.group(0)
-            found.append(("email", self.token("email", value.lower())))
-            local, _, domain = value.partition("@")
-            return f"{local[:1]}***@{domain}"
 
-        text = _ID18.sub(_id, text)
-        text = _CARD.sub(_card, text)
-        text = _MOBILE.sub(_mobile, text)
-        text = _EMAIL.sub(_email, text)
-        return text, found
+def _harmless(run: str) -> bool:
+    """A date (with at most a time after it) or a range of two small numbers (5000-8000)."""
+    date = _DATE.match(run)
+    if date is not None and sum(c.isdigit() for c in run[date.end() :]) <= 4:
+        return True
+    return _RANGE.fullmatch(run) is not None
+
+
+def _classify(digits: str, run: str) -> tuple[str, str, str]:
+    """A digit run of seven or more -> (kind, value for the token, what the text shows)."""
+    core = digits
+    if core.startswith("0086") and len(core) == 15:
+        core = core[4:]
+    elif core.startswith("86") and len(core) == 13:
+        core = core[2:]
+    if _MOBILE.fullmatch(core):
+        return "phone", core, f"{core[:3]}****{core[-4:]}"
+    if len(core) == 22 and _MOBILE.fullmatch(core[:11]) and _MOBILE.fullmatch(core[11:]):
+        return "phone", f"{core[:11]},{core[11:]}", f"{core[:3]}****{core[7:11]} {core[11:14]}****{core[-4:]}"
+    if _id_shaped(core) or id_checksum_ok(core):
+        return "id", core.upper(), core[:3] + "*" * (len(core) - 7) + core[-4:]
+    if 16 <= len(core) <= 19 and core.isdigit() and luhn_ok(core):
+        return "card", core, f"{core[:4]} **** **** {core[-4:]}"
+    return "number", core, _stars(run)
+
+
+def _stars(run: str) -> str:
+    """Every digit but the last two hidden; separators kept so the shape stays readable."""
+    total = sum(c.isdigit() for c in run)
+    out, seen = [], 0
+    for c in run:
+        if c.isdigit():
+            seen += 1
+            out.append(c if seen > total - 2 else "*")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _rebuild(text: str, where: list[int] | None, hits: list[tuple[int, int, str, str, str]]) -> tuple[str, list[Found]]:
+    """Replace the hits (spans in the folded text) in the original text."""
+    out: list[str] = []
+    found: list[Found] = []
+    pos = 0
+    length = 0
+    for s, e, kind, token, repl in hits:
+        os_, oe = (s, e) if where is None else (where[s], where[e - 1] + 1)
+        if os_ < pos:
+            continue
+        out.append(text[pos:os_])
+        length += os_ - pos
+        out.append(repl)
+        found.append(Found(kind, token, length, length + len(repl)))
+        length += len(repl)
+        pos = oe
+    out.append(text[pos:])
+    return "".join(out), found

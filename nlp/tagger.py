@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
@@ -147,8 +147,11 @@ class NoteTagger:
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
         return [(w, s, e) for w, s, e in self._tok.tokenize(text, HMM=False) if w.strip()]
 
-    def tag(self, text: str) -> list[Tag]:
-        """Tags of one note, each with its span in ``text``, weighted by TF-IDF (L2 = 1)."""
+    def tag(self, text: str, masked: Sequence[Sequence[int]] = ()) -> list[Tag]:
+        """Tags of one note, each with its span in ``text``, weighted by TF-IDF (L2 = 1).
+
+        ``masked`` are the spans the PII masker replaced (s***@qq.com, 138****5678): no tag
+        may come from inside one, whatever its letters look like."""
         if len(text) > MAX_NOTE_CHARS:
             raise ValueError(f"note of {len(text)} characters exceeds {MAX_NOTE_CHARS}")
         norm = self.normalise(text)
@@ -160,6 +163,8 @@ class NoteTagger:
         for clause in self._clauses(toks):
             tags.extend(self._clause_tags(clause, text, returning))
         tags.extend(self._sizes(norm, text))
+        if masked:
+            tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
 
     def _clauses(self, toks: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:

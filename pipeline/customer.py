@@ -144,7 +144,7 @@ def _note(
     touched: Touched,
 ) -> None:
     try:
-        found = ctx.tagger.tag(p["text"])
+        found = ctx.tagger.tag(p["text"], p.get("masked_spans", {}).get("text", ()))
     except ValueError as exc:
         out.dead.append(Dead(ref, "tag_note", "untaggable_note", str(exc)))
         return

@@ -48,16 +48,41 @@ def now_iso() -> str:
     return str(_now[1])
 
 
+def _identifier_key(key: str) -> bool:
+    return key.endswith(("_id", "_no")) or key in ("sku", "coupon_code")
+
+
+def _mask_value(key: str, value: Any, pii: Pii) -> Any:
+    if isinstance(value, str):
+        return pii.identifier(value) if _identifier_key(key) else pii.scan(value)[0]
+    if isinstance(value, dict):
+        return {k: _mask_value(k, v, pii) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_value(key, v, pii) for v in value]
+    return value
+
+
 def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
-    """The payload as JSON-ready data with phone fields tokenised and free text masked."""
+    """The payload as JSON-ready data, every string value through one masking pass: free
+    text masked in place, identifiers holding a personal value turned into keyed tokens,
+    the phone field kept only as a masked display and a keyed token. Where free text was
+    masked, ``masked_spans`` keeps the masked spans per field, so the tagger keeps out."""
     data: dict[str, Any] = event.payload.model_dump(mode="json")
     phone = data.pop("phone", None)
+    spans: dict[str, list[list[int]]] = {}
+    for key, value in data.items():
+        if isinstance(value, str) and not _identifier_key(key):
+            masked, found = pii.scan(value)
+            data[key] = masked
+            if found:
+                spans[key] = [[f.start, f.end] for f in found]
+        else:
+            data[key] = _mask_value(key, value, pii)
     if phone:
         data["phone_masked"] = mask_phone(phone)
         data["phone_hmac"] = pii.phone_token(phone)
-    for key in ("text", "reason", "title"):
-        if isinstance(data.get(key), str):
-            data[key] = pii.mask_text(data[key])[0]
+    if spans:
+        data["masked_spans"] = spans
     return data
 
 
@@ -70,14 +95,23 @@ def accepted(event: Event, pii: Pii) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the ``events`` row, its masked payload as data): the folds read the data, so the
     payload text is never parsed back."""
     env = event.envelope
+    for name, value in (("customer_id", env.customer_id), ("store_id", env.store_id)):
+        if value and pii.identifier(value) != value:
+            # The partition key: a token would move the customer to another partition than
+            # the producer's key put them on (and alert actions, keyed by the token, with them).
+            raise EventError(
+                "personal_identifier",
+                f"{name} holds a personal number (phone, ID, card, e-mail): use a member, CRM or store "
+                "code; the event is kept here with the number masked",
+            )
     payload = masked_payload(event, pii)
     row = {
-        "event_id": env.event_id,
+        "event_id": pii.identifier(env.event_id),
         "event_type": env.event_type,
         "schema_version": env.schema_version,
         "occurred_at": iso(env.occurred_at),
         "ingested_at": now_iso(),
-        "source": env.source,
+        "source": pii.scan(env.source)[0],
         "store_id": env.store_id or "",
         "customer_id": env.customer_id or "",
         "payload": orjson.dumps(payload).decode(),
@@ -164,6 +198,10 @@ def apply_to_profile(
     env = event.envelope
     if not env.customer_id:
         return profile, False
+    # "Seen at" a store only from the till (POS and check-in): a note or a message that names
+    # a store does not make the customer that store's (store scope reads it).
+    at_till = env.store_id and env.event_type.startswith("pos.")
+    store_id = env.store_id if at_till and env.store_id else ""
     if profile is not None and profile["applied"].get(source, -1) >= offset:
         return profile, False
     seen = occurred if occurred is not None else iso(env.occurred_at)
@@ -175,7 +213,7 @@ def apply_to_profile(
             "member_no": "",
             "phone_masked": "",
             "phone_hmac": "",
-            "first_store_id": env.store_id or "",
+            "first_store_id": store_id,
             "_first_store_at": seen,
             "first_seen_at": seen,
             "last_seen_at": seen,
@@ -195,8 +233,8 @@ def apply_to_profile(
         profile["first_seen_at"] = seen
         profile["created_by"] = env.event_type
         changed = True
-    if env.store_id and (not profile["first_store_id"] or seen < profile.get("_first_store_at", seen)):
-        profile["first_store_id"] = env.store_id
+    if store_id and (not profile["first_store_id"] or seen < profile.get("_first_store_at", seen)):
+        profile["first_store_id"] = store_id
         profile["_first_store_at"] = seen
         changed = True
     if seen > profile["last_seen_at"]:
@@ -206,7 +244,7 @@ def apply_to_profile(
     if isinstance(p, CouponScan | CheckIn):
         updates: dict[str, Any] = {"segment": p.segment, "is_key_contact": int(p.is_key_contact)}
         if p.member_no:
-            updates["member_no"] = p.member_no
+            updates["member_no"] = pii.identifier(p.member_no)
         if p.phone:
             updates["phone_masked"] = mask_phone(p.phone)
             updates["phone_hmac"] = pii.phone_token(p.phone)

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from nlp.pii import Pii
 from pipeline.api import queries
+from pipeline.api.guard import Guard, LoginThrottle
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
 from pipeline.health.alerts import ALLOWED_FROM
 
@@ -78,16 +80,23 @@ def create_api(
         docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN: nothing external here
         redoc_url=None,
     )
+    app.add_middleware(Guard)
     bearer = HTTPBearer(auto_error=False)
     rl = limiter or RateLimiter()
+    throttle = LoginThrottle()
 
     async def principal(
+        request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
+        client = request.client.host if request.client else "?"
+        if throttle.blocked(client):
+            raise HTTPException(429, "too many failed logins: wait a minute", headers={"Retry-After": "60"})
         if creds is None or not creds.credentials:
             raise HTTPException(401, "missing bearer key", headers={"WWW-Authenticate": "Bearer"})
         p = keys.authenticate(creds.credentials)
         if p is None:
+            throttle.failed(client)
             raise HTTPException(401, "unknown or revoked key", headers={"WWW-Authenticate": "Bearer"})
         if not rl.allow(p.key_id):
             raise HTTPException(429, "too many requests", headers={"Retry-After": "1"})
@@ -98,6 +107,14 @@ def create_api(
     def need(p: Principal, *roles: str) -> None:
         if p.role not in roles:
             raise HTTPException(403, f"role {p.role} may not use this endpoint")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """What was wrong and where, never the input itself (it may be 30 MB, or personal)."""
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:  # no stack traces to callers
@@ -168,7 +185,10 @@ def create_api(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     ) -> list[dict[str, Any]]:
         need(p, "admin", "store_manager", "sales_rep", "cs")
-        return list(await db(queries.search, p, q, pii, limit))
+        try:
+            return list(await db(queries.search, p, q, pii, limit))
+        except queries.QuotaExceeded as exc:
+            raise HTTPException(429, f"今日手机号查询次数已用完（{exc}）", headers={"Retry-After": "3600"}) from None
 
     @app.get("/api/ops/lag")
     async def lag(p: Who) -> dict[str, Any]:

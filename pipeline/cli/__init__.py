@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from kafka.errors import KafkaError
 
@@ -125,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def private_var(var: Path) -> None:
+    """var/ holds Kafka segments with the producers' raw payloads, ClickHouse data, logs and
+    API keys: only the user running salespulse may enter it (0700, which closes everything
+    below it), and what salespulse creates from now on is private too (umask 077: folders
+    0700, files 0600; the broker it starts inherits the umask)."""
+    os.umask(0o077)
+    var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o700)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -132,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"salespulse: {exc}", file=sys.stderr)
         return 2
+    private_var(settings.var_dir)
     _setup_logging(settings)
     try:
         rc: int = args.fn(settings, args)

@@ -90,7 +90,7 @@ def fold(state: dict[str, Any], row: dict[str, Any], payload: dict[str, Any] | N
     """
     if not apply_event(state, row, payload):
         return False
-    if row.get("store_id") and row["occurred_at"] >= state.get("store_at", ""):
+    if row.get("store_id") and row["event_type"].startswith("pos.") and row["occurred_at"] >= state.get("store_at", ""):
         state["store"], state["store_at"] = row["store_id"], row["occurred_at"]  # for regional routing
     return True
 

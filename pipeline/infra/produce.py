@@ -131,14 +131,21 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
 
 
 def send_alert_action(settings: Settings, alert_id: str, action: str, by: str, note: str = "") -> dict[str, Any]:
-    """Publish an acknowledge/resolve action; the health agent applies it to the customer's alert."""
+    """Publish an acknowledge/resolve action; the health agent applies it to the customer's alert.
+
+    The note is typed by a person ("已电话联系客户138..."): it goes through the same masking
+    pass as every event before it reaches the topic; the name in ``by`` likewise."""
     import uuid
     from datetime import UTC, datetime
 
     from kafka import KafkaProducer
 
+    from nlp.pii import Pii
+    from pipeline.infra.settings import pii_key
     from schemas.events import alert_customer
 
+    pii = Pii(pii_key(settings))
+    note, by = pii.scan(note)[0], pii.scan(by)[0]
     customer = alert_customer(alert_id)
     doc: dict[str, Any] = {
         "event_id": f"act-{uuid.uuid4().hex}",

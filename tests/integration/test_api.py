@@ -191,6 +191,39 @@ def test_specialist_sees_their_alerts_and_acknowledges_one(console: Console) -> 
     assert a["acknowledged_by"] == me["specialist_id"] and a["note"] == "已电话联系"
 
 
+def test_an_alert_note_with_personal_numbers_is_masked_before_anyone_sees_it(console: Console) -> None:
+    """The note typed with an action reached topics, tables and the API as typed (issue 10)."""
+    mine = console.get("cs", "/api/alerts", params={"status": "open"}).json()
+    target = mine[-1]["alert_id"]
+    note = "已电话联系客户１３８１２３４５６７８，身份证110101199003074573"
+    assert console.post("cs", f"/api/alerts/{target}/resolve", {"note": note}).status_code == 202
+    wait_until(
+        lambda: console.one("SELECT status FROM alerts FINAL WHERE alert_id = {a:String}", a=target) == "resolved",
+        what="resolved through the API",
+    )
+    stored = console.one("SELECT note FROM alerts FINAL WHERE alert_id = {a:String}", a=target)
+    assert "138****5678" in stored and "110***********4573" in stored
+    served = next(x for x in console.get("cs", "/api/alerts").json() if x["alert_id"] == target)
+    assert "12345678" not in served["note"].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+
+
+def test_bodies_are_capped_errors_do_not_echo_and_headers_protect(console: Console) -> None:
+    """A 400 MB unauthenticated POST grew serve by 1.2 GB; a 30 MB note came back in a 422."""
+    import time
+
+    t = time.monotonic()
+    r = httpx.post(console.url + "/api/alerts/x/acknowledge", content=b"x" * (20 * 1024 * 1024), timeout=60)
+    assert r.status_code == 413 and time.monotonic() - t < 10
+    target = console.get("cs", "/api/alerts").json()[0]["alert_id"]
+    secret = "电话13812345678" + "很长的备注" * 200
+    r = console.post("cs", f"/api/alerts/{target}/acknowledge", {"note": secret})
+    assert r.status_code == 422 and "13812345678" not in r.text and "很长的备注" not in r.text
+    for path in ("/", "/api/me", "/healthz"):
+        h = console.get("admin", path).headers
+        assert h["x-content-type-options"] == "nosniff" and h["cache-control"] == "no-store", path
+        assert "frame-ancestors 'none'" in h["content-security-policy"] and h["x-frame-options"] == "DENY"
+
+
 def test_search_by_phone_goes_through_the_keyed_hash_and_masked_form(console: Console) -> None:
     phone = sorted(console.phones)[0]
     cid = console.one(
@@ -201,6 +234,23 @@ def test_search_by_phone_goes_through_the_keyed_hash_and_masked_form(console: Co
     assert [r["customer_id"] for r in by_phone.json()] == [cid] and phone not in by_phone.text
     masked = phone[:3] + "****" + phone[-4:]
     assert cid in [r["customer_id"] for r in console.get("admin", "/api/search", params={"q": masked}).json()]
+
+
+def test_guessing_a_masked_number_runs_into_the_daily_quota_and_is_audited(console: Console) -> None:
+    """A store manager found a real number behind 196****5667 in 26 tries (issue 10)."""
+    phone = sorted(console.phones)[-1]
+    import time
+
+    codes = []
+    for m in range(30):
+        time.sleep(0.06)  # under the per-key request rate: the quota is what must stop this
+        codes.append(console.get("other", "/api/search", params={"q": f"{phone[:3]}{m:04d}{phone[-4:]}"}).status_code)
+    assert codes[:20] == [200] * 20
+    assert set(codes[20:]) == {429}
+    rows = console.db.query(
+        "SELECT name, count(), sum(hit) FROM phone_lookups WHERE name = '其他店长' GROUP BY name"
+    ).result_rows
+    assert rows and rows[0][1] == 20  # the refused ones never ran
 
 
 def test_ops_sees_lag_and_metrics_but_no_customers(console: Console) -> None:
