@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,9 @@ from typing import Literal
 Role = Literal["admin", "ops", "store_manager", "sales_rep", "cs"]
 ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "cs")
 ROLE_ZH = {"admin": "管理员", "ops": "运维", "store_manager": "店长", "sales_rep": "销售代表", "cs": "客户成功专员"}
+
+
+STORE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class KeyStore:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if role == "store_manager" and not stores:
             raise ValueError("a store_manager key needs --store (one or more)")
+        for store in stores or []:
+            # An empty store id matched every app and messaging event (they carry none).
+            if not STORE_CODE.fullmatch(store or ""):
+                raise ValueError(f"store id {store!r} is not a store code such as S-SH-001")
         if role == "sales_rep" and not rep_id:
             raise ValueError("a sales_rep key needs --rep")
         if role == "cs" and not specialist_id:

@@ -45,3 +45,14 @@ def test_rate_limiter_allows_bursts_then_refills() -> None:
     assert refill.allow("k") and not refill.allow("k")
     time.sleep(0.05)  # 50/s: one token back after 20 ms
     assert refill.allow("k")
+
+
+def test_a_store_manager_key_needs_real_store_codes(tmp_path: Path) -> None:
+    """`--store ""` was accepted and that key read nearly every customer (issue 10)."""
+    ks = KeyStore(tmp_path / "keys.json")
+    for bad in ([""], [" "], ["S-SH-001", ""], ["S SH 001"]):
+        with pytest.raises(ValueError, match="store"):
+            ks.create("x", "store_manager", stores=bad)
+    assert ks.list() == []
+    ks.create("ok", "store_manager", stores=["S-SH-001"])
+    assert [r.stores for r in ks.list()] == [["S-SH-001"]]
