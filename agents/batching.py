@@ -77,12 +77,10 @@ class Batcher:
         self.dirty[key] = partition
 
     async def run(self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
-        """Take what arrives in short windows and fold it; while takes come back full (a
-        backlog: Faust already holds more than a take), gather them, up to ``batch_max``
-        events or ``batch_seconds``, so each key is settled once for many of its events.
-        A full take returns at once, so gathering never waits for events that are not there:
-        live traffic is folded as it comes (waiting for a bigger batch behind a broker
-        highwater added seconds of latency under load and kept the worker behind)."""
+        """Take what arrives in short windows and fold it at once when caught up (low
+        latency); while a backlog lasts (takes come back full, or more than a take waits on
+        the broker), gather up to ``batch_max`` events or ``batch_seconds``, so each key is
+        settled once for many of its events."""
         s = self.settings
         self._process = process
         async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
@@ -91,8 +89,8 @@ class Batcher:
             if not self.pending:
                 self.pending_since = time.monotonic()
             self.pending.extend(taken)
-            full = len(taken) >= TAKE_MAX
-            if full and len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds:
+            room = len(self.pending) < s.batch_max and time.monotonic() - self.pending_since < s.batch_seconds
+            if room and (len(taken) >= TAKE_MAX or self._behind(taken)):
                 continue
             async with self.lock:
                 await self._fold_pending()
@@ -112,6 +110,19 @@ class Batcher:
         self.held.extend(batch)
         self.stats[f"{self.name}.batches"] += 1
         self.stats[f"{self.name}.events"] += len(batch)
+
+    def _behind(self, taken: Sequence[Any]) -> bool:
+        """A backlog: more than a full take still waits on the broker behind what was just
+        taken (live traffic always has a few events in flight; that is not a backlog)."""
+        last: dict[Any, int] = {}
+        for event in taken:
+            last[event.message.tp] = event.message.offset
+        waiting = 0
+        for tp, offset in last.items():
+            high = self.app.consumer.highwater(tp)
+            if high is not None:
+                waiting += max(0, high - offset - 1)
+        return waiting > TAKE_MAX
 
     async def tick(self) -> None:
         """Timer: flush when the stream went quiet, so the last batch is committed too."""

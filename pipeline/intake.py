@@ -70,13 +70,20 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     data: dict[str, Any] = event.payload.model_dump(mode="json")
     phone = data.pop("phone", None)
     spans: dict[str, list[list[int]]] = {}
-    for key, value in data.items():
-        if isinstance(value, str) and not _identifier_key(key):
+    if not pii.might_hold(orjson.dumps(data).decode()):
+        items: Any = ()  # nothing in this payload can be personal: no field-by-field pass
+    else:
+        items = list(data.items())
+    for key, value in items:
+        if isinstance(value, str):
+            if _identifier_key(key):
+                data[key] = pii.identifier(value)
+                continue
             masked, found = pii.scan(value)
             data[key] = masked
             if found:
                 spans[key] = [[f.start, f.end] for f in found]
-        else:
+        elif isinstance(value, dict | list):
             data[key] = _mask_value(key, value, pii)
     if phone:
         data["phone_masked"] = mask_phone(phone)
