@@ -43,6 +43,13 @@ def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
     }
 
 
+def changelog_record(table: Any, key: str, state: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(key, value) bytes as the table's own serializers write them, so that a restore (on
+    start-up or after a rebalance) decodes them: a raw key made every record unreadable."""
+    k, _headers = table.changelog_topic.prepare_key(key, table.key_serializer)
+    return k, orjson.dumps(state)
+
+
 class Batcher:
     """State cache, result emission and acknowledgement for one keyed agent and its table."""
 
