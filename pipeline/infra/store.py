@@ -112,13 +112,15 @@ def apply_migrations(client: Any) -> list[int]:
 
 
 def table_counts(client: Any) -> dict[str, int]:
-    """Rows per table as analysts see them (FINAL: replaced duplicates collapsed)."""
-    names = [
-        r[0]
-        for r in client.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' "
-            "AND name != 'schema_migrations' ORDER BY name",
-            parameters={"db": client.database},
-        ).result_rows
-    ]
-    return {n: int(client.command(f"SELECT count() FROM `{n}` FINAL")) for n in names}  # noqa: S608  # names from system.tables
+    """Rows per table as analysts see them (FINAL where rows are replaced: duplicates
+    collapsed; a plain MergeTree such as the phone-lookup audit has nothing to collapse)."""
+    tables = client.query(
+        "SELECT name, engine FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree' "
+        "AND name != 'schema_migrations' ORDER BY name",
+        parameters={"db": client.database},
+    ).result_rows
+    final = "SELECT count() FROM {t:Identifier} FINAL"
+    plain = "SELECT count() FROM {t:Identifier}"
+    return {
+        n: int(client.command(final if "Replacing" in engine else plain, parameters={"t": n})) for n, engine in tables
+    }
