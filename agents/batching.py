@@ -164,9 +164,8 @@ class Batcher:
         for key, partition in self.dirty.items():
             state = self.table.data.get(key)
             if state is not None:
-                self.sent.append(
-                    await producer.send(changelog, key.encode(), orjson.dumps(state), partition, None, None)
-                )
+                k, v = changelog_record(self.table, key, state)
+                self.sent.append(await producer.send(changelog, k, v, partition, None, None))
         self.stats[f"{self.name}.state_writes"] += len(self.dirty)
         self.dirty = {}
         await self._delivered(producer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -144,3 +145,35 @@ def test_sigterm_writes_what_the_worker_holds_and_stops(settings: Settings, db: 
     w.proc.wait(60)
     assert time.monotonic() - started < 30
     assert kafka_admin.group_backlog(settings, settings.group_worker, topics.SOURCE_TOPICS) == 0
+
+
+def test_a_restarted_worker_goes_on_from_the_state_it_wrote(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    """A new worker process restores every customer's state from the changelog (the only copy:
+    the table store is in memory), so the second half of the traffic folds into the first."""
+    from pipeline.intake import decode
+
+    exp = simulated(17, days=6, customers=60, bad_rate=0.0, settings=settings)
+    first_seen: dict[str, str] = {}
+    for topic, _key, value, _ts in exp.messages:
+        env = decode(value, topic, settings.max_event_bytes).envelope
+        if env.customer_id:
+            at = env.occurred_at.astimezone(UTC).replace(tzinfo=None)
+            first_seen[env.customer_id] = min(first_seen.get(env.customer_id, at), at)
+    half = len(exp.messages) // 2
+    w = worker()
+    sink()
+    send(settings, exp.messages[:half])
+    wait_until(lambda: count(db, "SELECT count() FROM events FINAL") >= half, what="first half stored")
+    w.stop()  # graceful: every state it holds is on the changelog
+    w2 = worker()
+    send(settings, exp.messages[half:])
+    wait_until(
+        lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids), timeout=120, what="second half"
+    )
+    assert kafka_admin.wait_drained(settings, 60)
+    time.sleep(2)
+    rows = db.query("SELECT customer_id, first_seen_at FROM customers FINAL").result_rows
+    assert {c: t.replace(tzinfo=None) for c, t in rows} == first_seen
+    assert "Traceback" not in w2.dump()
