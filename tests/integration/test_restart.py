@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -155,7 +155,7 @@ def test_a_restarted_worker_goes_on_from_the_state_it_wrote(
     from pipeline.intake import decode
 
     exp = simulated(17, days=6, customers=60, bad_rate=0.0, settings=settings)
-    first_seen: dict[str, str] = {}
+    first_seen: dict[str, datetime] = {}
     for topic, _key, value, _ts in exp.messages:
         env = decode(value, topic, settings.max_event_bytes).envelope
         if env.customer_id:
