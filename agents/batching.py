@@ -132,8 +132,12 @@ class Batcher:
         return waiting > TAKE_MAX
 
     async def tick(self) -> None:
-        """Timer: flush when the stream went quiet, so the last batch is committed too."""
+        """Timer: fold a gathered batch whose stream went quiet (the loop only looks again when
+        another take arrives, so a last full take would otherwise wait for ever), and flush
+        when due, so the last batch is committed too."""
         async with self.lock:
+            if self.pending and time.monotonic() - self.pending_since >= self.settings.batch_seconds:
+                await self._fold_pending()
             if (self.held or self.dirty) and time.monotonic() - self.flushed_at >= self.settings.state_flush_seconds:
                 await self._flush()
 

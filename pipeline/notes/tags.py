@@ -70,8 +70,10 @@ def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[T
     for key, t in best.items():
         cur = profile["tags"].get(key)
         if cur is None:
-            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": stamp, "notes": []}
+            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": stamp, "first": stamp, "notes": []}
             profile["tags"][key] = cur
+        elif stamp < cur.get("first", cur["at"]):
+            cur["first"] = stamp
         at = datetime.fromisoformat(cur["at"])
         if ts >= at:
             cur["w"] = cur["w"] * _decay((ts - at).total_seconds() / 86_400) + t.weight
@@ -110,10 +112,16 @@ def tag_rows(profile: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _known(t: dict[str, Any], now: datetime) -> bool:
+    """Written down at or before ``now`` (event time): a visit is answered with what was known
+    then, whichever of the visit and a later note the worker happens to read first."""
+    return datetime.fromisoformat(t.get("first", t["at"])) <= now
+
+
 def _values(profile: dict[str, Any], tag_type: str, now: datetime) -> list[tuple[str, float, dict[str, Any]]]:
     out = []
     for t in profile["tags"].values():
-        if t["type"] == tag_type:
+        if t["type"] == tag_type and _known(t, now):
             out.append((t["value"], decayed(t["w"], datetime.fromisoformat(t["at"]), now), t))
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
@@ -122,10 +130,15 @@ def request_for_visit(profile: dict[str, Any], row: dict[str, Any]) -> dict[str,
     """What the store side needs to recommend for this visit: nothing but derived tags."""
     now = datetime.fromisoformat(row["occurred_at"])
     sizes = sorted(
-        ((t["at"], t["value"]) for t in profile["tags"].values() if t["type"] == "size"), reverse=True
+        ((t["at"], t["value"]) for t in profile["tags"].values() if t["type"] == "size" and _known(t, now)),
+        reverse=True,
     )  # the newest size mentioned is the one that fits now
     recommended = [
-        {"category": v, "notes": [n.split("|", 1)[1] for n in t["notes"]], "at": t["at"]}
+        {
+            "category": v,
+            "notes": [n.split("|", 1)[1] for n in t["notes"] if datetime.fromisoformat(n.split("|", 1)[0]) <= now],
+            "at": t["at"],
+        }
         for v, _w, t in _values(profile, "recommended", now)
     ]
     return {

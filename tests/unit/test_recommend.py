@@ -37,6 +37,22 @@ def test_profile_is_the_same_whatever_order_notes_arrive_in(tagger: NoteTagger) 
     assert profiles[0]["size:M"][0] > profiles[0]["preference:藏青"][0]
 
 
+def test_a_visit_is_answered_with_what_was_noted_before_it_in_event_time(tagger: NoteTagger) -> None:
+    """The worker may fold a later note before an earlier visit (two topics, no order between
+    them): the visit must not be offered what the associate wrote down days after it."""
+    p = tags.new_profile("C-1")
+    tags.apply_note(p, "N-old", NOW - timedelta(days=20), tagger.tag("推荐了卫衣，S码"))
+    tags.apply_note(p, "N-new", NOW - timedelta(days=10), tagger.tag("顾客试穿M码藏青阔腿裤，推荐了阔腿裤，喜欢藏青"))
+    tags.apply_note(p, "N-newer", NOW - timedelta(days=2), tagger.tag("又推荐了卫衣"))
+    visit = {"event_id": "v", "store_id": "S-1", "event_type": "pos.checkin"}
+    before = tags.request_for_visit(p, {**visit, "occurred_at": (NOW - timedelta(days=12)).isoformat()})
+    assert [(r["category"], r["notes"]) for r in before["recommended"]] == [("卫衣", ["N-old"])]
+    assert before["size"] == "S" and before["liked_colours"] == []
+    after = tags.request_for_visit(p, {**visit, "occurred_at": NOW.isoformat()})
+    assert {r["category"] for r in after["recommended"]} == {"卫衣", "阔腿裤"}
+    assert after["size"] == "M" and after["liked_colours"] == ["藏青"]
+
+
 def test_weight_halves_every_half_life() -> None:
     assert tags.decayed(1.0, NOW, NOW + timedelta(days=tags.HALF_LIFE_DAYS)) == pytest.approx(0.5)
 
