@@ -38,12 +38,22 @@ _LANDLINE_WORDS = r"(?:座机|电话|固话|tel|TEL|Tel|分机|传真)"
 _WECHAT = re.compile(_WECHAT_WORDS + _CUE + r"([A-Za-z][A-Za-z0-9_\-]{4,19})")
 _QQ = re.compile(r"(?:QQ|qq|Qq|扣扣|企鹅)" + _CUE + r"([1-9]\d{4,11})")
 _LANDLINE = re.compile(_LANDLINE_WORDS + _CUE + r"((?:\+\s?)?\d(?:" + _SEP + r"{1,3}\d|\d){4,})")
-# Worth a full scan: seven digits or more in all, an @ in either width, or a cue word (QQ
-# numbers and landlines can be shorter, and are only caught after one). Checked with
-# C-level string operations, as most strings (and most whole payloads) have none of them.
-_NO_DIGITS = str.maketrans("", "", "0123456789０１２３４５６７８９")
-_CUES = ("@", "＠", "(at)", "[at]", "微信", "威信", "薇信", "v信", "vx", "wx", "weixin", "wechat", "qq", "扣扣", "企鹅",
-         "座机", "电话", "固话", "tel", "分机", "传真")  # fmt: skip
+# Worth a full scan: a run of seven digits with at most three other characters between any two
+# of them (a superset of what ``_RUN`` reads as one number, before or after NFKC: folding
+# never shortens a gap), an @ in either width, or a cue word (QQ numbers and landlines can be
+# shorter, and are only caught after one). One C-level regex search and a few substring
+# tests, as most strings (and most whole payloads) hold none of them. Characters NFKC turns
+# into digits (①, ⑴, ¹, full width) count as digits.
+_DIGITISH = (
+    r"\d\u00b2\u00b3\u00b9\u2070-\u2079\u2080-\u2089\u2460-\u249b\u24ea-\u24ff\u2776-\u2793"
+    r"\u3251-\u325f\u32b1-\u32bf"
+)
+_RUN7 = re.compile(f"[{_DIGITISH}](?:[^{_DIGITISH}]{{0,3}}[{_DIGITISH}]){{6}}")
+_AT_CUES = ("@", "＠", "(at)", "[at]", "（at）")
+_WECHAT_CUES = ("微信", "威信", "薇信", "v信", "vx", "wx", "weixin", "wechat", "ｖ信", "ｖｘ", "ｗｘ")
+_QQ_CUES = ("qq", "扣扣", "企鹅", "ｑｑ")
+_LANDLINE_CUES = ("座机", "电话", "固话", "tel", "分机", "传真", "ｔｅｌ")
+_CUES = (*_AT_CUES, *_WECHAT_CUES, *_QQ_CUES, *_LANDLINE_CUES)
 MIN_DIGITS = 7
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -145,12 +155,30 @@ class Pii:
         known = self._ids.get(value)
         if known is not None:
             return known
-        _, found = self.scan(value)
-        out = f"pii.{self.token('identifier', value)[:16]}" if any(f.kind != "number" for f in found) else value
+        if value.isascii() and not any(c in value.lower() for c in _CUES):
+            personal = self._personal_run(value)  # most ids: no fold, no cue patterns, no tokens
+        else:
+            personal = any(f.kind != "number" for f in self.scan(value)[1])
+        out = f"pii.{self.token('identifier', value)[:16]}" if personal else value
         if len(self._ids) > 200_000:
             self._ids.clear()
         self._ids[value] = out
         return out
+
+    @staticmethod
+    def _personal_run(text: str) -> bool:
+        """A digit run in ASCII text without cue words that ``scan`` would mask as a phone, ID
+        or card (the same runs, the same classification; only "number" is not personal)."""
+        if _RUN7.search(text) is None:
+            return False
+        for m in _RUN.finditer(text):
+            run, end = m.group(0), m.end()
+            digits = re.sub(r"\D", "", run)
+            if len(digits) == 17 and end < len(text) and text[end] in "Xx":
+                run, digits = run + text[end], digits + "X"
+            if len(digits) >= MIN_DIGITS and not _harmless(run) and _classify(digits, run)[0] != "number":
+                return True
+        return False
 
     def mask_text(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         """Return masked text and (kind, token) pairs for each value found."""
@@ -160,7 +188,7 @@ class Pii:
     def might_hold(self, text: str) -> bool:
         """False when ``text`` cannot hold anything ``scan`` masks (one regex pass): a whole
         payload is checked once, and only payloads that might are scanned field by field."""
-        if len(text) - len(text.translate(_NO_DIGITS)) >= MIN_DIGITS:
+        if _RUN7.search(text) is not None:
             return True
         low = text.lower()
         return any(cue in low for cue in _CUES)
@@ -180,14 +208,18 @@ class Pii:
             taken[s:e] = b"\x01" * (e - s)
             hits.append((s, e, kind, self.token(kind, value), repl))
 
-        for m in _EMAIL.finditer(norm):
-            local, _, domain = re.split(r"\s?(@|\(at\)|\[at\])\s?", m.group(0), maxsplit=1)
-            claim(m.start(), m.end(), "email", f"{local}@{domain}".lower(), f"{local[:1]}***@{domain}")
-        for pattern, kind in ((_WECHAT, "wechat"), (_QQ, "qq")):
+        low = norm.lower()  # each family of patterns runs only where its cue is present
+        if any(c in low for c in _AT_CUES):
+            for m in _EMAIL.finditer(norm):
+                local, _, domain = re.split(r"\s?(@|\(at\)|\[at\])\s?", m.group(0), maxsplit=1)
+                claim(m.start(), m.end(), "email", f"{local}@{domain}".lower(), f"{local[:1]}***@{domain}")
+        for pattern, kind, cues in ((_WECHAT, "wechat", _WECHAT_CUES), (_QQ, "qq", _QQ_CUES)):
+            if not any(c in low for c in cues):
+                continue
             for m in pattern.finditer(norm):
                 value = m.group(1)
                 claim(m.start(1), m.end(1), kind, value, value[:1] + "***")
-        for m in _LANDLINE.finditer(norm):
+        for m in _LANDLINE.finditer(norm) if any(c in low for c in _LANDLINE_CUES) else ():
             digits = re.sub(r"\D", "", m.group(1))
             if not _MOBILE.fullmatch(digits[-11:]) or len(digits) < 11:
                 claim(m.start(1), m.end(1), "number", digits, _stars(m.group(1)))

@@ -35,6 +35,9 @@ def decode(raw: bytes | None, topic: str, max_bytes: int) -> Event:
 
 
 def iso(ts: datetime) -> str:
+    offset = ts.utcoffset()
+    if offset is not None and not offset:  # already UTC (nearly every event): no new datetime
+        return ts.isoformat(timespec="milliseconds")
     return ts.astimezone(UTC).isoformat(timespec="milliseconds")
 
 

@@ -1,4 +1,4 @@
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nlp.pii import Pii, id_checksum_ok, luhn_ok, mask_phone
@@ -73,3 +73,43 @@ def test_masking_is_linear_in_the_input_even_for_adversarial_padding() -> None:
     for pad in ("x", "1", "1 ", "a.b", "a@b."):
         small, large = best(32_000, pad), best(256_000, pad)
         assert large / max(small, 1e-6) < 20, (pad, small, large)  # 8x the input: ~8x linear, ~64x quadratic
+
+
+_PIECES = st.sampled_from(
+    ["1", "3", "8", "0", "9", "５", "１", "８", "①", "⑴", "²", "-", "－", " ", "　", ".", "(", "）", "+86", "x",
+     "@", "＠", "(at)", "qq", "ＱＱ", "wx", "ｗｘ", "微信", "电话", "tel", "abc", "a", "顾客", "，", "号", ":", "com"]
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@example("电话１３８ １２３４ ５６７８")
+@example("①③⑧①②③④⑤⑥⑦⑧")
+@example("ｗｘ：ａｂｃｄｅｆ")
+@example("ＱＱ１２３４５")
+@example("s＠qq.com")
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_the_cheap_precheck_never_skips_what_the_full_scan_would_mask(text: str) -> None:
+    """``might_hold`` lets most strings skip the scan; it must pass every string the scan masks."""
+    full = Pii(b"unit-test-key-0123456789")
+    full.might_hold = lambda _text: True  # type: ignore[method-assign]  # the scan without its precheck
+    _, found = full.scan(text)
+    if found:
+        assert PII.might_hold(text), (text, found)
+
+
+_ID_PIECES = st.sampled_from(
+    ["1", "3", "8", "0", "9", "5", "13812345678", "110101199003074573", "11010119900307457", "X", "x", "-", " ", ".",
+     "(", ")", "+86", "C", "R", "sim", "4111111111111111", "2026-11-29", "5000-8000", "_"]
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@example("C-13900001111")
+@example("sim-1-000001157")
+@example("ID11010119900307457X")
+@given(st.lists(_ID_PIECES, max_size=12).map("".join))
+def test_an_ascii_identifier_takes_the_short_path_to_the_same_answer(value: str) -> None:
+    """Identifiers (event ids above all) are unique: the ASCII path skips folding and tokens
+    for plain numbers, and must decide exactly as the full scan does."""
+    personal = any(f.kind != "number" for f in PII.scan(value)[1])
+    assert PII.identifier(value).startswith("pii.") == personal, value
