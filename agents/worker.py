@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections import Counter
 from typing import Any
@@ -11,9 +10,8 @@ from agents import customer, store
 from nlp.pii import Pii
 from pipeline.health.scoring import load_config
 from pipeline.infra.faust_app import create_app
+from pipeline.infra.gctune import tune_gc
 from pipeline.infra.settings import Settings, pii_key
-
-GC_YOUNG = 20_000  # allocations between young collections (CPython's default: 700)
 
 
 def build(settings: Settings) -> Any:
@@ -30,16 +28,6 @@ def build(settings: Settings) -> Any:
     app.timer(interval=30.0)(report)
     app.salespulse_stats = stats
     return app
-
-
-def tune_gc() -> None:
-    """Freeze what start-up loaded (jieba's dictionary, lexicons, models: never garbage) and
-    collect the young generation less often. Every event allocates dozens of short-lived
-    dicts, and each default collection also walked every customer's state; freezing and a
-    larger first threshold cut the worker's CPU per event measurably (see BENCHMARKS.md)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG, 20, 20)
 
 
 def run(settings: Settings) -> None:

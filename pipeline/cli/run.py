@@ -24,8 +24,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.infra.gctune import tune_gc
     from pipeline.infra.serve import serve
 
+    tune_gc()
     asyncio.run(serve(settings))
     return 0
 
