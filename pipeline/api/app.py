@@ -27,6 +27,8 @@ from pipeline.api.guard import Guard, LoginThrottle
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
 from pipeline.health.alerts import ALLOWED_FROM
 
+AFTER = {"acknowledge": "acknowledged", "resolve": "resolved"}
+
 Db = Callable[..., Awaitable[Any]]  # run fn(client, *args) on the store's thread
 MAX_PAGE = 100
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -159,15 +161,29 @@ def create_api(
         need(p, "admin", "store_manager", "sales_rep", "cs")
         return list(await db(queries.alerts, p, status, limit, offset))
 
+    # Transitions accepted but not stored yet: alert id -> (stored version then, status it leads
+    # to). The worker applies an action a moment later, so without this four concurrent
+    # resolves all read "open" and all got 202; now the first wins and the rest get 409.
+    accepted: dict[str, tuple[int, str]] = {}
+    act_lock = asyncio.Lock()
+
     async def act(alert_id: str, verb: str, body: ActionBody, p: Principal) -> Accepted:
         need(p, "admin", "store_manager", "cs")
-        a = await db(queries.alert, p, alert_id)
-        if a is None:
-            raise HTTPException(404, "no such alert")
-        if a["status"] not in ALLOWED_FROM[verb]:  # the same rule the health agent applies
-            raise HTTPException(409, f"alert is {a['status']}: cannot {verb}")
-        by = p.specialist_id or p.name
-        await send_action(alert_id, verb, by, body.note)
+        async with act_lock:
+            a = await db(queries.alert, p, alert_id)
+            if a is None:
+                raise HTTPException(404, "no such alert")
+            status = a["status"]
+            ahead = accepted.get(alert_id)
+            if ahead is not None and ahead[0] == a["version"]:
+                status = ahead[1]  # an accepted action the worker has not stored yet
+            if status not in ALLOWED_FROM[verb]:  # the same rule the health agent applies
+                raise HTTPException(409, f"alert is {status}: cannot {verb}")
+            by = p.specialist_id or p.name
+            await send_action(alert_id, verb, by, body.note)
+            accepted[alert_id] = (int(a["version"]), AFTER[verb])
+            if len(accepted) > 10_000:
+                del accepted[next(iter(accepted))]  # the oldest: stored long ago
         return Accepted(status="accepted", alert_id=alert_id, action=verb, by=by)
 
     @app.post("/api/alerts/{alert_id}/acknowledge", status_code=202)

@@ -4,6 +4,13 @@ The scope is a subquery of customer ids derived from the credential: a store man
 customers seen at their stores, a sales rep the customers they have messaged, a
 customer-success specialist the customers of alerts assigned to them, an admin everyone.
 Out of scope and nonexistent look the same to the caller (404).
+
+Store scope, the rule: a customer is "seen at" a store only through a POS or check-in event
+there (a note or a message naming a store does not count). For such a customer, a store
+manager reads the cross-store fields the floor needs (score, band, trend and their reasons,
+the tag profile, open alerts) and the identity the till already knows (member number, masked
+phone, segment), but only their own stores' notes, recommendations and visits; where else
+and when else the customer shopped (first store, first and last seen anywhere) stays out.
 """
 
 from __future__ import annotations
@@ -21,6 +28,17 @@ from pipeline.api.keys import Principal
 from pipeline.notes.tags import decayed
 
 VISITS = ("pos.checkin", "pos.coupon_scan", "pos.purchase")
+# Customers seen at the stores in {scope_stores}: only the till says a customer was there.
+SEEN_AT_STORES = (
+    "SELECT DISTINCT customer_id FROM events WHERE store_id IN {scope_stores:Array(String)} "
+    "AND startsWith(event_type, 'pos.') AND customer_id != ''"
+)
+# A recommendation's source notes as a store manager may follow them: those written at their stores.
+OWN_NOTES = (
+    "arrayFilter(n -> n IN (SELECT note_id FROM note_tags WHERE customer_id = {cid:String} "
+    "AND store_id IN {stores:Array(String)}), source_notes)"
+)
+CROSS_STORE_FIELDS = ("first_store_id", "first_seen_at", "last_seen_at")  # not for a store manager
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -29,11 +47,7 @@ def scope(p: Principal) -> tuple[str, dict[str, Any]]:
     if p.role == "admin":
         return "SELECT customer_id FROM customers", {}
     if p.role == "store_manager":
-        return (
-            "SELECT DISTINCT customer_id FROM events WHERE store_id IN {scope_stores:Array(String)} "
-            "AND customer_id != ''",
-            {"scope_stores": list(p.stores)},
-        )
+        return SEEN_AT_STORES, {"scope_stores": list(p.stores)}
     if p.role == "sales_rep":
         return (
             "SELECT DISTINCT customer_id FROM events WHERE event_type = 'messaging.outbound' "
@@ -103,18 +117,24 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
         w = decayed(float(t["weight"]), as_of, now, float(t["half_life_days"]))
         cloud.append({"tag": t["tag"], "type": t["tag_type"], "value": t["value"], "weight": round(w, 4)})
     cloud.sort(key=lambda t: (-t["weight"], t["tag"]))
+    # A store manager reads the notes and recommendations written at their own stores only.
+    own = p.role == "store_manager"
+    at = " AND store_id IN {stores:Array(String)}" if own else ""
+    local = {**cid, "stores": list(p.stores)} if own else cid
     notes = _rows(
         client,
-        "SELECT note_id, occurred_at, store_id, text, tags FROM note_tags FINAL WHERE customer_id = {cid:String} "
-        "ORDER BY occurred_at DESC LIMIT 10",
-        cid,
+        "SELECT note_id, occurred_at, store_id, text, tags FROM note_tags FINAL WHERE customer_id = {cid:String}"  # noqa: S608  # fixed fragments, values are parameters
+        f"{at} ORDER BY occurred_at DESC LIMIT 10",
+        local,
     )
     recs = _rows(
         client,
-        "SELECT rank, kind, sku, name, category, size, colour, on_hand, reasons, source_notes, message, store_id, "
-        "occurred_at, personalised FROM recommendations FINAL WHERE customer_id = {cid:String} AND request_id = "
-        "(SELECT argMax(request_id, occurred_at) FROM recommendations WHERE customer_id = {cid:String}) ORDER BY rank",
-        cid,
+        "SELECT rank, kind, sku, name, category, size, colour, on_hand, reasons, "  # noqa: S608  # fixed fragments, values are parameters
+        f"{OWN_NOTES if own else 'source_notes'} AS source_notes, message, store_id, "
+        f"occurred_at, personalised FROM recommendations FINAL WHERE customer_id = {{cid:String}}{at} AND request_id = "
+        f"(SELECT argMax(request_id, occurred_at) FROM recommendations WHERE customer_id = {{cid:String}}{at}) "
+        "ORDER BY rank",
+        local,
     )
     alerts = _rows(
         client,
@@ -123,6 +143,17 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
         cid,
     )
     out = _clean(base)
+    if own:
+        for k in CROSS_STORE_FIELDS:
+            del out[k]
+        out["last_visit_at"] = _iso(
+            _rows(
+                client,
+                "SELECT max(occurred_at) AS at FROM events WHERE customer_id = {cid:String} "
+                "AND store_id IN {stores:Array(String)} AND startsWith(event_type, 'pos.')",
+                local,
+            )[0]["at"]
+        )
     if health:
         h = _clean(health[0])
         h["fresh"] = orjson.loads(h["fresh"]) if h["fresh"] else {}
@@ -144,7 +175,13 @@ def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: in
         return None
     local = now.astimezone(SHANGHAI)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-    params = {"store": store_id, "since": day_start.replace(tzinfo=None), "limit": limit, "visits": list(VISITS)}
+    params = {
+        "store": store_id,
+        "scope_stores": [store_id],
+        "since": day_start.replace(tzinfo=None),
+        "limit": limit,
+        "visits": list(VISITS),
+    }
     visitors = _rows(
         client,
         "SELECT e.customer_id AS customer_id, max(e.occurred_at) AS last_visit, any(c.member_no) AS member_no, "
@@ -162,16 +199,14 @@ def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: in
     )
     at_risk = _rows(
         client,
-        "SELECT customer_id, score, band, trend_7d, reasons FROM customer_health FINAL WHERE band = 'at_risk' "
-        "AND customer_id IN (SELECT DISTINCT customer_id FROM events WHERE store_id = {store:String}) "
-        "ORDER BY score LIMIT {limit:UInt32}",
+        "SELECT customer_id, score, band, trend_7d, reasons FROM customer_health FINAL WHERE band = 'at_risk' "  # noqa: S608  # fixed fragments, values are parameters
+        f"AND customer_id IN ({SEEN_AT_STORES}) ORDER BY score LIMIT {{limit:UInt32}}",
         params,
     )
     alerts = _rows(
         client,
-        "SELECT alert_id, customer_id, rule_id, severity, title, status, assignee, raised_at FROM alerts FINAL "
-        "WHERE status IN ('open', 'acknowledged') AND customer_id IN "
-        "(SELECT DISTINCT customer_id FROM events WHERE store_id = {store:String}) "
+        "SELECT alert_id, customer_id, rule_id, severity, title, status, assignee, raised_at FROM alerts FINAL "  # noqa: S608  # fixed fragments, values are parameters
+        f"WHERE status IN ('open', 'acknowledged') AND customer_id IN ({SEEN_AT_STORES}) "
         "ORDER BY raised_at DESC LIMIT {limit:UInt32}",
         params,
     )
@@ -280,7 +315,12 @@ def _search(client: Any, p: Principal, cond: str, params: dict[str, Any], limit:
         "LEFT JOIN (SELECT customer_id, score, band FROM customer_health FINAL) AS h ON h.customer_id = c.customer_id "
         f"WHERE {cond} AND c.customer_id IN ({sub}) ORDER BY c.customer_id LIMIT {{limit:UInt32}}"
     )
-    return [_clean(r) for r in _rows(client, sql, {**params, **sp, "limit": limit})]
+    rows = [_clean(r) for r in _rows(client, sql, {**params, **sp, "limit": limit})]
+    if p.role == "store_manager":
+        for r in rows:
+            for k in CROSS_STORE_FIELDS:
+                r.pop(k, None)
+    return rows
 
 
 def freshness(client: Any) -> dict[str, float]:

@@ -74,6 +74,47 @@ def send_visitor(s: Settings) -> None:
     send_raw(s, [("pos.transactions", c, env("v2", "pos.coupon_scan", now, {"coupon_code": "CP-V"}, "C-VISIT-1"))])
 
 
+def send_cross_store(s: Settings) -> None:
+    """C-CROSS-1 shops at S-BJ-001 (a note written there) and once at S-SH-001; C-CROSS-2 only
+    at S-BJ-001, but a note event names S-SH-001 (the event that once widened the scope)."""
+    from datetime import timedelta
+
+    import orjson
+
+    from tests.integration.test_notes import send as send_raw
+
+    now = datetime.now(UTC)
+
+    def ev(i: str, etype: str, days: float, payload: dict[str, Any], cid: str, store_id: str) -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": f"x-{i}",
+                "event_type": etype,
+                "schema_version": 1,
+                "occurred_at": (now - timedelta(days=days)).isoformat(),
+                "source": "test",
+                "store_id": store_id,
+                "customer_id": cid,
+                "payload": payload,
+            }
+        )
+
+    m1, m2 = {"member_no": "MX1"}, {"member_no": "MX2"}
+    bj_note = {"note_id": "NX-BJ", "associate_id": "A-BJ-1", "text": "北京店：推荐了阔腿裤，L码，喜欢驼色"}
+    sh_named = {"note_id": "NX-2", "associate_id": "A-SH-9", "text": "顾客来电问尺码"}
+    send_raw(
+        s,
+        [
+            ("pos.transactions", b"C-CROSS-1", ev("1", "pos.checkin", 5, m1, "C-CROSS-1", "S-BJ-001")),
+            ("store.notes", b"C-CROSS-1", ev("2", "store.note", 4, bj_note, "C-CROSS-1", "S-BJ-001")),
+            ("pos.transactions", b"C-CROSS-1", ev("3", "pos.checkin", 2, m1, "C-CROSS-1", "S-BJ-001")),
+            ("pos.transactions", b"C-CROSS-1", ev("4", "pos.checkin", 1, m1, "C-CROSS-1", "S-SH-001")),
+            ("pos.transactions", b"C-CROSS-2", ev("5", "pos.checkin", 4, m2, "C-CROSS-2", "S-BJ-001")),
+            ("store.notes", b"C-CROSS-2", ev("6", "store.note", 3, sh_named, "C-CROSS-2", "S-SH-001")),
+        ],
+    )
+
+
 @pytest.fixture(scope="module")
 def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
@@ -86,6 +127,7 @@ def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     send(s, exp.messages)
     send_silent_key_contact(s)  # one high-severity field alert for sure
     send_visitor(s)  # and a member identified at S-SH-001 today, with a recommendation
+    send_cross_store(s)
     worker = WorkerProcess(s, tmp / "worker.log").start()
     server = ServeRunner(s).start()
     db = store.connect(s)
@@ -151,6 +193,26 @@ def test_store_manager_sees_only_customers_of_their_store(console: Console) -> N
     assert [r["customer_id"] for r in console.get("admin", "/api/search", params={"q": member}).json()] == [theirs]
 
 
+def test_a_store_manager_reads_their_own_stores_notes_and_the_cross_store_score_only(console: Console) -> None:
+    """Issue 10: once a customer was seen at S-SH-001, its manager read every note and
+    recommendation written at other stores; a note naming S-SH-001 widened the scope."""
+    assert console.get("sh", "/api/customers/C-CROSS-2").status_code == 404  # a note is not a visit
+    assert console.get("admin", "/api/customers/C-CROSS-2").status_code == 200
+    assert console.get("sh", "/api/search", params={"q": "MX2"}).json() == []
+    full = console.get("admin", "/api/customers/C-CROSS-1").json()
+    assert [n["note_id"] for n in full["notes"]] == ["NX-BJ"] and full["first_store_id"] == "S-BJ-001"
+    mine = console.get("sh", "/api/customers/C-CROSS-1")
+    assert mine.status_code == 200
+    c = mine.json()
+    assert c["notes"] == [] and "北京店" not in mine.text and "NX-BJ" not in mine.text
+    assert all(r["store_id"] == "S-SH-001" for r in c["recommendations"])
+    assert not {"first_store_id", "first_seen_at", "last_seen_at"} & set(c)
+    assert c["last_visit_at"] and c["health"]["band"] == full["health"]["band"]  # the score crosses stores
+    assert {t["tag"] for t in c["tags"]} == {t["tag"] for t in full["tags"]}  # and so does the tag profile
+    found = console.get("sh", "/api/search", params={"q": "MX1"}).json()
+    assert [r["customer_id"] for r in found] == ["C-CROSS-1"] and "first_store_id" not in found[0]
+
+
 def test_dashboard_lists_todays_visitors_with_their_recommendation(console: Console) -> None:
     d = console.get("sh", "/api/stores/S-SH-001/dashboard").json()
     assert d["store_id"] == "S-SH-001" and set(d) == {"store_id", "day", "visitors", "at_risk", "alerts"}
@@ -205,6 +267,24 @@ def test_an_alert_note_with_personal_numbers_is_masked_before_anyone_sees_it(con
     assert "138****5678" in stored and "110***********4573" in stored
     served = next(x for x in console.get("cs", "/api/alerts").json() if x["alert_id"] == target)
     assert "12345678" not in served["note"].translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+
+
+def test_concurrent_transitions_of_one_alert_accept_one_and_refuse_the_rest(console: Console) -> None:
+    """The same alert resolved 4 times at once got 202 three times (issue 10)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    open_ = console.get("admin", "/api/alerts", params={"status": "open", "limit": 100}).json()
+    assert len(open_) >= 2
+    target = open_[-1]["alert_id"]  # the oldest: the browser test takes the newest
+    path = f"/api/alerts/{target}/resolve"
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(lambda _i: console.post("admin", path).status_code, range(4)))
+    assert codes == [202, 409, 409, 409]
+    wait_until(
+        lambda: console.one("SELECT status FROM alerts FINAL WHERE alert_id = {a:String}", a=target) == "resolved",
+        what="resolved once",
+    )
+    assert console.post("admin", f"/api/alerts/{target}/resolve").status_code == 409
 
 
 def test_bodies_are_capped_errors_do_not_echo_and_headers_protect(console: Console) -> None:
