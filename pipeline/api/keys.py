@@ -80,9 +80,18 @@ class KeyStore:
         tmp.replace(self.path)
 
     def create(
-        self, name: str, role: str, *, stores: list[str] | None = None, rep_id: str = "", specialist_id: str = ""
+        self,
+        name: str,
+        role: str,
+        *,
+        stores: list[str] | None = None,
+        rep_id: str = "",
+        specialist_id: str = "",
+        known_stores: set[str] | None = None,
     ) -> tuple[str, KeyRecord]:
-        """Returns the token (shown once) and its stored record."""
+        """Returns the token (shown once) and its stored record. ``known_stores``, where given
+        (the CLI reads them from the running system), refuses a store id nobody has seen: a
+        typo such as S-SH-01 made a key that silently read nothing."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if role == "store_manager" and not stores:
@@ -91,6 +100,9 @@ class KeyStore:
             # An empty store id matched every app and messaging event (they carry none).
             if not STORE_CODE.fullmatch(store or ""):
                 raise ValueError(f"store id {store!r} is not a store code such as S-SH-001")
+            if known_stores is not None and store not in known_stores:
+                near = ", ".join(sorted(known_stores)[:20]) or "none yet"
+                raise ValueError(f"store id {store!r} is not a store this system knows (known: {near})")
         if role == "sales_rep" and not rep_id:
             raise ValueError("a sales_rep key needs --rep")
         if role == "cs" and not specialist_id:

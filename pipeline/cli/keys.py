@@ -13,9 +13,25 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
 
     ks = KeyStore(settings.keys_file)
     if args.action == "create":
+        known = None
+        if args.store:
+            from kafka.errors import KafkaError
+
+            from pipeline.infra.kafka_admin import known_stores
+
+            try:
+                known = known_stores(settings)
+            except KafkaError as exc:
+                print(f"refused: cannot check the store ids against the running system ({exc})", file=sys.stderr)
+                return 2
         try:
             token, rec = ks.create(
-                args.name, args.role, stores=args.store, rep_id=args.rep or "", specialist_id=args.specialist or ""
+                args.name,
+                args.role,
+                stores=args.store,
+                rep_id=args.rep or "",
+                specialist_id=args.specialist or "",
+                known_stores=known,
             )
         except ValueError as exc:
             print(f"refused: {exc}", file=sys.stderr)

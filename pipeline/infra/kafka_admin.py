@@ -135,3 +135,29 @@ def wait_drained(settings: Settings, timeout: float) -> bool:
             log.debug("lag not available yet: %s", exc)
         time.sleep(1.0)
     return False
+
+
+def known_stores(settings: Settings, timeout: float = 20.0) -> set[str]:
+    """Every store the worker keeps state for (it has sent stock or had a visit): the keys of the
+    store table's changelog, read from the broker, so this works while serve holds chDB."""
+    import orjson
+    from kafka import KafkaConsumer
+
+    name = f"{settings.group_worker}-stores-changelog"
+    ends = {TopicPartition(t, p): end for (t, p), end in end_offsets(settings, [name]).items() if end > 0}
+    found: set[str] = set()
+    if not ends:
+        return found
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        consumer.assign(list(ends))
+        consumer.seek_to_beginning(*ends)
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise KafkaError(f"could not read {name} within {timeout:.0f}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                found.update(orjson.loads(r.key) for r in records if r.key)
+    finally:
+        consumer.close()
+    return found

@@ -213,6 +213,20 @@ def test_a_store_manager_reads_their_own_stores_notes_and_the_cross_store_score_
     assert [r["customer_id"] for r in found] == ["C-CROSS-1"] and "first_store_id" not in found[0]
 
 
+def test_a_key_for_a_store_nobody_knows_is_refused(console: Console) -> None:
+    """An unknown store id such as S-SH-01 was accepted silently and read nothing."""
+    from tests.integration.test_cli import cli
+
+    s = console.settings
+    typo = cli(s, "keys", "create", "--name", "笔误", "--role", "store_manager", "--store", "S-SH-01")
+    assert typo.returncode == 2 and "S-SH-01" in typo.stderr and "S-SH-001" in typo.stderr
+    ok = cli(s, "keys", "create", "--name", "上海店长2", "--role", "store_manager", "--store", "S-SH-001")
+    assert ok.returncode == 0, ok.stderr
+    token = ok.stdout.strip().splitlines()[-1]
+    me = httpx.get(console.url + "/api/me", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    assert me["stores"] == ["S-SH-001"]
+
+
 def test_dashboard_lists_todays_visitors_with_their_recommendation(console: Console) -> None:
     d = console.get("sh", "/api/stores/S-SH-001/dashboard").json()
     assert d["store_id"] == "S-SH-001" and set(d) == {"store_id", "day", "visitors", "at_risk", "alerts"}
