@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from pipeline.infra import faust_compat
+from pipeline.infra.kafka_auth import faust_credentials
 from pipeline.infra.settings import Settings
 
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> Any:
     return App(
         settings.group_worker,
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_credentials=faust_credentials(settings),
         store="memory://",  # tables are rebuilt from their changelog topics at start-up
         datadir=str(settings.var_dir / "faust" / "{conf.name}"),  # not the working directory
         topic_partitions=settings.partitions,

@@ -12,13 +12,16 @@ from kafka.admin import OffsetSpec
 from kafka.errors import CoordinatorNotAvailableError, KafkaError
 
 from pipeline.infra import topics
+from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def admin(settings: Settings) -> Any:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="salespulse-admin")
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="salespulse-admin", **client_kwargs(settings)
+    )
 
 
 def ensure_topics(settings: Settings, names: tuple[str, ...] = topics.ALL_TOPICS) -> list[str]:
@@ -148,7 +151,9 @@ def known_stores(settings: Settings, timeout: float = 20.0) -> set[str]:
     found: set[str] = set()
     if not ends:
         return found
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **client_kwargs(settings)
+    )
     try:
         consumer.assign(list(ends))
         consumer.seek_to_beginning(*ends)

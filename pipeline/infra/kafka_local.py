@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 
 
@@ -92,19 +93,61 @@ def fetch(settings: Settings, *, quiet: bool = True) -> Path:
     return p.libs
 
 
+ADMIN_USER = "salespulse-admin"  # the local SASL broker's own user (super user); the app gets ACLs
+
+
+def _admin_password(p: Paths) -> str:
+    """The local SASL broker's admin password: random once, kept 0600 beside its data."""
+    f = p.root / "admin-password"
+    if not f.exists():
+        import secrets
+
+        p.root.mkdir(parents=True, exist_ok=True)
+        f.touch(mode=0o600)
+        f.write_text(secrets.token_urlsafe(24))
+    return f.read_text().strip()
+
+
+def _security(settings: Settings, p: Paths) -> list[str]:
+    port = settings.kafka_port
+    if not settings.kafka_local_sasl:
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        ]
+    # As production closes the broker: clients authenticate with SCRAM-SHA-512 and are
+    # authorised by ACLs (nothing is allowed where no ACL says so). The controller listener
+    # stays on loopback inside the node; in KRaft its principal must be a super user.
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN_USER}" password="{_admin_password(p)}";'
+    )
+    return [
+        f"listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
+        f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}",
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+        f"listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{ADMIN_USER};User:ANONYMOUS",
+        "allow.everyone.if.no.acl.found=false",
+    ]
+
+
 def _properties(settings: Settings, p: Paths) -> str:
-    port, cport = settings.kafka_port, settings.kafka_controller_port
+    cport = settings.kafka_controller_port
     return "\n".join(
         [
             "# Written by `salespulse kafka start`; single-node KRaft for local use and tests.",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{cport}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            *_security(settings, p),
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={p.data}",
             f"num.partitions={settings.partitions}",
             "offsets.topic.replication.factor=1",
@@ -155,6 +198,8 @@ def _format(settings: Settings, p: Paths) -> None:
         p.cluster_id.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
     cid = p.cluster_id.read_text().strip()
     cmd = _java_cmd(settings, p, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(p.config), "--standalone")
+    if settings.kafka_local_sasl:  # the broker's own SCRAM user must exist before its first start
+        cmd += ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={_admin_password(p)}]"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603  # fixed argv
     if proc.returncode != 0:
         raise KafkaLocalError(f"formatting Kafka storage failed:\n{proc.stdout}\n{proc.stderr}")
@@ -188,13 +233,13 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def broker_ready(bootstrap: str, timeout: float = 5.0) -> bool:
+def broker_ready(bootstrap: str, timeout: float = 5.0, auth: dict[str, object] | None = None) -> bool:
     """True when the broker answers a metadata request, not merely when the port is open."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(auth or {}))
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -223,7 +268,9 @@ def start(settings: Settings, *, wait: float = 90.0) -> bool:
     """Start the broker unless one already answers; return True if we started it."""
     p = paths(settings)
     if _pid(p) is not None or port_open("127.0.0.1", settings.kafka_port):
-        if broker_ready(settings.kafka_bootstrap, timeout=wait):
+        if broker_ready(settings.kafka_bootstrap, timeout=wait, auth=_own_auth(settings)):
+            if settings.kafka_local_sasl:
+                provision_app_user(settings)
             return False
         raise KafkaLocalError(f"something listens on port {settings.kafka_port} but is not answering as Kafka")
     fetch(settings)
@@ -246,7 +293,11 @@ def start(settings: Settings, *, wait: float = 90.0) -> bool:
         if proc.poll() is not None:
             tail = (p.logs / "server.out").read_text(errors="replace")[-3000:]
             raise KafkaLocalError(f"Kafka exited with code {proc.returncode}:\n{tail}")
-        if port_open("127.0.0.1", settings.kafka_port) and broker_ready(settings.kafka_bootstrap):
+        if port_open("127.0.0.1", settings.kafka_port) and broker_ready(
+            settings.kafka_bootstrap, auth=_own_auth(settings)
+        ):
+            if settings.kafka_local_sasl:
+                provision_app_user(settings)
             return True
         time.sleep(0.5)
     raise KafkaLocalError(f"Kafka did not become ready within {wait:.0f}s; see {p.logs}/server.log")
@@ -268,3 +319,52 @@ def stop(settings: Settings, *, wait: float = 60.0) -> bool:
         os.kill(pid, signal.SIGKILL)
     p.pid.unlink(missing_ok=True)
     return True
+
+
+def _own_auth(settings: Settings) -> dict[str, object]:
+    """How we talk to the local broker as its operator: its admin user when it runs SASL."""
+    if not settings.kafka_local_sasl:
+        return client_kwargs(settings)
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": ADMIN_USER,
+        "sasl_plain_password": _admin_password(paths(settings)),
+    }
+
+
+def provision_app_user(settings: Settings) -> None:
+    """The app's SCRAM user on the local SASL broker (created, or its password set from the
+    environment) and its ACLs: everything on its own topics (the topic prefix; every topic
+    where there is none) and its consumer groups, nothing else."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+        UserScramCredentialUpsertion,
+    )
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **_own_auth(settings))
+    principal = f"User:{settings.kafka_username}"
+    topics = (
+        ResourcePattern(ResourceType.TOPIC, settings.topic_prefix, ACLResourcePatternType.PREFIXED)
+        if settings.topic_prefix
+        else ResourcePattern(ResourceType.TOPIC, "*", ACLResourcePatternType.LITERAL)
+    )
+    groups = ResourcePattern(ResourceType.GROUP, settings.group_worker, ACLResourcePatternType.PREFIXED)
+    try:
+        user = UserScramCredentialUpsertion(settings.kafka_username, "SCRAM-SHA-512", settings.kafka_password)
+        errors = {k: v for k, v in admin.alter_user_scram_credentials([user]).items() if v}
+        if errors:
+            raise KafkaLocalError(f"could not set the SCRAM user {settings.kafka_username}: {errors}")
+        result = admin.create_acls(
+            [ACL(principal, "*", ACLOperation.ALL, ACLPermissionType.ALLOW, r) for r in (topics, groups)]
+        )
+        if result.get("failed"):
+            raise KafkaLocalError(f"could not grant ACLs to {principal}: {result['failed']}")
+    finally:
+        admin.close()

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from pipeline.infra import topics
+from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.notify import Target, deliver
 from pipeline.infra.settings import Settings
 from schemas.results import rows_of
@@ -49,11 +50,14 @@ class Notifier:
         consumer = AIOKafkaConsumer(
             self.settings.topic(topics.ALERTS),
             bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_kwargs(self.settings),
             group_id=self.settings.group_notify,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", **client_kwargs(self.settings)
+        )
         await producer.start()
         await consumer.start()
         # Alerts raised in the quiet hours wait here (not committed) until their notify_after;

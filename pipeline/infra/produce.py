@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline import intake
+from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 from schemas.events import EVENT_TOPICS, EventError
 
@@ -44,6 +45,7 @@ async def send_generated(
 
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_kwargs(settings),
         acks="all",
         linger_ms=5,
         max_batch_size=262_144,
@@ -106,7 +108,9 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
     from kafka import KafkaProducer
 
     report = FileReport()
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, **client_kwargs(settings)
+    )
     futures: list[Any] = []
     try:
         with path.open("rb") as fh:
@@ -158,7 +162,7 @@ def send_alert_action(settings: Settings, alert_id: str, action: str, by: str, n
     }
     raw = orjson.dumps(doc)
     intake.decode(raw, "alert.actions", settings.max_event_bytes)  # refuse locally what intake would
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **client_kwargs(settings))
     try:
         producer.send(settings.topic("alert.actions"), key=customer.encode(), value=raw).get(timeout=30)
     finally:

@@ -37,6 +37,14 @@ class Settings:
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
+    # Kafka client security (production: SASL_SSL or SASL_PLAINTEXT with SCRAM-SHA-512).
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    # The local broker (`salespulse kafka start`) with SCRAM users and ACLs, as production runs.
+    kafka_local_sasl: bool = False
     log_level: str = "info"
     wecom_webhook: str = field(default="", repr=False)
     dingtalk_webhook: str = field(default="", repr=False)
@@ -90,6 +98,12 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_KAFKA_PORT": ("kafka_port", int),
     "SALESPULSE_KAFKA_CONTROLLER_PORT": ("kafka_controller_port", int),
     "SALESPULSE_KAFKA_HEAP": ("kafka_heap", str),
+    "SALESPULSE_KAFKA_SECURITY_PROTOCOL": ("kafka_security_protocol", str),
+    "SALESPULSE_KAFKA_SASL_MECHANISM": ("kafka_sasl_mechanism", str),
+    "SALESPULSE_KAFKA_USERNAME": ("kafka_username", str),
+    "SALESPULSE_KAFKA_PASSWORD": ("kafka_password", str),
+    "SALESPULSE_KAFKA_SSL_CAFILE": ("kafka_ssl_cafile", str),
+    "SALESPULSE_KAFKA_LOCAL_SASL": ("kafka_local_sasl", bool),
     "SALESPULSE_LOG_LEVEL": ("log_level", str),
     "SALESPULSE_WECOM_WEBHOOK": ("wecom_webhook", str),
     "SALESPULSE_DINGTALK_WEBHOOK": ("dingtalk_webhook", str),
@@ -138,6 +152,14 @@ def _check(s: Settings) -> None:
         raise SettingsError("SALESPULSE_TOPIC_PREFIX may use letters, digits, '.', '_' and '-'")
     if not (s.clickhouse_dsn.startswith(("chdb://", "http://", "https://"))):
         raise SettingsError("SALESPULSE_CLICKHOUSE_DSN must start with chdb://, http:// or https://")
+    if s.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise SettingsError("SALESPULSE_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    if s.kafka_sasl_mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        raise SettingsError("SALESPULSE_KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    if s.kafka_security_protocol.startswith("SASL") and not (s.kafka_username and s.kafka_password):
+        raise SettingsError("SASL needs SALESPULSE_KAFKA_USERNAME and SALESPULSE_KAFKA_PASSWORD")
+    if s.kafka_local_sasl and s.kafka_security_protocol != "SASL_PLAINTEXT":
+        raise SettingsError("SALESPULSE_KAFKA_LOCAL_SASL needs SALESPULSE_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT")
     if s.partitions < 1:
         raise SettingsError("SALESPULSE_PARTITIONS must be >= 1")
     if s.env == "production" and s.pii_hmac_key in ("", DEMO_PII_KEY):

@@ -28,6 +28,7 @@ import orjson
 from nlp.pii import Pii
 from pipeline import intake
 from pipeline.infra import topics
+from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 from pipeline.infra.store import INSERT_SETTINGS
 from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, rows_of
@@ -179,6 +180,7 @@ class Sink:
         consumer = AIOKafkaConsumer(
             *self.topic_table,
             bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_kwargs(self.settings),
             group_id=self.settings.group_sink,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -188,7 +190,9 @@ class Sink:
             session_timeout_ms=15_000,
             heartbeat_interval_ms=3_000,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", **client_kwargs(self.settings)
+        )
         await producer.start()
         await consumer.start()
         pending: dict[Any, int] = {}
