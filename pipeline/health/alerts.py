@@ -157,8 +157,10 @@ def evaluate(
     previous_band: str | None,
     trend_7d: float | None,
     open_counts: dict[str, int],
+    kinds: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Alerts to raise now; records the raise time per rule in ``state['alerts']`` (cooldown).
+    """Alerts to raise now (of the rules of ``kinds``, all when None); records the raise time
+    per rule in ``state['alerts']`` (cooldown).
 
     Over the weekly contact cap an alert is still raised and stored, as ``suppressed`` with
     the reason, so nobody is contacted a third time in a week and nothing disappears.
@@ -168,6 +170,8 @@ def evaluate(
     contacts: list[str] = [t for t in state.get("contacts", []) if t > week_ago]
     out = []
     for rule in cfg.rules:
+        if kinds is not None and rule.kind not in kinds:
+            continue
         last = raised.get(rule.id)
         if last is not None and as_of - datetime.fromisoformat(last) < timedelta(days=rule.cooldown_days):
             continue

@@ -14,6 +14,7 @@ from pipeline.health.features import Features, apply_event, close_of, day_of, fe
 from pipeline.health.scoring import HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
 
+ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged at the watermark for quiet customers
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
@@ -225,21 +226,23 @@ def absence(
     with the event-time watermark (newest event time seen) through a topic to the agent,
     which runs this and keeps the cooldown in the customer's state like any other alert.
     """
-    if state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
-        return []
-    f = features(state, watermark)
-    s = rescore(score(f, state["segment"], cfg, state["fresh"], watermark), f, state["segment"], cfg, model)[0]
     last = state["last"]
+    if last is None or state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
+        return []
+    # Only the rules about silence are judged here, and an alert cites the score and band that
+    # are stored: one rescored at the watermark once said 降至高风险（40分） beside a stored 40.5
+    # "watch". Band and score rules wait for the customer's next event, when it is stored.
     return evaluate(
         alert_cfg,
         state,
-        f,
+        features(state, watermark),
         as_of=watermark,
-        score=s.score,
-        band=s.band,
-        previous_band=None if last is None else last["band"],
+        score=last["score"],
+        band=last["band"],
+        previous_band=None,
         trend_7d=None,
         open_counts=open_counts,
+        kinds=ABSENCE_KINDS,
     )
 
 

@@ -8,7 +8,7 @@ bucket of their own ``occurred_at``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -122,6 +122,32 @@ def prune(state: dict[str, Any]) -> None:
         del state["days"][day]
 
 
+UNANSWERED_SLOW_HOURS = 48.0  # the field's rule: a message unanswered this long is a slow reply
+
+
+def reply_hours(state: dict[str, Any], as_of: datetime, at: str) -> tuple[float, ...]:
+    """The last three reply latencies at ``as_of``, oldest first, where a message still
+    unanswered after 48 hours counts as a slow reply (its age so far), as the field means
+    it: a contact who stops replying altogether is the slowest of all, not one with no
+    replies. A message answered later than ``as_of`` was still waiting then."""
+    cutoff = (as_of - timedelta(hours=UNANSWERED_SLOW_HOURS)).isoformat()
+    items: list[tuple[str, float]] = []
+    waiting: list[str] = [sent for sent in state["pending"].values() if sent <= cutoff]
+    for ts, hours in state["replies"]:
+        if ts <= at:
+            items.append((ts, hours))
+        else:  # answered after as_of: sent before it?
+            sent = (datetime.fromisoformat(ts) - timedelta(hours=hours)).isoformat()
+            if sent <= cutoff:
+                waiting.append(sent)
+    for sent in waiting:
+        since = datetime.fromisoformat(sent)
+        became_slow = (since + timedelta(hours=UNANSWERED_SLOW_HOURS)).isoformat()
+        items.append((became_slow, round((as_of - since).total_seconds() / 3600, 3)))
+    items.sort()
+    return tuple(h for _ts, h in items[-3:])
+
+
 def close_of(day: str) -> datetime:
     """The last instant of a day bucket."""
     return datetime.fromisoformat(f"{day}T23:59:59.999999+00:00")
@@ -146,6 +172,7 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
     ``by_day`` judges the close of an earlier day from its buckets alone (the last open is
     the day it happened), so that later days' events cannot change the result: the 7-day
     trend caches it until an event on or before that day arrives."""
+    as_of = as_of.astimezone(UTC)  # state times are UTC text; a watermark may carry another offset
     hi = day_of(as_of)
     lo7, lo30 = day_of(as_of - timedelta(days=6)), day_of(as_of - timedelta(days=29))
     logins7 = opens7 = opens30 = purchases30 = returns30 = 0
@@ -169,7 +196,6 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
         # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
         opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
         last_open = f"{max(opened)}T00:00:00+00:00" if opened else None
-    replies = [h for ts, h in state["replies"] if ts <= at]
     return Features(
         logins_7d=logins7,
         opens_7d=opens7,
@@ -178,7 +204,7 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
         days_since_open=None
         if last_open is None
         else max(0.0, (as_of - datetime.fromisoformat(last_open)).total_seconds() / 86400),
-        reply_hours=tuple(replies),
+        reply_hours=reply_hours(state, as_of, at),
         purchases_30d=purchases30,
         amount_30d=amount,
         returns_30d=returns30,

@@ -139,3 +139,37 @@ def test_lifecycle_acknowledge_then_resolve_each_a_new_version() -> None:
     assert done["acknowledged_by"] == "CS-01"
     with pytest.raises(ValueError, match="resolved: cannot acknowledge"):
         apply_action(done, {"action": "acknowledge", "by": "CS-01", "at": "2026-11-23T09:00:00+00:00"})
+
+
+def test_at_the_watermark_only_silence_is_judged_and_the_alert_cites_the_stored_score() -> None:
+    """Issue 11: a watermark alert said 降至高风险（40分） while the stored row said 40.5 watch."""
+    import orjson
+
+    from pipeline.health import engine
+    from pipeline.health.features import apply_event, new_state
+    from pipeline.health.scoring import load_config
+
+    def row(i: str, etype: str, ts: datetime, **p: Any) -> dict[str, Any]:
+        return {"event_id": i, "event_type": etype, "occurred_at": ts.isoformat(), "payload": orjson.dumps(p).decode()}
+
+    t0 = NOW - timedelta(days=30)
+    st = new_state("C-1")
+    events = [row("c", "pos.checkin", t0, segment="b2b_contact", is_key_contact=True)]
+    events += [
+        row(f"v{i}", "app.material_view", t0 + timedelta(days=i), pages_read=9, pages_total=10) for i in range(5)
+    ]
+    events += [
+        row(f"o{i}", "messaging.outbound", t0 + timedelta(days=6 + i), conversation_id=f"c{i}") for i in range(3)
+    ]
+    for e in events:
+        apply_event(st, e)
+    stored = next(r for kind, r in engine.settle(st, load_config(), alert_cfg=CFG) if kind == "current")
+    # At the watermark the contact is silent for weeks and none of three messages was answered:
+    # the field rule fires; the score a rescoring would give now is lower, but is not cited.
+    raised = engine.absence(st, NOW, load_config(), CFG, {})
+    assert [a["rule_id"] for a in raised] == ["silent_key_contact"]
+    assert raised[0]["score"] == stored["score"] and raised[0]["band"] == stored["band"]
+    # with a band-drop-shaped history, the watermark still raises no band or score alert
+    st["last"] = {**st["last"], "band": "at_risk"}
+    st["alerts"] = {}
+    assert [a["rule_id"] for a in engine.absence(st, NOW, load_config(), CFG, {})] == ["silent_key_contact"]

@@ -176,3 +176,36 @@ def test_current_row_keeps_up_with_freshness_even_when_the_score_does_not_move()
     for cid, state in states.items():
         shown = orjson.loads(latest[cid]["fresh"])
         assert {k: v[:10] for k, v in shown.items()} == {k: v[:10] for k, v in state["fresh"].items()}, cid
+
+
+def test_a_contact_who_stops_replying_counts_as_three_slow_replies_once_48_hours_pass() -> None:
+    """Issue 11: the field rule never fired because unanswered messages were not slow replies."""
+    from pipeline.health.alerts import due, load_alert_config
+
+    rule = next(r for r in load_alert_config().rules if r.kind == "silent_slow_contact")
+    t0 = NOW - timedelta(days=20)
+    st_ = new_state("C-1")
+    for r in [row("c1", "pos.checkin", t0, segment="b2b_contact", is_key_contact=True)] + [
+        row(f"o{i}", "messaging.outbound", t0 + timedelta(days=5 + i), conversation_id=f"cv{i}") for i in range(3)
+    ]:
+        apply_event(st_, r)
+    last_sent = t0 + timedelta(days=7)
+    young = features(st_, last_sent + timedelta(hours=30))  # the last one is only 30 h old: not slow yet
+    assert len(young.reply_hours) == 2 and all(h > 48 for h in young.reply_hours)
+    old = features(st_, last_sent + timedelta(hours=50))
+    assert len(old.reply_hours) == 3 and all(h > 48 for h in old.reply_hours)
+    fired = due(rule, old, key_contact=True, band="watch", previous_band=None, trend_7d=None)
+    assert fired is not None
+    # ...and one who answers within a day is not slow, however silent their reading is
+    for i in range(3):
+        sent = t0 + timedelta(days=5 + i)
+        apply_event(st_, row(f"r{i}", "messaging.reply", sent + timedelta(hours=20), conversation_id=f"cv{i}"))
+    quick = features(st_, last_sent + timedelta(hours=50))
+    assert quick.reply_hours == (20.0, 20.0, 20.0)
+    assert due(rule, quick, key_contact=True, band="watch", previous_band=None, trend_7d=None) is None
+    # a reply 60 h late: judged before it came, the message was still waiting (slow since 48 h)
+    late = t0 + timedelta(days=10)
+    apply_event(st_, row("o9", "messaging.outbound", late, conversation_id="cv9"))
+    apply_event(st_, row("r9", "messaging.reply", late + timedelta(hours=60), conversation_id="cv9"))
+    assert features(st_, late + timedelta(hours=50)).reply_hours == (20.0, 20.0, 50.0)
+    assert features(st_, late + timedelta(hours=70)).reply_hours == (20.0, 20.0, 60.0)
