@@ -8,6 +8,7 @@ from typing import Any
 
 from agents import customer, store
 from nlp.pii import Pii
+from pipeline.bizday import use_timezone
 from pipeline.health.scoring import load_config
 from pipeline.infra.faust_app import create_app
 from pipeline.infra.gctune import tune_gc
@@ -15,6 +16,7 @@ from pipeline.infra.settings import Settings, pii_key
 
 
 def build(settings: Settings) -> Any:
+    use_timezone(settings.business_timezone)
     app = create_app(settings)
     pii = Pii(pii_key(settings))
     stats: Counter[str] = Counter()

@@ -19,12 +19,12 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
 from nlp.pii import Pii
 from pipeline.api.keys import Principal
+from pipeline.bizday import business_tz
 from pipeline.notes.tags import decayed
 
 VISITS = ("pos.checkin", "pos.coupon_scan", "pos.purchase")
@@ -39,7 +39,6 @@ OWN_NOTES = (
     "AND store_id IN {stores:Array(String)}), source_notes)"
 )
 CROSS_STORE_FIELDS = ("first_store_id", "first_seen_at", "last_seen_at")  # not for a store manager
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def scope(p: Principal) -> tuple[str, dict[str, Any]]:
@@ -173,7 +172,7 @@ def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: in
         return None
     if p.role not in ("store_manager", "admin"):
         return None
-    local = now.astimezone(SHANGHAI)
+    local = now.astimezone(business_tz())
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     params = {
         "store": store_id,
@@ -287,7 +286,7 @@ def search(client: Any, p: Principal, q: str, pii: Pii, limit: int) -> list[dict
         q = q[3:]
     if PHONE.match(q):
         now = datetime.now(UTC)
-        day = now.astimezone(SHANGHAI).date()
+        day = now.astimezone(business_tz()).date()
         used = _rows(
             client,
             "SELECT count() AS n FROM phone_lookups WHERE key_id = {k:String} AND day = {d:Date}",

@@ -24,9 +24,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.bizday import use_timezone
     from pipeline.infra.gctune import tune_gc
     from pipeline.infra.serve import serve
 
+    use_timezone(settings.business_timezone)
     tune_gc()
     asyncio.run(serve(settings))
     return 0

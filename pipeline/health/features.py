@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from pipeline.bizday import business_tz
+
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_IDS = 100
 KEEP_PENDING = 50
@@ -42,7 +44,9 @@ def new_state(customer_id: str) -> dict[str, Any]:
 
 
 def day_of(ts: datetime) -> str:
-    return ts.date().isoformat()
+    """The business day (Asia/Shanghai unless configured) an instant falls in: a purchase at
+    07:30 in Shanghai is that day's, not the previous UTC day's."""
+    return ts.astimezone(business_tz()).date().isoformat()
 
 
 def _bucket(state: dict[str, Any], ts: datetime) -> dict[str, Any]:
@@ -148,9 +152,15 @@ def reply_hours(state: dict[str, Any], as_of: datetime, at: str) -> tuple[float,
     return tuple(h for _ts, h in items[-3:])
 
 
+def start_of(day: str) -> datetime:
+    """The first instant of a day bucket, in UTC."""
+    return datetime.fromisoformat(f"{day}T00:00:00").replace(tzinfo=business_tz()).astimezone(UTC)
+
+
 def close_of(day: str) -> datetime:
-    """The last instant of a day bucket."""
-    return datetime.fromisoformat(f"{day}T23:59:59.999999+00:00")
+    """The last instant of a day bucket (in UTC, as every stored time)."""
+    local = datetime.fromisoformat(f"{day}T23:59:59.999999").replace(tzinfo=business_tz())
+    return local.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -195,7 +205,7 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
     if last_open is not None and (by_day or last_open > at):
         # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
         opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
-        last_open = f"{max(opened)}T00:00:00+00:00" if opened else None
+        last_open = start_of(max(opened)).isoformat() if opened else None
     return Features(
         logins_7d=logins7,
         opens_7d=opens7,

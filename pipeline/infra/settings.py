@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEMO_PII_KEY = "salespulse-demo-key-NOT-FOR-PRODUCTION"
 
@@ -45,6 +46,7 @@ class Settings:
     kafka_ssl_cafile: str = ""
     # The local broker (`salespulse kafka start`) with SCRAM users and ACLs, as production runs.
     kafka_local_sasl: bool = False
+    business_timezone: str = "Asia/Shanghai"  # day buckets, "today", business days
     log_level: str = "info"
     wecom_webhook: str = field(default="", repr=False)
     dingtalk_webhook: str = field(default="", repr=False)
@@ -98,6 +100,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_KAFKA_PORT": ("kafka_port", int),
     "SALESPULSE_KAFKA_CONTROLLER_PORT": ("kafka_controller_port", int),
     "SALESPULSE_KAFKA_HEAP": ("kafka_heap", str),
+    "SALESPULSE_BUSINESS_TIMEZONE": ("business_timezone", str),
     "SALESPULSE_KAFKA_SECURITY_PROTOCOL": ("kafka_security_protocol", str),
     "SALESPULSE_KAFKA_SASL_MECHANISM": ("kafka_sasl_mechanism", str),
     "SALESPULSE_KAFKA_USERNAME": ("kafka_username", str),
@@ -160,6 +163,10 @@ def _check(s: Settings) -> None:
         raise SettingsError("SASL needs SALESPULSE_KAFKA_USERNAME and SALESPULSE_KAFKA_PASSWORD")
     if s.kafka_local_sasl and s.kafka_security_protocol != "SASL_PLAINTEXT":
         raise SettingsError("SALESPULSE_KAFKA_LOCAL_SASL needs SALESPULSE_KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT")
+    try:
+        ZoneInfo(s.business_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"SALESPULSE_BUSINESS_TIMEZONE={s.business_timezone!r} is not an IANA time zone") from None
     if s.partitions < 1:
         raise SettingsError("SALESPULSE_PARTITIONS must be >= 1")
     if s.env == "production" and s.pii_hmac_key in ("", DEMO_PII_KEY):

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -209,3 +210,18 @@ def test_a_contact_who_stops_replying_counts_as_three_slow_replies_once_48_hours
     apply_event(st_, row("r9", "messaging.reply", late + timedelta(hours=60), conversation_id="cv9"))
     assert features(st_, late + timedelta(hours=50)).reply_hours == (20.0, 20.0, 50.0)
     assert features(st_, late + timedelta(hours=70)).reply_hours == (20.0, 20.0, 60.0)
+
+
+def test_days_are_business_days_in_shanghai() -> None:
+    """Issue 11: days were UTC, so a purchase at 07:30 in Shanghai counted for the day before."""
+    from pipeline.health.features import close_of, day_of
+
+    st_ = new_state("C-1")
+    morning = datetime(2026, 11, 20, 7, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # 23:30 UTC on the 19th
+    apply_event(st_, row("p1", "pos.purchase", morning.astimezone(UTC), total="100.00", order_id="O-1", lines=[]))
+    assert list(st_["days"]) == ["2026-11-20"]
+    assert day_of(datetime(2026, 11, 20, 16, 30, tzinfo=UTC)) == "2026-11-21"  # 00:30 in Shanghai
+    assert close_of("2026-11-20") == datetime(2026, 11, 20, 15, 59, 59, 999999, tzinfo=UTC)
+    # a week of purchases counted at a Shanghai "now": the 07:30 purchase is inside the 30 days
+    assert features(st_, datetime(2026, 12, 19, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))).purchases_30d == 1
+    assert features(st_, datetime(2026, 12, 20, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai"))).purchases_30d == 0

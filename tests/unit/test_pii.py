@@ -64,7 +64,7 @@ def test_masking_is_linear_in_the_input_even_for_adversarial_padding() -> None:
     def best(n: int, pad: str) -> float:
         text = '{"pad": "' + pad * (n // len(pad)) + '"}'
         runs = []
-        for _ in range(3):
+        for _ in range(5):  # the best of five: the machine is shared
             t = time.perf_counter()
             pii.mask_text(text)
             runs.append(time.perf_counter() - t)
