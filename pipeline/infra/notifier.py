@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,6 +12,7 @@ import orjson
 from pipeline.infra import topics
 from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.notify import Target, deliver
+from pipeline.infra.notify import record as delivery_record
 from pipeline.infra.settings import Settings
 from schemas.results import rows_of
 
@@ -37,6 +38,7 @@ class Notifier:
         self._stopping = asyncio.Event()
         self.delivered = 0
         self.failed = 0
+        self.skipped = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -93,10 +95,17 @@ class Notifier:
     async def _handle(self, producer: Any, alert: dict[str, Any]) -> None:
         if alert.get("version", 1) != 1 or alert.get("status") != "open":
             return  # lifecycle updates are not re-announced; suppressed alerts stay unpushed
+        stale = _stale(alert, datetime.now(UTC))
         for target in self.targets:
-            record = await asyncio.to_thread(
-                deliver, alert, target, attempts=self.settings.notify_attempts, base_delay=self.base_delay
-            )
+            if stale:  # a backfill or a long outage: kept and shown in the console, not pushed
+                record = delivery_record(
+                    alert, target, 0, "not_pushed", f"raised more than {PUSH_MAX_AGE} ago (backfill)"
+                )
+                self.skipped += 1
+            else:
+                record = await asyncio.to_thread(
+                    deliver, alert, target, attempts=self.settings.notify_attempts, base_delay=self.base_delay
+                )
             if record["status"] == "delivered":
                 self.delivered += 1
             else:
@@ -105,6 +114,16 @@ class Notifier:
             await producer.send(
                 self.settings.topic(topics.DELIVERIES), key=alert["alert_id"].encode(), value=orjson.dumps(record)
             )
+
+
+PUSH_MAX_AGE = timedelta(hours=24)
+
+
+def _stale(alert: dict[str, Any], now: datetime) -> bool:
+    """Raised (in event time) longer ago than a push is worth: replaying history or
+    backfilling a month would otherwise wake a specialist with every old alert at once."""
+    raised = alert.get("raised_at")
+    return isinstance(raised, str) and now - datetime.fromisoformat(raised) > PUSH_MAX_AGE
 
 
 def _due(alert: dict[str, Any]) -> datetime:

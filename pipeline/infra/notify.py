@@ -89,15 +89,15 @@ def deliver(
     for attempt in range(1, attempts + 1):
         try:
             post(target.endpoint(), target.body(alert))
-            return _record(alert, target, attempt, "delivered", "")
+            return record(alert, target, attempt, "delivered", "")
         except (urllib.error.URLError, OSError, RuntimeError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             if attempt < attempts:
                 sleep(base_delay * 2 ** (attempt - 1))
-    return _record(alert, target, attempts, "failed", error)
+    return record(alert, target, attempts, "failed", error)
 
 
-def _record(alert: dict[str, Any], target: Target, attempts: int, status: str, error: str) -> dict[str, Any]:
+def record(alert: dict[str, Any], target: Target, attempts: int, status: str, error: str) -> dict[str, Any]:
     return {
         "alert_id": alert["alert_id"],
         "channel": target.channel,

@@ -39,7 +39,8 @@ def send_silent_key_contact(settings: Settings, between: Callable[[], None] | No
 
     ``between`` runs after the reading week is sent: a backlog is scored once per customer per
     batch, so a test that wants the fall in the history lets the first score land first."""
-    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    # Recent: the notifier does not push alerts raised (in event time) over a day ago (backfills).
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     t0 = now - timedelta(days=20)
     events = [ev(0, "pos.checkin", t0, {"segment": "b2b_contact", "is_key_contact": True}, store_id="H-0001")]
     for d in range(6):
@@ -313,7 +314,8 @@ def test_quiet_key_contact_is_alerted_at_the_watermark_without_events_of_their_o
 
 def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_not_pushed(settings: Settings) -> None:
     """The notifier on the real alerts topic: a due alert goes at once, one raised in the quiet
-    hours waits for its notify_after, a suppressed one (weekly cap) is never pushed."""
+    hours waits for its notify_after, a suppressed one (weekly cap) is never pushed, nor is one
+    raised days ago in event time (a backfill once pushed every historical alert at once)."""
     import asyncio
     import threading
     import time
@@ -323,7 +325,7 @@ def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_no
 
     now = datetime.now(UTC)
 
-    def alert(aid: str, status: str, notify_after: datetime) -> bytes:
+    def alert(aid: str, status: str, notify_after: datetime, raised: datetime | None = None) -> bytes:
         return orjson.dumps(
             {
                 "alert_id": aid,
@@ -335,7 +337,7 @@ def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_no
                 "band": "at_risk",
                 "assignee": "CS-03",
                 "status": status,
-                "raised_at": now.isoformat(),
+                "raised_at": (raised or now).isoformat(),
                 "notify_after": notify_after.isoformat(),
                 "version": 1,
             }
@@ -346,6 +348,8 @@ def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_no
         for value in (
             alert("night", "open", now + timedelta(seconds=4)),  # raised at night: held until "08:00"
             alert("capped", "suppressed", now - timedelta(seconds=1)),
+            # a backfill: raised three days ago in event time; kept, never pushed
+            alert("old", "open", now - timedelta(days=3), raised=now - timedelta(days=3)),
             alert("due", "open", now - timedelta(seconds=1)),
         ):
             producer.send(settings.topic("alerts"), key=b"C-Q", value=value)  # one partition, in this order
@@ -366,4 +370,5 @@ def test_quiet_hours_hold_a_push_until_notify_after_and_suppressed_alerts_are_no
             loop.call_soon_threadsafe(notifier.stop)
             thread.join(30)
     texts = [r["body"]["markdown"]["content"] for r in received]
-    assert len(texts) == 2 and "（night）" in texts[1] and not any("capped" in t for t in texts)
+    assert len(texts) == 2 and "（night）" in texts[1] and not any("capped" in t or "old" in t for t in texts)
+    assert notifier.skipped == 1  # the backfilled one, recorded as not pushed
