@@ -163,7 +163,7 @@ def settle(
     if not moved and last is not None and "reasons" in last:
         why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
     else:
-        why = reasons(None if last is None else last["points"], s, f, cfg)
+        why = reasons(None if last is None else last["points"], s, f, cfg, state["segment"])
     if risk is not None and model is not None and moved:
         why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
     if moved and last is not None and last.get("segment", state["segment"]) != state["segment"]:

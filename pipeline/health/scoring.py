@@ -30,10 +30,26 @@ class Targets(_Strict):
     purchases_30d: float = Field(gt=0)
 
 
+Source = Literal["pos", "app", "messaging", "notes"]
+# Which source each component is measured from: a channel the customer has never used says
+# nothing about their health where the profile calls it optional.
+SOURCE_OF: dict[Component, Source] = {
+    "engagement": "app",
+    "reading": "app",
+    "recency": "app",
+    "responsiveness": "messaging",
+    "purchases": "pos",
+    "returns": "pos",
+}
+
+
 class Profile(_Strict):
     weights: dict[Component, float]
     targets: Targets
-    expected_sources: list[Literal["pos", "app", "messaging", "notes"]] = Field(min_length=1)
+    expected_sources: list[Source] = Field(min_length=1)
+    # Sources that count only once the customer has used them: a member who only shops in
+    # store is judged on the till alone and can be healthy.
+    optional_sources: list[Source] = []
 
     @model_validator(mode="after")
     def _weights(self) -> Profile:
@@ -112,54 +128,85 @@ class Score:
     points: dict[str, float]  # each component's share of the score, in points
     confidence: float
     stale_sources: tuple[str, ...]
+    top: dict[str, float]  # each component's points at its target (0 where its channel is unused)
 
 
 def score(f: Features, segment: str, cfg: HealthConfig, fresh: dict[str, str], as_of: datetime) -> Score:
     profile = cfg.profile(segment)
     comps = components(f, profile, cfg)
-    total_w = sum(profile.weights.values())
-    points: dict[str, float] = {c: 100.0 * profile.weights[c] / total_w * comps[c] for c in COMPONENTS}
+    unused = {s for s in profile.optional_sources if s not in fresh}
+    weights = {c: 0.0 if SOURCE_OF[c] in unused else profile.weights[c] for c in COMPONENTS}
+    total_w = sum(weights.values()) or 1.0
+    points: dict[str, float] = {c: 100.0 * weights[c] / total_w * comps[c] for c in COMPONENTS}
+    top: dict[str, float] = {c: 100.0 * weights[c] / total_w for c in COMPONENTS}
     value = round(sum(points.values()), 1)
     stale = tuple(
         s
         for s in profile.expected_sources
-        if s not in fresh or (as_of - datetime.fromisoformat(fresh[s])).total_seconds() > cfg.stale_days * 86400
+        if s not in unused
+        and (s not in fresh or (as_of - datetime.fromisoformat(fresh[s])).total_seconds() > cfg.stale_days * 86400)
     )
     confidence = round(1.0 - len(stale) / len(profile.expected_sources), 2)
-    return Score(value, band(value, cfg), comps, points, confidence, stale)
+    return Score(value, band(value, cfg), comps, points, confidence, stale, top)
 
 
-def _why(component: str, f: Features, cfg: HealthConfig) -> str:
+def _why(component: str, f: Features, profile: Profile) -> str:
+    """What a component stands at, in words a store manager reads at a glance."""
+    t = profile.targets
     if component == "recency":
         if f.days_since_open is None:
             return "从未打开产品资料"
-        return f"{int(f.days_since_open)}天未打开产品资料" if f.days_since_open >= 1 else "今天打开了产品资料"
+        return f"{int(f.days_since_open)}天未打开资料" if f.days_since_open >= 1 else "今天打开了资料"
     if component == "responsiveness":
         if not f.reply_hours:
             return "暂无回复记录"
         slow = sum(1 for h in f.reply_hours if h > 48)
         if slow == len(f.reply_hours):
-            return f"最近{len(f.reply_hours)}次回复均超过48小时"
+            return f"最近{len(f.reply_hours)}次消息均超过48小时未回复或回复"
         return f"最近{len(f.reply_hours)}次回复平均{sum(f.reply_hours) / len(f.reply_hours):.0f}小时"
     if component == "engagement":
-        return f"近7天登录{f.logins_7d}次、打开资料{f.opens_7d}次"
+        if not f.logins_7d and not f.opens_7d:
+            return "近7天未登录、未打开资料"
+        return f"近7天登录{f.logins_7d}次、打开资料{f.opens_7d}次（目标{t.logins_7d:g}次、{t.opens_7d:g}次）"
     if component == "reading":
-        return f"近30天资料平均阅读深度{f.depth_30d:.0%}"
+        return "近30天未阅读资料" if not f.opens_30d else f"资料平均只读了{f.depth_30d:.0%}"
     if component == "purchases":
-        return f"近30天购买{f.purchases_30d}次"
+        if not f.purchases_30d:
+            return "近30天未到店消费"
+        return f"近30天消费{f.purchases_30d}次（目标{t.purchases_30d:g}次）"
     return f"近30天退货{f.returns_30d}次"
 
 
+MAX_REASONS = 5
+
+
 def reasons(
-    prev: dict[str, float] | None, now: Score, f: Features, cfg: HealthConfig, min_points: float = 1.0
+    prev: dict[str, float] | None,
+    now: Score,
+    f: Features,
+    cfg: HealthConfig,
+    segment: str = "retail_member",
+    min_points: float = 1.0,
 ) -> list[str]:
-    """Signed point changes per component, largest first: ``-12 连续7天未打开产品资料``."""
-    base = prev or {c: 0.0 for c in COMPONENTS}
-    deltas = [(now.points[c] - base.get(c, 0.0), c) for c in COMPONENTS]
-    ranked = sorted(deltas, key=lambda d: -abs(d[0]))
-    out = [f"{delta:+.0f} {_why(c, f, cfg)}" for delta, c in ranked if abs(delta) >= min_points]
-    if not out and abs(ranked[0][0]) > 0:
-        # Many small moves add up to a change: name the largest so no change goes unexplained.
-        delta, c = ranked[0]
-        out.append(f"{delta:+.1f} {_why(c, f, cfg)}")
+    """Why the customer is at this score: first the biggest recent changes against the
+    previous score (``10天未打开资料（较上次-12）``), then the biggest gaps to the profile's
+    target, the points still missing (``近30天未到店消费（-20）``). A first score has no
+    changes: it is explained entirely by what is missing, never against zero."""
+    profile = cfg.profile(segment)
+    out: list[str] = []
+    named: set[str] = set()
+    if prev is not None:
+        deltas = sorted(((now.points[c] - prev.get(c, 0.0), c) for c in COMPONENTS), key=lambda d: -abs(d[0]))
+        for delta, c in deltas[:2]:
+            if abs(delta) >= min_points:
+                out.append(f"{_why(c, f, profile)}（较上次{delta:+.0f}）")
+                named.add(c)
+        if not out and abs(deltas[0][0]) > 0:
+            delta, c = deltas[0]  # many small moves add up to a change: name the largest
+            out.append(f"{_why(c, f, profile)}（较上次{delta:+.1f}）")
+            named.add(c)
+    gaps = sorted(((now.top[c] - now.points[c], c) for c in COMPONENTS if c not in named), key=lambda g: -g[0])
+    for missing, c in gaps:
+        if missing >= min_points and len(out) < MAX_REASONS:
+            out.append(f"{_why(c, f, profile)}（-{missing:.0f}）")
     return out

@@ -102,13 +102,35 @@ def test_field_example_silent_contact_with_slow_replies_loses_points_with_reason
     assert f.days_since_open is not None and f.days_since_open >= 12
     s = score(f, st_["segment"], CFG, st_["fresh"], NOW)
     assert s.band == "at_risk"
-    why = reasons(None, s, f, CFG)
-    assert any("最近3次回复均超过48小时" in w for w in why)
+    why = reasons(None, s, f, CFG, "b2b_contact")
+    assert any("最近3次消息均超过48小时未回复或回复（-" in w for w in why)
     early = features(st_, NOW - timedelta(days=12))
     before = score(early, "b2b_contact", CFG, st_["fresh"], NOW - timedelta(days=12))
-    drop = reasons(before.points, s, f, CFG)
-    assert drop[0].startswith("-") and "天未打开产品资料" in " ".join(drop)
+    drop = reasons(before.points, s, f, CFG, "b2b_contact")
+    assert "（较上次-" in drop[0] and "天未打开资料" in " ".join(drop)
     assert s.score < before.score
+
+
+def test_a_first_score_is_explained_by_the_points_it_misses_not_against_zero() -> None:
+    """Issue 11: the lowest demo customer (22) was explained by free default points; the
+    77 missing points (no purchases, no logins, no material) were never named."""
+    nothing = Features(0, 0, 0, 0.0, None, (), 0, Decimal("0"), 0)
+    fresh = {"pos": NOW.isoformat(), "app": NOW.isoformat()}
+    s = score(nothing, "retail_member", CFG, fresh, NOW)
+    why = reasons(None, s, nothing, CFG, "retail_member")
+    assert why[0].startswith("近30天未到店消费（-") and not any("+" in w for w in why)
+    assert "近7天未登录、未打开资料" in " ".join(why)
+    missing = sum(int(w.rsplit("（-", 1)[1].rstrip("）")) for w in why if "（-" in w)
+    assert abs(missing - (100 - s.score)) <= len(why) + 2  # the gaps add up to what is missing
+
+
+def test_a_member_who_only_shops_in_store_can_be_healthy() -> None:
+    """Issue 11: 35% of a member's weight was app behaviour, so the till alone capped ~65."""
+    loyal = Features(0, 0, 0, 0.0, None, (), 3, Decimal("1200"), 0)
+    in_store = score(loyal, "retail_member", CFG, {"pos": NOW.isoformat()}, NOW)
+    assert in_store.band == "healthy" and in_store.stale_sources == ()
+    with_app = score(loyal, "retail_member", CFG, {"pos": NOW.isoformat(), "app": NOW.isoformat()}, NOW)
+    assert with_app.score < in_store.score  # an app user who stopped using it is judged on it
 
 
 def test_stale_source_lowers_confidence_not_the_score() -> None:
