@@ -505,6 +505,23 @@ def generate(
             yield topic, key, _maybe_bad(bad_rng, env, bad_rate, max_bytes), ts
 
 
+def ground_truth(seed: int, customers: int, now: datetime) -> list[dict[str, Any]]:
+    """What the simulator knows and the data hides: for every customer of ``generate(seed,
+    customers=..., now=now)`` whether and when they churn (the same world, rebuilt from the
+    seed), so alert rules and models are judged against it, not against each other."""
+    world = World(seed, customers, start=now)
+    return [
+        {
+            "customer_id": c.customer_id,
+            "segment": c.segment,
+            "key_contact": int(c.key_contact),
+            "churn_at": c.churn_at,
+            "engagement": round(c.engagement, 4),
+        }
+        for c in world.customers
+    ]
+
+
 def _maybe_bad(rng: random.Random, env: dict[str, Any], rate: float, max_bytes: int) -> bytes:
     if rate and rng.random() < rate:
         return bad_event(rng, env, max_bytes)

@@ -36,11 +36,12 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         print(f"sent {verb} of {args.alert_id} by {args.by} ({doc['event_id']}); refusals go to the dead letters")
         return 0
-    from pipeline.health.reports import alert_outcomes
+    from pipeline.health.reports import alert_outcomes, alert_truth, truth_table
 
     client = store.connect(settings)
     try:
         rows = alert_outcomes(client, days=args.days)
+        truth = alert_truth(client)
     finally:
         client.close()
     print(f"{'rule':24} {'alerts':>7} {'judged':>7} {'recovered':>10} {'precision':>10}")
@@ -48,4 +49,7 @@ def cmd_alerts(settings: Settings, args: argparse.Namespace) -> int:
         precision = "-" if r["precision"] is None else f"{r['precision']:.1%}"
         print(f"{r['rule_id']:24} {r['alerts']:>7} {r['judged']:>7} {r['recovered_within_days']:>10} {precision:>10}")
     print(f"judged = at least {args.days} days of data after the alert; precision = share not recovered by itself")
+    if truth:
+        print()
+        print(truth_table(truth))
     return 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.cli.keys import demo_keys
 from pipeline.cli.processes import spawn, stop
 from pipeline.cli.traffic import _events, _Feed, _send_phase
+from pipeline.health.reports import alert_truth, truth_table
 from pipeline.infra import kafka_admin, kafka_local, store
 from pipeline.infra.settings import Settings
 
@@ -105,7 +107,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     kafka_admin.ensure_topics(settings)
     logs = settings.var_dir / "logs"
     rc = 0
-    feed = _Feed(_events(settings, args))
+    now = datetime.now(UTC)  # the simulated world's "now": its ground truth is rebuilt from it
+    feed = _Feed(_events(settings, args, now))
     print(f"[demo] simulating {args.days:g} days of history, then {args.rate:g} events/s for {args.duration:g}s")
     from pipeline.infra.produce import SendReport
 
@@ -137,10 +140,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
             if phase == "history":
                 from nlp.tagger import load_lexicon
                 from pipeline.notes.recommend import mine_from_store
+                from pipeline.simulate import ground_truth
 
                 client = store.connect(settings)
                 try:  # the nightly job: co-purchase rules from the baskets so far
                     doc = mine_from_store(client, load_lexicon(), settings.model_dir)
+                    store.insert_truth(client, ground_truth(args.seed, args.customers, now))
                 finally:
                     client.close()
                 top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])
@@ -153,7 +158,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     client = store.connect(settings)
     try:
         s = summary(client)
-        health_view = demo_health(client) + "\n" + demo_notes(client)
+        truth = alert_truth(client)
+        health_view = demo_health(client) + "\n" + (truth_table(truth) + "\n" if truth else "") + demo_notes(client)
     finally:
         client.close()
     rows = s["rows"]

@@ -15,12 +15,15 @@ from pipeline.infra import kafka_admin
 from pipeline.infra.settings import Settings
 
 
-def _events(settings: Settings, args: argparse.Namespace) -> Iterator[tuple[str, bytes, bytes, datetime]]:
+def _events(
+    settings: Settings, args: argparse.Namespace, now: datetime | None = None
+) -> Iterator[tuple[str, bytes, bytes, datetime]]:
     from pipeline.simulate import generate
 
     return generate(
         args.seed,
         days=args.days,
+        now=now,
         live=args.duration > 0,
         customers=args.customers,
         bad_rate=args.bad_rate,

@@ -98,25 +98,27 @@ class Notifier:
         stale = _stale(alert, datetime.now(UTC))
         for target in self.targets:
             if stale:  # a backfill or a long outage: kept and shown in the console, not pushed
-                record = delivery_record(
-                    alert, target, 0, "not_pushed", f"raised more than {PUSH_MAX_AGE} ago (backfill)"
-                )
+                why = f"raised more than {PUSH_MAX_AGE_HOURS} h ago in event time (backfill): not pushed"
+                record = delivery_record(alert, target, 0, "not_pushed", why)
                 self.skipped += 1
             else:
                 record = await asyncio.to_thread(
                     deliver, alert, target, attempts=self.settings.notify_attempts, base_delay=self.base_delay
                 )
-            if record["status"] == "delivered":
-                self.delivered += 1
-            else:
-                self.failed += 1
-                log.warning("alert %s not delivered to %s: %s", alert["alert_id"], target.channel, record["last_error"])
+                if record["status"] == "delivered":
+                    self.delivered += 1
+                else:
+                    self.failed += 1
+                    log.warning(
+                        "alert %s not delivered to %s: %s", alert["alert_id"], target.channel, record["last_error"]
+                    )
             await producer.send(
                 self.settings.topic(topics.DELIVERIES), key=alert["alert_id"].encode(), value=orjson.dumps(record)
             )
 
 
-PUSH_MAX_AGE = timedelta(hours=24)
+PUSH_MAX_AGE_HOURS = 24
+PUSH_MAX_AGE = timedelta(hours=PUSH_MAX_AGE_HOURS)
 
 
 def _stale(alert: dict[str, Any], now: datetime) -> bool:

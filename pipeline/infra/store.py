@@ -124,3 +124,11 @@ def table_counts(client: Any) -> dict[str, int]:
     return {
         n: int(client.command(final if "Replacing" in engine else plain, parameters={"t": n})) for n, engine in tables
     }
+
+
+TRUTH_COLUMNS = ["customer_id", "segment", "key_contact", "churn_at", "engagement"]
+
+
+def insert_truth(client: Any, rows: list[dict[str, Any]]) -> None:
+    """The simulator's ground truth (``pipeline.simulate.ground_truth``) into ``sim_truth``."""
+    client.insert("sim_truth", [[r[c] for c in TRUTH_COLUMNS] for r in rows], column_names=TRUTH_COLUMNS)

@@ -61,8 +61,8 @@ def send_silent_key_contact(settings: Settings, between: Callable[[], None] | No
         )
         events.append(ev(20 + d, "app.login", t0 + timedelta(days=d, hours=1), {"device": "pc"}))
     reading = len(events)
-    for k in range(3):  # three messages in the last week, each answered after ~60 hours
-        sent = now - timedelta(days=9 - 2 * k)
+    for k in range(3):  # three messages in the last week, each answered after ~60 hours (the last 12 h ago)
+        sent = now - timedelta(days=7 - 2 * k)
         events.append(
             ev(
                 30 + k,

@@ -88,3 +88,49 @@ def test_outcome_per_rule_counts_only_alerts_with_enough_data_after_them(db: Any
         "precision": 0.5,
     }
     assert report["score_fall_7d"]["judged"] == 1 and report["score_fall_7d"]["precision"] == 1.0
+
+
+def test_rules_are_judged_against_the_simulators_ground_truth(db: Any) -> None:
+    """Precision, recall, lead time and alert volume per rule against who really churned."""
+    from pipeline.health.reports import alert_truth
+    from pipeline.infra.store import insert_truth
+
+    assert alert_truth(db) == []  # real traffic: no ground truth, no such report
+    cols_e = ["event_id", "event_type", "schema_version", "occurred_at", "ingested_at", "source", "payload"]
+    cols_e += ["kafka_topic", "kafka_partition", "kafka_offset"]
+    db.insert(  # the data's span: 60 days, so 2 months
+        "events",
+        [[f"e{d}", "app.login", 1, T0 + timedelta(days=d), T0, "app", "{}", "t", 0, d] for d in (0, 60)],
+        column_names=cols_e,
+        settings=INSERT_SETTINGS,
+    )
+    truth = [
+        {"customer_id": f"C-{i}", "segment": "b2b_contact", "key_contact": 1, "churn_at": None, "engagement": 0.5}
+        for i in range(10)
+    ]
+    truth[1]["churn_at"] = T0 + timedelta(days=20)  # caught 10 days ahead
+    truth[2]["churn_at"] = T0 + timedelta(days=40)  # caught 2 days late
+    truth[3]["churn_at"] = T0 + timedelta(days=50)  # never caught
+    truth[4]["churn_at"] = T0 - timedelta(days=30)  # churned before the data: not a churner to catch
+    insert_truth(db, truth)
+    cols_a = ["alert_id", "customer_id", "rule_id", "severity", "title", "score", "band", "assignee", "status"]
+    cols_a += ["raised_at", "updated_at", "version", "kafka_topic", "kafka_partition", "kafka_offset"]
+    db.insert(
+        "alerts",
+        [
+            alert("s1", "C-1", "silent_key_contact", 10, 30),
+            alert("s2", "C-2", "silent_key_contact", 42, 30),
+            alert("s3", "C-5", "silent_key_contact", 30, 30),  # C-5 never churns: a false alarm
+            alert("s4", "C-1", "silent_key_contact", 0, 30),  # 20 days ahead: still within 30
+            alert("f1", "C-3", "fell_to_at_risk", 5, 30),  # 45 days ahead: too early to count
+        ],
+        column_names=cols_a,
+        settings=INSERT_SETTINGS,
+    )
+    report = {r["rule_id"]: r for r in alert_truth(db, before=30, after=7)}
+    silent = report["silent_key_contact"]
+    assert silent["alerts"] == 4 and silent["precision"] == 0.75
+    assert silent["recall"] == round(2 / 3, 3)  # C-1 and C-2 of the three churners in the span
+    assert silent["median_lead_days"] == 10.0  # leads 20, 10 and -2 days
+    assert silent["per_100_customers_month"] == 20.0  # 4 alerts, 10 customers, 2 months
+    assert report["fell_to_at_risk"]["precision"] == 0.0 and report["fell_to_at_risk"]["recall"] == 0.0
