@@ -162,7 +162,8 @@ def _why(component: str, f: Features, profile: Profile) -> str:
             return "暂无回复记录"
         slow = sum(1 for h in f.reply_hours if h > 48)
         if slow == len(f.reply_hours):
-            return f"最近{len(f.reply_hours)}次消息均超过48小时未回复或回复"
+            n = len(f.reply_hours)
+            return f"最近{n}次消息{'均' if n > 1 else ''}超过48小时未回复或回复"
         return f"最近{len(f.reply_hours)}次回复平均{sum(f.reply_hours) / len(f.reply_hours):.0f}小时"
     if component == "engagement":
         if not f.logins_7d and not f.opens_7d:
