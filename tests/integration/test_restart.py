@@ -168,9 +168,16 @@ def test_a_restarted_worker_goes_on_from_the_state_it_wrote(
     wait_until(lambda: count(db, "SELECT count() FROM events FINAL") >= half, what="first half stored")
     w.stop()  # graceful: every state it holds is on the changelog
     w2 = worker()
+    # Sent once the new worker is ready: a message that arrives while Faust resumes its stream
+    # partitions after recovery can be marked read without being delivered (the partition's
+    # commit then stays behind it until the next restart): a Faust race left to issue 15.
+    wait_until(lambda: w2.log_path.read_text(errors="replace").count("[^Worker]: Ready") >= 2, what="worker 2 ready")
     send(settings, exp.messages[half:])
     wait_until(
-        lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids), timeout=120, what="second half"
+        lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids),
+        timeout=120,
+        what="second half",
+        state=lambda: (count(db, "SELECT count() FROM events FINAL"), len(exp.good_ids), w2.dump()[-6000:]),
     )
     assert kafka_admin.wait_drained(settings, 60)
     time.sleep(2)
