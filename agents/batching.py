@@ -72,6 +72,7 @@ class Batcher:
             settings.topic(t) for t in (*RESULT_TABLES, topics.DEADLETTER, topics.RECO_REQUESTS, topics.HEALTH_TICKS)
         ]
         self.dead = dead
+        self._named = False  # our topics added to the producer client's metadata
         self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
         app.before_stop.append(self.close)
@@ -188,8 +189,8 @@ class Batcher:
         partition missing from one such answer waited on an unknown leader for ever, holding
         every acknowledgement); while a flush takes long, say so and refresh the metadata."""
         client = faust_compat.aiokafka_client(self.app)
-        for name in (*self.topics, self.table.changelog_topic.get_topic_name()):
-            client.add_topic(name)
+        if not self._named:  # once, and again after a slow flush: the client keeps them
+            self._name_topics(client)
         while True:
             try:
                 await asyncio.wait_for(asyncio.shield(producer.flush()), FLUSH_WARN_SECONDS)
@@ -198,7 +199,13 @@ class Batcher:
                 log.warning(
                     "%s: producer flush still waiting after %ss; refreshing metadata", self.name, FLUSH_WARN_SECONDS
                 )
+                self._name_topics(client)
                 client.force_metadata_update()
+
+    def _name_topics(self, client: Any) -> None:
+        for name in (*self.topics, self.table.changelog_topic.get_topic_name()):
+            client.add_topic(name)
+        self._named = True
 
     async def _on_revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
         """Rebalance (Faust revokes every partition, then assigns): like Kafka Streams, finish

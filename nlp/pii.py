@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _SEP = r"[ \t\-\u2010-\u2015\u2212.·・_/()\[\]]"  # between digits of one number (after NFKC)
@@ -171,14 +172,7 @@ class Pii:
         or card (the same runs, the same classification; only "number" is not personal)."""
         if _RUN7.search(text) is None:
             return False
-        for m in _RUN.finditer(text):
-            run, end = m.group(0), m.end()
-            digits = re.sub(r"\D", "", run)
-            if len(digits) == 17 and end < len(text) and text[end] in "Xx":
-                run, digits = run + text[end], digits + "X"
-            if len(digits) >= MIN_DIGITS and not _harmless(run) and _classify(digits, run)[0] != "number":
-                return True
-        return False
+        return any(_classify(digits, run)[0] != "number" for _s, _e, run, digits in _numbers(text))
 
     def mask_text(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         """Return masked text and (kind, token) pairs for each value found."""
@@ -223,17 +217,24 @@ class Pii:
             digits = re.sub(r"\D", "", m.group(1))
             if not _MOBILE.fullmatch(digits[-11:]) or len(digits) < 11:
                 claim(m.start(1), m.end(1), "number", digits, _stars(m.group(1)))
-        for m in _RUN.finditer(norm):
-            run, end = m.group(0), m.end()
-            digits = re.sub(r"\D", "", run)
-            if len(digits) == 17 and end < len(norm) and norm[end] in "Xx":
-                run, end, digits = run + norm[end], end + 1, digits + "X"
-            if len(digits) >= MIN_DIGITS and not _harmless(run):
-                kind, value, repl = _classify(digits, run)
-                claim(m.start(), end, kind, value, repl)
+        for start, end, run, digits in _numbers(norm):
+            kind, value, repl = _classify(digits, run)
+            claim(start, end, kind, value, repl)
         if not hits:
             return text, []
         return _rebuild(text, where, sorted(hits))
+
+
+def _numbers(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, run, digits) of every run of seven digits or more that is not a date or a
+    small range; an ID's check letter X after seventeen digits belongs to the run."""
+    for m in _RUN.finditer(text):
+        run, end = m.group(0), m.end()
+        digits = re.sub(r"\D", "", run)
+        if len(digits) == 17 and end < len(text) and text[end] in "Xx":
+            run, end, digits = run + text[end], end + 1, digits + "X"
+        if len(digits) >= MIN_DIGITS and not _harmless(run):
+            yield m.start(), end, run, digits
 
 
 def _harmless(run: str) -> bool:
