@@ -34,7 +34,8 @@ def trend_7d(
     base = state.get("trend_base")
     if base is None or base["day"] != day:
         f = features(state, then, by_day=True)
-        before = rescore(score(f, state["segment"], cfg, state["fresh"], then), f, state["segment"], cfg, model)[0]
+        raw = score(f, state["segment"], cfg, state["fresh"], then, state.get("first_used"))
+        before = rescore(raw, f, state["segment"], cfg, model)[0]
         base = state["trend_base"] = {"day": day, "score": before.score}
     return round(now.score - float(base["score"]), 1)
 
@@ -139,7 +140,8 @@ def settle(
     prune(state)
     as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
-    s, risk = rescore(score(f, state["segment"], cfg, state["fresh"], as_of), f, state["segment"], cfg, model)
+    raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
+    s, risk = rescore(raw, f, state["segment"], cfg, model)
     last = state["last"]
     trend = trend_7d(state, s, as_of, cfg, model)
     alerts: list[tuple[str, dict[str, Any]]] = []

@@ -78,6 +78,9 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
     iso = ts.isoformat()
     if state["fresh"].get(source) is None or iso > state["fresh"][source]:
         state["fresh"][source] = iso
+    first_used = state.setdefault("first_used", {})
+    if source not in first_used or iso < first_used[source]:
+        first_used[source] = iso
     if state["as_of"] is None or iso > state["as_of"]:
         state["as_of"] = iso
     if state.get("first_at") is None or iso < state["first_at"]:

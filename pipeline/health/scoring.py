@@ -131,10 +131,21 @@ class Score:
     top: dict[str, float]  # each component's points at its target (0 where its channel is unused)
 
 
-def score(f: Features, segment: str, cfg: HealthConfig, fresh: dict[str, str], as_of: datetime) -> Score:
+def score(
+    f: Features,
+    segment: str,
+    cfg: HealthConfig,
+    fresh: dict[str, str],
+    as_of: datetime,
+    first_used: dict[str, str] | None = None,
+) -> Score:
+    """``first_used``: each source's first event time, so that a score of an earlier moment
+    (the 7-day trend's) counts a channel only if the customer had used it by then, whatever
+    order the worker read the topics in (default: ``fresh``, any use so far)."""
     profile = cfg.profile(segment)
     comps = components(f, profile, cfg)
-    unused = {s for s in profile.optional_sources if s not in fresh}
+    first = fresh if first_used is None else first_used
+    unused = {s for s in profile.optional_sources if s not in first or datetime.fromisoformat(first[s]) > as_of}
     weights = {c: 0.0 if SOURCE_OF[c] in unused else profile.weights[c] for c in COMPONENTS}
     total_w = sum(weights.values()) or 1.0
     points: dict[str, float] = {c: 100.0 * weights[c] / total_w * comps[c] for c in COMPONENTS}

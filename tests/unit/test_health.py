@@ -247,3 +247,26 @@ def test_days_are_business_days_in_shanghai() -> None:
     # a week of purchases counted at a Shanghai "now": the 07:30 purchase is inside the 30 days
     assert features(st_, datetime(2026, 12, 19, 23, 0, tzinfo=ZoneInfo("Asia/Shanghai"))).purchases_30d == 1
     assert features(st_, datetime(2026, 12, 20, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai"))).purchases_30d == 0
+
+
+def test_the_trend_does_not_depend_on_which_topic_the_worker_read_first() -> None:
+    """Two workers once disagreed on a member's 7-day trend (-5.6 against +2.5): the week-old
+    score counted the app as used or not depending on whether the first app event had been
+    read yet. A channel counts for a moment only if it was used by then."""
+    from pipeline.health import engine
+
+    purchases = [
+        row(f"p{d}", "pos.purchase", NOW - timedelta(days=d), total="300.00", order_id=f"O-{d}", lines=[])
+        for d in (20, 16, 12, 0)
+    ]
+    first_app = row("l1", "app.login", NOW - timedelta(days=2))  # after the trend's base day, before "now"
+    trends = []
+    for order in (purchases + [first_app], [first_app, *purchases]):
+        st_ = new_state("C-1")
+        st_["segment"] = "retail_member"
+        out: list[Any] = []
+        for r in order:
+            apply_event(st_, r)
+            out = engine.settle(st_, CFG)  # settled after every event, as a quiet stream would
+        trends.append(next(r for kind, r in out if kind == "current")["trend_7d"])
+    assert trends[0] is not None and trends[0] == trends[1]
