@@ -261,7 +261,7 @@ def test_the_trend_does_not_depend_on_which_topic_the_worker_read_first() -> Non
     ]
     first_app = row("l1", "app.login", NOW - timedelta(days=2))  # after the trend's base day, before "now"
     trends = []
-    for order in (purchases + [first_app], [first_app, *purchases]):
+    for order in ([*purchases, first_app], [first_app, *purchases]):
         st_ = new_state("C-1")
         st_["segment"] = "retail_member"
         out: list[Any] = []
