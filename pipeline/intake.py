@@ -78,15 +78,12 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     else:
         items = list(data.items())
     for key, value in items:
-        if isinstance(value, str):
-            if _identifier_key(key):
-                data[key] = pii.identifier(value)
-                continue
+        if isinstance(value, str) and not _identifier_key(key):  # top-level free text: keep its spans
             masked, found = pii.scan(value)
             data[key] = masked
             if found:
                 spans[key] = [[f.start, f.end] for f in found]
-        elif isinstance(value, dict | list):
+        else:
             data[key] = _mask_value(key, value, pii)
     if phone:
         data["phone_masked"] = mask_phone(phone)
