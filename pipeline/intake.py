@@ -78,12 +78,15 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     else:
         items = list(data.items())
     for key, value in items:
-        if isinstance(value, str) and not _identifier_key(key):  # top-level free text: keep its spans
+        if isinstance(value, str):
+            if _identifier_key(key):
+                data[key] = pii.identifier(value)
+                continue
             masked, found = pii.scan(value)
             data[key] = masked
             if found:
                 spans[key] = [[f.start, f.end] for f in found]
-        else:
+        elif isinstance(value, dict | list):
             data[key] = _mask_value(key, value, pii)
     if phone:
         data["phone_masked"] = mask_phone(phone)

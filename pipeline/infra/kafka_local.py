@@ -325,8 +325,12 @@ def _own_auth(settings: Settings) -> dict[str, object]:
     """How we talk to the local broker as its operator: its admin user when it runs SASL."""
     if not settings.kafka_local_sasl:
         return client_kwargs(settings)
-    admin = settings.with_(kafka_username=ADMIN_USER, kafka_password=_admin_password(paths(settings)))
-    return client_kwargs(admin.with_(kafka_sasl_mechanism="SCRAM-SHA-512"))
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": ADMIN_USER,
+        "sasl_plain_password": _admin_password(paths(settings)),
+    }
 
 
 def provision_app_user(settings: Settings) -> None:
