@@ -86,6 +86,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             if ev.envelope.event_type != "alert.action":
                 watermark.observe(source_of(ev.envelope.event_type), ev.envelope.occurred_at, wall)
             groups[row["customer_id"]].append((i, ev, msg, row, payload))
+        lag = timedelta(hours=ctx.alerts.source_lag_hours) if ctx.alerts is not None else None
+        held = watermark.lagging(lag) if lag is not None else frozenset()
         for cid, items in groups.items():
             state = batcher.get(cid) or customer.new_customer(cid)
             touched = customer.Touched()
@@ -107,7 +109,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 except Exception as exc:  # one bad event must not cost the others theirs
                     log.exception("customer fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
                     out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
-            customer.settle(state, touched, ctx, out)
+            customer.settle(state, touched, ctx, out, held)
             if changed:
                 state["partition"] = items[0][2].partition
                 batcher.put(cid, state["partition"], state)

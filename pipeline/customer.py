@@ -166,7 +166,9 @@ def _visit(profile: dict[str, Any], row: dict[str, Any], p: dict[str, Any], out:
     out.requests[row["store_id"]].append(tags.request_for_visit(profile, row))
 
 
-def settle(state: dict[str, Any], touched: Touched, ctx: Context, out: Results) -> None:
+def settle(
+    state: dict[str, Any], touched: Touched, ctx: Context, out: Results, held: frozenset[str] = frozenset()
+) -> None:
     """Once per customer per batch: the profile row, the score with its alerts, tag rows.
 
     Their ``version`` is the number of distinct events folded into the customer so far: the
@@ -178,7 +180,9 @@ def settle(state: dict[str, Any], touched: Touched, ctx: Context, out: Results) 
     if touched.profile and state["profile"] is not None:
         out.add("customers", {**intake.profile_row(state["profile"]), "version": seq})
     if touched.health:
-        for kind, result in health.settle(state["health"], ctx.health, alert_cfg=ctx.alerts, model=ctx.model):
+        for kind, result in health.settle(
+            state["health"], ctx.health, alert_cfg=ctx.alerts, model=ctx.model, held=held
+        ):
             out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": seq})
     if touched.tag_keys:
         for r in tags.tag_rows(state["notes"], sorted(touched.tag_keys)):

@@ -1,9 +1,17 @@
 """Deterministic synthetic traffic: a retail chain and a B2B medical-device book.
 
-Customers have a latent engagement that drives how often they log in, read, reply and
-buy; some of them churn at a hidden moment, after which they go quiet and reply slowly.
-That makes "no material opened for 7 days" and "replies > 48h" happen for real, and gives
-a churn model something behavioural to learn. Same seed, same events.
+Customers behave the way the field report describes, so rules and models have something
+real to find and something real to be fooled by:
+- churners drift away over three weeks: they log in less, stop reading material about ten
+  days before they leave, and answer reps later and later, or not at all;
+- others dip for a week or two (busy, travelling) and come back: reading pauses and replies
+  slow, but not for long;
+- reps and associates message customers on their own schedule, whatever the customer does,
+  so a silent customer leaves messages unanswered;
+- a third of the members only ever shop in store (no app, no messaging);
+- weekends and promotion days fill the stores and empty the hospitals; nights are quiet.
+Churn dates are spread over the whole run and a month beyond it. ``ground_truth`` rebuilds the
+same world from the seed: who churns and when, who dipped and when. Same seed, same events.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -68,7 +77,10 @@ OUTBOUND = [
 REPLIES = ["好的谢谢", "收到", "这周比较忙，下周再说", "可以，周三下午", "价格能再优惠点吗"]
 
 
-DRIFT = timedelta(days=14)
+DRIFT = timedelta(days=21)  # churners fade over three weeks before they are gone
+CHURN_AFTER = timedelta(days=30)  # churn dates run this far past the end of the data
+PROMO_DAYS = {(11, 10), (11, 11), (11, 12), (12, 11), (12, 12)}  # 双11, 双12 (local dates)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -83,16 +95,60 @@ class Customer:
     phone: str
     member_no: str
     key_contact: bool
+    in_store_only: bool = False
+    dip: tuple[datetime, datetime] | None = None  # a slump they recover from
     registered: bool = False
     purchases: list[tuple[str, str, str, str, Decimal]] = field(default_factory=list)
 
+    def drift(self, ts: datetime) -> float | None:
+        """How far into the pre-churn drift (0..1), 1.0 once churned, None when not drifting."""
+        if self.churn_at is None or ts < self.churn_at - DRIFT:
+            return None
+        return min(1.0, (ts - (self.churn_at - DRIFT)) / DRIFT)
+
+    def dipping(self, ts: datetime) -> bool:
+        return self.dip is not None and self.dip[0] <= ts < self.dip[1]
+
     def active(self, ts: datetime) -> float:
-        """Activity multiplier: customers drift away over the two weeks before they churn."""
-        if self.churn_at is not None and ts >= self.churn_at:
-            return 0.08
-        if self.churn_at is not None and ts >= self.churn_at - DRIFT:
-            return self.engagement * (1.0 - 0.7 * (ts - (self.churn_at - DRIFT)) / DRIFT)
-        return self.engagement
+        """How likely the customer is to do anything at ``ts``."""
+        p = self.drift(ts)
+        if p is not None:
+            return 0.03 if p >= 1.0 else self.engagement * (1.0 - 0.8 * p)
+        return self.engagement * (0.35 if self.dipping(ts) else 1.0)
+
+    def reads(self, ts: datetime) -> float:
+        """How likely an app session includes opening material: reading stops before churn."""
+        p = self.drift(ts)
+        if p is not None:
+            return max(0.0, 1.0 - 1.6 * p)
+        return 0.25 if self.dipping(ts) else 1.0
+
+    def reply_delay(self, rng: random.Random, ts: datetime) -> float | None:
+        """Hours until the customer answers a message sent at ``ts``; None: never."""
+        p = self.drift(ts)
+        if p is not None and p >= 1.0:
+            return None if rng.random() < 0.85 else rng.uniform(60, 150)
+        if p is not None and p > 0.3:
+            if rng.random() < 0.1 + 0.5 * p:
+                return None
+            return rng.uniform(30 + 60 * p, 60 + 100 * p)
+        if self.dipping(ts):
+            return None if rng.random() < 0.15 else rng.uniform(10, 60)
+        if rng.random() < 0.05:
+            return None
+        return rng.expovariate(1 / (2 + 20 * (1 - self.engagement)))
+
+
+def season(c: Customer, ts: datetime) -> float:
+    """Weekly and daily rhythm: stores fill at weekends and on promotion days, hospitals
+    work on weekdays, and hardly anyone does anything at night."""
+    local = ts.astimezone(SHANGHAI)
+    f = 1.0 if 9 <= local.hour < 22 else 0.15
+    weekend = local.weekday() >= 5
+    if c.segment == "b2b_contact":
+        return f * (0.25 if weekend else 1.25)
+    f *= 1.5 if weekend else 0.85
+    return f * (2.0 if (local.month, local.day) in PROMO_DAYS else 1.0)
 
 
 @dataclass(order=True)
@@ -104,16 +160,30 @@ class _Due:
     data: dict[str, Any] = field(compare=False, default_factory=dict)
 
 
+def outreach_days(c: Customer) -> float:
+    """Mean days between messages a rep or associate sends the customer."""
+    if c.segment == "b2b_contact":
+        return 2.5 if c.key_contact else 5.0
+    return 7.0
+
+
 class World:
-    def __init__(self, seed: int, customers: int = 300, start: datetime | None = None) -> None:
+    def __init__(self, seed: int, customers: int = 300, start: datetime | None = None, *, days: float = 30.0) -> None:
+        """``start`` is the end of the history (its ``now``); churn dates fall over the ``days``
+        before it and a month after."""
         self.rng = random.Random(seed)
         self.seed = seed
         self.seq = 0
         self.start = start or datetime.now(UTC)
+        self.days = days
         self.customers = [self._customer(i) for i in range(customers)]
         self.by_id = {c.customer_id: c for c in self.customers}
         self.due: list[_Due] = []
         self.stock: dict[tuple[str, str, str, str], int] = {}
+        first = self.start - timedelta(days=days)
+        for c in self.customers:
+            if not c.in_store_only:
+                self._schedule(c, "outbound", first + timedelta(days=self.rng.uniform(0, outreach_days(c))), {})
 
     def _customer(self, i: int) -> Customer:
         r = self.rng
@@ -121,8 +191,13 @@ class World:
         engagement = r.betavariate(2.2, 2.0)
         churn_at = None
         # Low engagement raises the hazard of churning; the moment is hidden from the data.
-        if r.random() < 0.15 + 0.5 * (1 - engagement):
-            churn_at = self.start + timedelta(days=r.uniform(-40, 5))
+        if r.random() < 0.08 + 0.35 * (1 - engagement):
+            span = (self.days * 86400 + CHURN_AFTER.total_seconds()) * r.random()
+            churn_at = self.start - timedelta(days=self.days) + timedelta(seconds=span)
+        dip = None
+        if churn_at is None and r.random() < 0.25:
+            dip_from = self.start - timedelta(days=r.uniform(0, self.days))
+            dip = (dip_from, dip_from + timedelta(days=r.uniform(5, 14)))
         phone = f"1{r.choice('3456789')}{r.randrange(10**9):09d}"
         if b2b:
             return Customer(
@@ -136,6 +211,7 @@ class World:
                 phone,
                 "",
                 r.random() < 0.4,
+                dip=dip,
             )
         return Customer(
             f"C-R{i:05d}",
@@ -148,7 +224,13 @@ class World:
             phone,
             f"M{r.randrange(10**8):08d}",
             False,
+            in_store_only=r.random() < 0.35,
+            dip=dip,
         )
+
+    def _schedule(self, c: Customer, kind: str, ts: datetime, data: dict[str, Any]) -> None:
+        self.seq += 1
+        heapq.heappush(self.due, _Due(ts, self.seq, kind, c, data))
 
     # -- envelopes ------------------------------------------------------------------
 
@@ -205,7 +287,7 @@ class World:
             d = heapq.heappop(self.due)
             out.extend(self._scheduled(d))
         c = r.choice(self.customers)
-        if r.random() > c.active(ts) and c.registered:
+        if c.registered and r.random() > min(1.0, c.active(ts) * season(c, ts)):
             return out
         key = c.customer_id.encode()
         if not c.registered:
@@ -238,55 +320,61 @@ class World:
             "pos.checkin", ts, "pos" if c.segment == "retail_member" else "crm-booth", payload, customer=c, store=c.home
         )
 
-    def _reply_later(self, c: Customer, ts: datetime, conv: str, channel: str) -> None:
-        r = self.rng
-        churned = c.churn_at is not None and ts >= c.churn_at
-        hours = r.uniform(50, 120) if churned else r.expovariate(1 / (2 + 40 * (1 - c.engagement)))
-        if r.random() < (0.5 if churned else 0.9):
-            self.seq += 1
-            heapq.heappush(
-                self.due,
-                _Due(ts + timedelta(hours=hours), self.seq, "reply", c, {"conversation_id": conv, "channel": channel}),
-            )
-
     def _scheduled(self, d: _Due) -> list[tuple[str, bytes, dict[str, Any]]]:
-        assert d.customer is not None  # noqa: S101  # every scheduled action names its customer
-        text = self.rng.choice(REPLIES)
-        return [
-            (
-                "messaging.events",
-                d.customer.customer_id.encode(),
-                self._env("messaging.reply", d.ts, d.data["channel"], {**d.data, "text": text}, customer=d.customer),
+        c = d.customer
+        assert c is not None  # noqa: S101  # every scheduled action names its customer
+        key = c.customer_id.encode()
+        if d.kind == "reply":
+            text = self.rng.choice(REPLIES)
+            env = self._env("messaging.reply", d.ts, d.data["channel"], {**d.data, "text": text}, customer=c)
+            return [("messaging.events", key, env)]
+        local = d.ts.astimezone(SHANGHAI)
+        if not 9 <= local.hour < 21:  # nobody messages customers at night: next morning instead
+            morning = (local + timedelta(days=1 if local.hour >= 21 else 0)).replace(hour=9, minute=30)
+            self._schedule(c, "outbound", morning + timedelta(hours=self.rng.uniform(0, 3)), {})
+            return []
+        # outreach: the next message is due whatever the customer does with this one
+        self._schedule(c, "outbound", d.ts + timedelta(days=self.rng.expovariate(1 / outreach_days(c))), {})
+        if not c.registered or (c.drift(d.ts) == 1.0 and self.rng.random() < 0.5):
+            return []  # not a customer yet; reps give up on some who are gone
+        if c.segment == "b2b_contact":
+            msg = self._outbound(
+                c, d.ts, self.rng.choice(["wecom", "dingtalk"]), f"REP-{int(c.home[2:]) % 9:02d}", "生化分析仪"
             )
-        ]
+        else:
+            msg = self._outbound(c, d.ts, "wecom", f"A-{c.home[-3:]}-0", None)
+        return [(msg[0], key, msg[1])]
 
     def _b2b(self, c: Customer, ts: datetime) -> list[tuple[str, dict[str, Any]]]:
         r = self.rng
         roll = r.random()
-        if roll < 0.3:
+        if roll >= 0.4 and r.random() > c.reads(ts):
+            roll = 0.0  # opened the app, read nothing
+        if roll < 0.4:
             return [
                 (
                     "app.telemetry",
                     self._env("app.login", ts, "app", {"device": r.choice(["ios", "android", "pc"])}, customer=c),
                 )
             ]
-        if roll < 0.65:
+        if roll < 0.85:
             return [self._material_view(c, ts, B2B_MATERIALS, 4, (20, 90))]
-        if roll < 0.72:
-            mid, title, _ = r.choice(B2B_MATERIALS)
-            return [
-                (
-                    "app.telemetry",
-                    self._env("app.document_click", ts, "app", {"document_id": mid, "title": title}, customer=c),
-                )
-            ]
-        channel = r.choice(["wecom", "dingtalk"])
-        return [self._outbound(c, ts, channel, f"REP-{int(c.home[2:]) % 9:02d}", "生化分析仪")]
+        mid, title, _ = r.choice(B2B_MATERIALS)
+        return [
+            (
+                "app.telemetry",
+                self._env("app.document_click", ts, "app", {"document_id": mid, "title": title}, customer=c),
+            )
+        ]
 
     def _retail(self, c: Customer, ts: datetime) -> list[tuple[str, dict[str, Any]]]:
         r = self.rng
         roll = r.random()
         store = c.home if r.random() < 0.85 else r.choice(RETAIL_STORES)[0]
+        if roll >= 0.62 and c.in_store_only:
+            roll = r.uniform(0, 0.62)  # no app, no messaging: the till and the associate's notes
+        elif 0.8 <= roll and r.random() > c.reads(ts):
+            roll = 0.7  # opened the app, read nothing
         if roll < 0.18:
             return [
                 (
@@ -397,9 +485,7 @@ class World:
                     self._env("app.login", ts, "app", {"device": r.choice(["ios", "android"])}, customer=c),
                 )
             ]
-        if roll < 0.9:
-            return [self._material_view(c, ts, RETAIL_MATERIALS, 3, (5, 30))]
-        return [self._outbound(c, ts, "wecom", f"A-{store[-3:]}-0", None)]
+        return [self._material_view(c, ts, RETAIL_MATERIALS, 3, (5, 30))]
 
     def _material_view(
         self,
@@ -426,8 +512,10 @@ class World:
     def _outbound(
         self, c: Customer, ts: datetime, channel: str, sender: str, item: str | None
     ) -> tuple[str, dict[str, Any]]:
-        conv = f"CV-{c.customer_id}-{ts:%Y%m%d}"
-        self._reply_later(c, ts, conv, channel)
+        conv = f"CV-{c.customer_id}-{ts:%Y%m%d%H%M}"
+        hours = c.reply_delay(self.rng, ts)
+        if hours is not None:
+            self._schedule(c, "reply", ts + timedelta(hours=hours), {"conversation_id": conv, "channel": channel})
         text = self.rng.choice(OUTBOUND).format(item=item or self.rng.choice(SKUS)[1])
         payload = {"conversation_id": conv, "channel": channel, "sender_id": sender, "text": text}
         return "messaging.events", self._env("messaging.outbound", ts, channel, payload, customer=c)
@@ -488,7 +576,7 @@ def generate(
     ``now``; then, if ``live``, endless events stamped with the wall clock (caller paces)."""
     now = now or datetime.now(UTC)
     start = now - timedelta(days=days)
-    world = World(seed, customers, start=now)
+    world = World(seed, customers, start=now, days=days)
     bad_rng = random.Random(seed ^ 0x5A5A)
     for topic, key, env in world.stock_snapshot(start):
         yield topic, key, orjson.dumps(env), start
@@ -505,11 +593,12 @@ def generate(
             yield topic, key, _maybe_bad(bad_rng, env, bad_rate, max_bytes), ts
 
 
-def ground_truth(seed: int, customers: int, now: datetime) -> list[dict[str, Any]]:
+def ground_truth(seed: int, customers: int, now: datetime, days: float = 30.0) -> list[dict[str, Any]]:
     """What the simulator knows and the data hides: for every customer of ``generate(seed,
-    customers=..., now=now)`` whether and when they churn (the same world, rebuilt from the
-    seed), so alert rules and models are judged against it, not against each other."""
-    world = World(seed, customers, start=now)
+    days=..., customers=..., now=now)`` whether and when they churn, and when they dipped and
+    recovered (the same world, rebuilt from the seed), so alert rules and models are judged
+    against it, not against each other."""
+    world = World(seed, customers, start=now, days=days)
     return [
         {
             "customer_id": c.customer_id,
@@ -517,6 +606,9 @@ def ground_truth(seed: int, customers: int, now: datetime) -> list[dict[str, Any
             "key_contact": int(c.key_contact),
             "churn_at": c.churn_at,
             "engagement": round(c.engagement, 4),
+            "in_store_only": int(c.in_store_only),
+            "dip_from": None if c.dip is None else c.dip[0],
+            "dip_to": None if c.dip is None else c.dip[1],
         }
         for c in world.customers
     ]

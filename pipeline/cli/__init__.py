@@ -82,12 +82,19 @@ def _parser() -> argparse.ArgumentParser:
         fn=cmd_report
     )
 
-    al = sub.add_parser("alerts", help="alert actions (ack, resolve) and the precision report")
-    al.add_argument("action", choices=["report", "ack", "resolve"])
+    al = sub.add_parser(
+        "alerts", help="alert actions (ack, resolve), the precision report, and rules judged on simulated truth"
+    )
+    al.add_argument("action", choices=["report", "ack", "resolve", "backtest"])
     al.add_argument("alert_id", nargs="?", help="for ack/resolve: the alert id (customer:rule:YYYYMMDD)")
     al.add_argument("--by", help="for ack/resolve: who acts (recorded on the alert)")
     al.add_argument("--note", default="", help="for ack/resolve: a note kept on the alert")
     al.add_argument("--days", type=int, default=14, help="report: outcome window after each alert")
+    al.add_argument("--rules", help="backtest: an alert rules file to judge (default: the shipped one)")
+    al.add_argument("--all-rules", action="store_true", help="backtest: judge the switched-off rules too")
+    al.add_argument("--seed", type=int, default=42, help="backtest: simulator seed")
+    al.add_argument("--customers", type=int, default=300, help="backtest: simulated customers")
+    al.add_argument("--sim-days", type=float, default=30, help="backtest: days of simulated history")
     al.set_defaults(fn=cmd_alerts)
 
     ky = sub.add_parser("keys", help="API keys for the console and API (stored hashed)")

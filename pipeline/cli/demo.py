@@ -145,7 +145,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 client = store.connect(settings)
                 try:  # the nightly job: co-purchase rules from the baskets so far
                     doc = mine_from_store(client, load_lexicon(), settings.model_dir)
-                    store.insert_truth(client, ground_truth(args.seed, args.customers, now))
+                    store.insert_truth(client, ground_truth(args.seed, args.customers, now, args.days))
                 finally:
                     client.close()
                 top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])

@@ -31,11 +31,22 @@ class Rule(_Strict):
     severity: Literal["low", "medium", "high"]
     title: str
     cooldown_days: float = Field(gt=0)
+    # Off: kept in the file, judged by `salespulse alerts backtest --all-rules`, never raised.
+    enabled: bool = True
     key_contacts_only: bool = False
+    others_only: bool = False  # everyone but key contacts (who have a rule of their own)
+    # silent_slow_contact: only customers who have used the app count as silent (a member who
+    # never had it has not gone quiet on it)
+    app_users_only: bool = False
+    # silent_slow_contact: a customer whose score is already below this is gone (a win-back
+    # list), not news an alert can still act on; 0: no floor
+    min_score: float = Field(default=0, ge=0, le=100)
     days_without_material: float = 7
     replies: int = Field(default=3, ge=1, le=3)
     reply_hours: float = 48
     to_band: Literal["watch", "at_risk"] = "at_risk"
+    # band_drop: and the score fell at least this much in 7 days (a fall, not a hover at the line)
+    min_fall: float = Field(default=0, ge=0)
     points: float = Field(default=20, gt=0)
 
 
@@ -61,6 +72,11 @@ class AlertConfig(_Strict):
     contacts_per_week: int = Field(default=2, ge=1)
     cap_bypass_severity: list[Literal["low", "medium", "high"]] = ["high"]
     quiet_hours: QuietHours | None = None
+    # A fall in score caused by a source this far behind the others raises no score alert.
+    source_lag_hours: float = Field(default=12, gt=0)
+    # Band and score rules start once a customer has this many days of history: a first month
+    # judged against windows the data does not cover yet is noise, not a fall.
+    warmup_days: float = Field(default=14, ge=0)
 
 
 def load_alert_config(path: str | None = None) -> AlertConfig:
@@ -75,13 +91,16 @@ def due(
     f: Features,
     *,
     key_contact: bool,
+    uses_app: bool = True,
     band: str,
     previous_band: str | None,
     trend_7d: float | None,
 ) -> dict[str, Any] | None:
     """The title parameters if ``rule`` fires for these features, else None."""
     if rule.kind == "silent_slow_contact":
-        if rule.key_contacts_only and not key_contact:
+        if (rule.key_contacts_only and not key_contact) or (rule.others_only and key_contact):
+            return None
+        if rule.app_users_only and not uses_app:
             return None
         silent = f.days_since_open is None or f.days_since_open >= rule.days_without_material
         recent = f.reply_hours[-rule.replies :]
@@ -90,7 +109,8 @@ def due(
             return {"days": int(rule.days_without_material), "replies": rule.replies, "hours": int(rule.reply_hours)}
         return None
     if rule.kind == "band_drop":
-        if band == rule.to_band and previous_band is not None and BAND_RANK[previous_band] < BAND_RANK[band]:
+        fell = rule.min_fall == 0 or (trend_7d is not None and trend_7d <= -rule.min_fall)
+        if band == rule.to_band and previous_band is not None and BAND_RANK[previous_band] < BAND_RANK[band] and fell:
             return {}
         return None
     if trend_7d is not None and trend_7d <= -rule.points:
@@ -160,31 +180,46 @@ def evaluate(
     kinds: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Alerts to raise now (of the rules of ``kinds``, all when None); records the raise time
-    per rule in ``state['alerts']`` (cooldown).
+    per rule in ``state['alerts']`` (cooldown) and which rules' conditions still hold since
+    their alert in ``state['firing']``: a rule raises once per episode, again only after its
+    condition has cleared (and the cooldown has passed).
 
     Over the weekly contact cap an alert is still raised and stored, as ``suppressed`` with
     the reason, so nobody is contacted a third time in a week and nothing disappears.
     """
     raised: dict[str, str] = state.setdefault("alerts", {})
+    firing: list[str] = state.setdefault("firing", [])
     week_ago = (as_of - timedelta(days=7)).isoformat()
     contacts: list[str] = [t for t in state.get("contacts", []) if t > week_ago]
     out = []
+    first = state.get("first_at")
+    young = first is None or as_of - datetime.fromisoformat(first) < timedelta(days=cfg.warmup_days)
     for rule in cfg.rules:
-        if kinds is not None and rule.kind not in kinds:
+        if (kinds is not None and rule.kind not in kinds) or not rule.enabled:
             continue
-        last = raised.get(rule.id)
-        if last is not None and as_of - datetime.fromisoformat(last) < timedelta(days=rule.cooldown_days):
+        if young and rule.kind != "silent_slow_contact":
             continue
         params = due(
             rule,
             f,
             key_contact=bool(state.get("key_contact")),
+            uses_app="app" in state.get("first_used", {}),
             band=band,
             previous_band=previous_band,
             trend_7d=trend_7d,
         )
         if params is None:
+            if rule.id in firing:
+                firing.remove(rule.id)  # the condition cleared: the next time it holds is news
             continue
+        if rule.id in firing:
+            continue  # one alert per episode: still silent a week later is the same story
+        last = raised.get(rule.id)
+        if last is not None and as_of - datetime.fromisoformat(last) < timedelta(days=rule.cooldown_days):
+            continue
+        if score < rule.min_score:
+            continue  # already gone: not news that can still prevent it (the episode stays open)
+        firing.append(rule.id)
         raised[rule.id] = as_of.isoformat()
         capped = len(contacts) >= cfg.contacts_per_week and rule.severity not in cfg.cap_bypass_severity
         region = region_of(cfg, state.get("store"))

@@ -11,10 +11,11 @@ import orjson
 from pipeline.health.alerts import AlertConfig, apply_action, evaluate
 from pipeline.health.churn import ChurnModel
 from pipeline.health.features import Features, apply_event, close_of, day_of, features, prune
-from pipeline.health.scoring import HealthConfig, Score, band, reasons, score
+from pipeline.health.scoring import COMPONENTS, SOURCE_OF, HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
 
 ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged at the watermark for quiet customers
+ALL_KINDS = frozenset({"silent_slow_contact", "band_drop", "score_fall"})
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
@@ -36,8 +37,23 @@ def trend_7d(
         f = features(state, then, by_day=True)
         raw = score(f, state["segment"], cfg, state["fresh"], then, state.get("first_used"))
         before = rescore(raw, f, state["segment"], cfg, model)[0]
-        base = state["trend_base"] = {"day": day, "score": before.score}
+        base = state["trend_base"] = {"day": day, "score": before.score, "points": before.points}
     return round(now.score - float(base["score"]), 1)
+
+
+SCORE_KINDS = frozenset({"band_drop", "score_fall"})
+
+
+def caused_by(held: frozenset[str], now: dict[str, float], then: dict[str, float] | None) -> bool:
+    """Whether at least half of a fall from ``then`` to ``now`` (points per component) is in
+    components measured from a source in ``held``: a source that is behind (an outage, a
+    backlog on its topic) makes the customer look quiet on it; that is not the customer."""
+    if not held or not then:
+        return False
+    drops = {c: then.get(c, 0.0) - now.get(c, 0.0) for c in COMPONENTS if then.get(c, 0.0) > now.get(c, 0.0)}
+    total = sum(drops.values())
+    from_held = sum(drop for c, drop in drops.items() if SOURCE_OF[c] in held)
+    return total > 0 and from_held >= 0.5 * total
 
 
 KEEP_OPEN_ALERTS = 50
@@ -130,11 +146,14 @@ def settle(
     alert_cfg: AlertConfig | None = None,
     open_counts: dict[str, int] | None = None,
     model: ChurnModel | None = None,
+    held: frozenset[str] = frozenset(),
 ) -> list[tuple[str, dict[str, Any]]]:
     """Score the folded state at its event time and decide what to emit: [(kind, row)].
 
     With a trained churn model the score is 100 x (1 - calibrated churn probability); the
     component points still explain what moved. Without one the rule-based score stands.
+    ``held``: sources that are behind the others (``Watermark.lagging``); a fall they cause
+    raises no score alert.
     """
     counts = {} if open_counts is None else open_counts
     prune(state)
@@ -146,6 +165,10 @@ def settle(
     trend = trend_7d(state, s, as_of, cfg, model)
     alerts: list[tuple[str, dict[str, Any]]] = []
     if alert_cfg is not None:
+        base = state.get("trend_base") or {}
+        stale_fall = caused_by(held, s.points, None if last is None else last.get("points")) or caused_by(
+            held, s.points, base.get("points")
+        )
         raised = evaluate(
             alert_cfg,
             state,
@@ -156,6 +179,7 @@ def settle(
             previous_band=None if last is None else last["band"],
             trend_7d=trend,
             open_counts=counts,
+            kinds=ALL_KINDS - SCORE_KINDS if stale_fall else None,
         )
         alerts = _remember(state, raised)
     # The current row is the state after its newest event (settled once per customer per batch,
@@ -279,6 +303,14 @@ class Watermark:
         if source not in self.newest or ts > self.newest[source]:
             self.newest[source] = ts
         self.heard[source] = wall
+
+    def lagging(self, behind: timedelta) -> frozenset[str]:
+        """Sources whose newest event is more than ``behind`` older than the newest of any:
+        what they would say about a customer has not arrived yet."""
+        if not self.newest:
+            return frozenset()
+        top = max(self.newest.values())
+        return frozenset(s for s, ts in self.newest.items() if top - ts > behind)
 
     def current(self, wall: float) -> datetime | None:
         if not self.newest:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from statistics import median
 from typing import Any
 
 ALERT_OUTCOMES = """
@@ -50,84 +52,108 @@ def alert_outcomes(client: Any, days: int = 14, points: float = 10.0) -> list[di
     return out
 
 
-# Per rule, against the simulator's ground truth: an alert is right when its customer churns
-# within {before} days after it (or churned at most {after} days before it: caught late, but
-# caught); a churner counts as caught by a rule when such an alert exists.
-ALERT_TRUTH = """
-SELECT
-    rule_id,
-    count() AS alerts,
-    countIf(hit) AS right,
-    uniqExactIf(customer_id, hit AND in_span) AS caught,
-    quantileExactIf(0.5)(lead_days, hit) AS median_lead_days
-FROM
-(
-    SELECT
-        a.rule_id AS rule_id,
-        a.customer_id AS customer_id,
-        t.churn_at IS NOT NULL
-            AND a.raised_at <= t.churn_at + toIntervalDay({after:UInt16})
-            AND a.raised_at >= t.churn_at - toIntervalDay({before:UInt16}) AS hit,
-        t.churn_at >= {span_from:DateTime64(3)} AND t.churn_at <= {span_to:DateTime64(3)} AS in_span,
-        dateDiff('minute', a.raised_at, t.churn_at) / 1440.0 AS lead_days
-    FROM (SELECT rule_id, customer_id, raised_at FROM alerts FINAL) AS a
-    LEFT JOIN (SELECT customer_id, churn_at FROM sim_truth FINAL) AS t ON t.customer_id = a.customer_id
-)
-GROUP BY rule_id
-ORDER BY rule_id
-"""
+BEFORE_DAYS = 30  # an alert is right when its customer churns within this many days after it
+AFTER_DAYS = 7  # ... or churned at most this many days before it (late, but caught)
 
 
-def alert_truth(client: Any, before: int = 30, after: int = 7) -> list[dict[str, Any]]:
-    """Each rule judged against simulated ground truth: precision (alerts whose customer
-    churned within ``before`` days after, or ``after`` days before), recall (churners within
-    the data's event-time span caught), median lead time (days from alert to churn, negative
-    when late) and alerts per 100 customers per month. Empty without ground truth."""
-    customers = int(client.command("SELECT count() FROM sim_truth FINAL"))
+def alert_truth(client: Any, before: int = BEFORE_DAYS, after: int = AFTER_DAYS) -> list[dict[str, Any]]:
+    """The stored alerts judged against the stored simulator ground truth (``judge``); empty
+    without ground truth (real traffic)."""
+    truth = [
+        dict(zip(("customer_id", "churn_at", "dip_from", "dip_to"), row, strict=True))
+        for row in client.query("SELECT customer_id, churn_at, dip_from, dip_to FROM sim_truth FINAL").result_rows
+    ]
     span_from, span_to = client.query("SELECT min(occurred_at), max(occurred_at) FROM events").result_rows[0]
-    if not customers or span_from is None:
+    if not truth or span_from is None:
         return []
-    span = {"span_from": span_from, "span_to": span_to}
-    churners = int(
-        client.query(
-            "SELECT count() FROM sim_truth FINAL WHERE churn_at >= {span_from:DateTime64(3)} "
-            "AND churn_at <= {span_to:DateTime64(3)}",
-            parameters=span,
-        ).result_rows[0][0]
-    )
-    months = max(1.0, (span_to - span_from).total_seconds() / 86400) / 30
-    rows = client.query(ALERT_TRUTH, parameters={"before": before, "after": after, **span}).result_rows
-    out = []
-    for rule_id, alerts, right, caught, lead in rows:
-        out.append(
-            {
-                "rule_id": rule_id,
-                "alerts": int(alerts),
-                "precision": round(int(right) / int(alerts), 3),
-                "recall": round(int(caught) / churners, 3) if churners else None,
-                "median_lead_days": None if not right else round(float(lead), 1),
-                "per_100_customers_month": round(100 * int(alerts) / customers / months, 2),
-            }
-        )
+    alerts = [
+        {"rule_id": rule_id, "customer_id": cid, "raised_at": raised}
+        for rule_id, cid, raised in client.query(
+            "SELECT rule_id, customer_id, raised_at FROM alerts FINAL ORDER BY raised_at"
+        ).result_rows
+    ]
+    return judge(alerts, truth, (_ts(span_from), _ts(span_to)), before=before, after=after)
+
+
+ALL_RULES = "(all rules)"
+
+
+def judge(
+    alerts: list[dict[str, Any]],
+    truth: list[dict[str, Any]],
+    span: tuple[datetime, datetime],
+    *,
+    before: int = BEFORE_DAYS,
+    after: int = AFTER_DAYS,
+) -> list[dict[str, Any]]:
+    """Per rule, then all rules together (``ALL_RULES``): precision (alerts whose customer
+    churned within ``before`` days after, or ``after`` days before), recall (churners within
+    ``span`` caught by a right alert), median lead time (days from a right alert to the churn;
+    negative when late), alerts per 100 customers per month, and how many alerts went to
+    customers in a slump they came out of by themselves (a dip, up to a week after it)."""
+    churn = {t["customer_id"]: None if t["churn_at"] is None else _ts(t["churn_at"]) for t in truth}
+    dips = {
+        t["customer_id"]: (_ts(t["dip_from"]), _ts(t["dip_to"]))
+        for t in truth
+        if t.get("dip_from") is not None and t.get("dip_to") is not None
+    }
+    lo, hi = _ts(span[0]), _ts(span[1])
+    churners = {c for c, at in churn.items() if at is not None and lo <= at <= hi}
+    months = max(1.0, (hi - lo).total_seconds() / 86400) / 30
+    customers = max(1, len(truth))
+
+    def row(rule_id: str, mine: list[dict[str, Any]]) -> dict[str, Any]:
+        right, leads, caught, on_dips = 0, [], set(), 0
+        for a in mine:
+            raised = _ts(a["raised_at"])
+            at = churn.get(a["customer_id"])
+            if at is not None and at - timedelta(days=before) <= raised <= at + timedelta(days=after):
+                right += 1
+                leads.append((at - raised).total_seconds() / 86400)
+                if a["customer_id"] in churners:
+                    caught.add(a["customer_id"])
+            dip = dips.get(a["customer_id"])
+            if dip is not None and dip[0] <= raised <= dip[1] + timedelta(days=7):
+                on_dips += 1
+        return {
+            "rule_id": rule_id,
+            "alerts": len(mine),
+            "precision": round(right / len(mine), 3) if mine else None,
+            "recall": round(len(caught) / len(churners), 3) if churners else None,
+            "median_lead_days": round(median(leads), 1) if leads else None,
+            "per_100_customers_month": round(100 * len(mine) / customers / months, 2),
+            "on_recovering_dips": on_dips,
+        }
+
+    rules = sorted({a["rule_id"] for a in alerts})
+    out = [row(r, [a for a in alerts if a["rule_id"] == r]) for r in rules]
+    if len(rules) > 1:
+        out.append(row(ALL_RULES, alerts))
     return out
+
+
+def _ts(value: Any) -> datetime:
+    ts = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 def truth_table(rows: list[dict[str, Any]]) -> str:
     """The rules against the simulator's ground truth, as the demo and `alerts report` print it."""
     out = [
         "against simulated ground truth (who churned, and when):",
-        f"{'rule':24} {'alerts':>7} {'precision':>10} {'recall':>7} {'lead (d)':>9} {'per 100/month':>14}",
+        f"{'rule':24} {'alerts':>7} {'precision':>10} {'recall':>7} {'lead (d)':>9} {'per 100/month':>14} "
+        f"{'on dips':>8}",
     ]
     for r in rows:
+        precision = "-" if r["precision"] is None else f"{r['precision']:.1%}"
         recall = "-" if r["recall"] is None else f"{r['recall']:.1%}"
         lead = "-" if r["median_lead_days"] is None else f"{r['median_lead_days']:+.1f}"
         out.append(
-            f"{r['rule_id']:24} {r['alerts']:>7} {r['precision']:>10.1%} {recall:>7} {lead:>9} "
-            f"{r['per_100_customers_month']:>14.2f}"
+            f"{r['rule_id']:24} {r['alerts']:>7} {precision:>10} {recall:>7} {lead:>9} "
+            f"{r['per_100_customers_month']:>14.2f} {r['on_recovering_dips']:>8}"
         )
-    total = sum(r["per_100_customers_month"] for r in rows)
     out.append(
         "precision = alerts whose customer churned within 30 days after (or 7 before); recall = churners "
-        f"caught; lead = median days from alert to churn; all rules: {total:.1f} alerts per 100 customers a month"
+        "caught; lead = median days from alert to churn; on dips = alerts on a slump the customer came out of"
     )
     return "\n".join(out)

@@ -126,7 +126,16 @@ def table_counts(client: Any) -> dict[str, int]:
     }
 
 
-TRUTH_COLUMNS = ["customer_id", "segment", "key_contact", "churn_at", "engagement"]
+TRUTH_COLUMNS = [
+    "customer_id",
+    "segment",
+    "key_contact",
+    "churn_at",
+    "engagement",
+    "in_store_only",
+    "dip_from",
+    "dip_to",
+]
 
 
 def insert_truth(client: Any, rows: list[dict[str, Any]]) -> None:
