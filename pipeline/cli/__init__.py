@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     al.add_argument("--seed", type=int, default=42, help="backtest: simulator seed")
     al.add_argument("--customers", type=int, default=300, help="backtest: simulated customers")
     al.add_argument("--sim-days", type=float, default=30, help="backtest: days of simulated history")
+    al.add_argument(
+        "--model", action="store_true", help="backtest: also the churn model against the rules' score (45+ days)"
+    )
     al.set_defaults(fn=cmd_alerts)
 
     ky = sub.add_parser("keys", help="API keys for the console and API (stored hashed)")

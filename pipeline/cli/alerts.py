@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from pipeline.cli.demo import summary
 from pipeline.infra import store
@@ -80,4 +81,39 @@ def backtest(args: argparse.Namespace) -> int:
     rows = judge(result.alerts, ground_truth(args.seed, args.customers, now, args.sim_days), result.span)
     print(f"{result.events} simulated events, {args.customers} customers, {args.sim_days:g} days (seed {args.seed})")
     print(truth_table(rows))
+    if args.model:
+        from pipeline.health.backtest import compare_model
+
+        traffic = generate(args.seed, days=args.sim_days, now=now, customers=args.customers, bad_rate=0.0)
+        try:
+            cmp = compare_model(traffic, ground_truth(args.seed, args.customers, now, args.sim_days), load_config())
+        except ValueError as exc:
+            print(f"churn model: {exc}", file=sys.stderr)
+            return 1
+        print()
+        print(model_table(cmp))
     return 0
+
+
+def model_table(cmp: dict[str, Any]) -> str:
+    """The churn model against the rules' score, as `alerts backtest --model` prints it."""
+    out = [
+        f"churn model vs rules' score on simulated truth (churned within 30 days), time split: {cmp['split']}",
+        f"{'':26} {'rules':>7} {'model':>7}",
+    ]
+    for seg, name in (
+        ("all", "ROC AUC, everyone"),
+        ("b2b_contact", "ROC AUC, B2B contacts"),
+        ("retail_member", "ROC AUC, members"),
+    ):
+        r, m = cmp["auc"][seg]["rules"], cmp["auc"][seg]["model"]
+        out.append(f"{name:26} {'-' if r is None else f'{r:.3f}':>7} {'-' if m is None else f'{m:.3f}':>7}")
+    p = cmp["precision_at_budget"]
+    out.append(f"{'precision at the budget':26} {p['rules']:>7.1%} {p['model']:>7.1%}")
+    out.append(
+        f"({cmp['test_examples']} customer-days tested, {cmp['test_churn_rate']:.1%} churn within 30 days; budget = "
+        f"the {cmp['budget_examples']} riskiest, 10 alerts per 100 customers a month)"
+    )
+    out.append("model weights (standardised): " + ", ".join(f"{n} {w:+.2f}" for n, w in cmp["model_weights"]))
+    out.append(cmp["verdict"])
+    return "\n".join(out)

@@ -10,7 +10,7 @@ the split date train, later ones test, so the evaluation never sees the future i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.health.features import Features, apply_event, features, new_state
+from pipeline.health.scoring import HealthConfig, score
 
 FEATURE_NAMES = (
     "logins_7d",
@@ -52,6 +53,10 @@ class Dataset:
     x: list[list[float]]
     y: list[int]
     cutoff: list[datetime]
+    customer: list[str] = field(default_factory=list)
+    segment: list[str] = field(default_factory=list)
+    truth: list[int] = field(default_factory=list)  # with simulator truth: churned within truth_days
+    rule_score: list[float] = field(default_factory=list)  # with a health config: the rules' score
 
 
 def build_dataset(client: Any, step_days: int = 3, horizon_days: int = 14) -> Dataset:
@@ -61,16 +66,38 @@ def build_dataset(client: Any, step_days: int = 3, horizon_days: int = 14) -> Da
     ).result_rows
     if not rows:
         raise ValueError("no events in ClickHouse: run the pipeline (e.g. `make demo`) first")
-    first = rows[0][2].replace(tzinfo=UTC)
-    last = rows[-1][2].replace(tzinfo=UTC)
+    return dataset_from_rows(
+        [(eid, etype, ts.replace(tzinfo=UTC), cid, payload) for eid, etype, ts, cid, payload in rows],
+        step_days=step_days,
+        horizon_days=horizon_days,
+    )
+
+
+def dataset_from_rows(
+    rows: list[tuple[str, str, datetime, str, str]],
+    *,
+    step_days: float = 3,
+    horizon_days: int = 14,
+    truth: dict[str, datetime | None] | None = None,
+    truth_days: int = 30,
+    health: HealthConfig | None = None,
+) -> Dataset:
+    """Examples from (event_id, event_type, occurred_at, customer_id, payload JSON) in time
+    order. With ``truth`` (the simulator's churn dates) each example also records whether the
+    customer really churned within ``truth_days`` after the cutoff, and with ``health`` the
+    rules' score at the cutoff: what ``backtest.compare_model`` judges both on."""
+    first = rows[0][2]
+    last = rows[-1][2]
     cutoffs = []
     c = first + timedelta(days=7)
-    while c + timedelta(days=horizon_days) <= last:
+    # With the truth the test cutoffs run to the end of the data (the truth needs no future
+    # events); the behavioural label of a cutoff closer to the end than the horizon is partial,
+    # and is not trained on.
+    while c + timedelta(days=0 if truth is not None else horizon_days) <= last:
         cutoffs.append(c)
         c += timedelta(days=step_days)
     by_customer: dict[str, list[tuple[datetime, dict[str, Any]]]] = {}
     for event_id, etype, ts, cid, payload in rows:
-        ts = ts.replace(tzinfo=UTC)
         by_customer.setdefault(cid, []).append(
             (ts, {"event_id": event_id, "event_type": etype, "occurred_at": ts.isoformat(), "payload": payload})
         )
@@ -79,28 +106,50 @@ def build_dataset(client: Any, step_days: int = 3, horizon_days: int = 14) -> Da
         state = new_state(cid)
         i = 0
         times = [t for t, _ in events]
+        churn_at = None if truth is None else truth.get(cid)
         for cutoff in cutoffs:
             while i < len(events) and events[i][0] < cutoff:
                 apply_event(state, events[i][1])
                 i += 1
             if i == 0:
                 continue  # not a customer yet at this cutoff
+            if churn_at is not None and churn_at <= cutoff:
+                continue  # already gone (by the truth): nothing left to predict
             past = sum(1 for t in times[:i] if t >= cutoff - timedelta(days=14))
             if past < 2:
                 continue  # already quiet: nothing left to lose
             future = sum(1 for t in times[i:] if t < cutoff + timedelta(days=horizon_days))
-            data.x.append(vector(features(state, cutoff), state["segment"]))
+            f = features(state, cutoff)
+            data.x.append(vector(f, state["segment"]))
             data.y.append(1 if future <= max(1, past // 4) else 0)
             data.cutoff.append(cutoff)
+            data.customer.append(cid)
+            data.segment.append(state["segment"])
+            if truth is not None:
+                data.truth.append(int(churn_at is not None and churn_at <= cutoff + timedelta(days=truth_days)))
+            if health is not None:
+                s = score(f, state["segment"], health, state["fresh"], cutoff, state.get("first_used"))
+                data.rule_score.append(s.score)
     return data
 
 
-def train(client: Any, out_dir: Path, test_share: float = 0.3) -> dict[str, Any]:
-    from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+def fit(x: Any, y: Any) -> Any:
+    """The model `salespulse train` ships: standardised logistic regression, calibrated."""
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import brier_score_loss, roc_auc_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    model = CalibratedClassifierCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), method="sigmoid", cv=3
+    )
+    model.fit(x, y)
+    return model
+
+
+def train(client: Any, out_dir: Path, test_share: float = 0.3) -> dict[str, Any]:
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import brier_score_loss, roc_auc_score
 
     data = build_dataset(client)
     order = sorted(set(data.cutoff))
@@ -109,10 +158,7 @@ def train(client: Any, out_dir: Path, test_share: float = 0.3) -> dict[str, Any]
     is_test = np.array([c >= split for c in data.cutoff])
     if len(set(y[~is_test])) < 2 or len(set(y[is_test])) < 2:
         raise ValueError("both churned and active customers are needed on each side of the split")
-    model = CalibratedClassifierCV(
-        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), method="sigmoid", cv=3
-    )
-    model.fit(x[~is_test], y[~is_test])
+    model = fit(x[~is_test], y[~is_test])
     p = model.predict_proba(x[is_test])[:, 1]
     frac_pos, mean_pred = calibration_curve(y[is_test], p, n_bins=5, strategy="quantile")
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

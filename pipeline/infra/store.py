@@ -140,4 +140,6 @@ TRUTH_COLUMNS = [
 
 def insert_truth(client: Any, rows: list[dict[str, Any]]) -> None:
     """The simulator's ground truth (``pipeline.simulate.ground_truth``) into ``sim_truth``."""
-    client.insert("sim_truth", [[r[c] for c in TRUTH_COLUMNS] for r in rows], column_names=TRUTH_COLUMNS)
+    defaults = {"in_store_only": 0, "dip_from": None, "dip_to": None}  # recorded since migration 011
+    data = [[r[c] if c in r or c not in defaults else defaults[c] for c in TRUTH_COLUMNS] for r in rows]
+    client.insert("sim_truth", data, column_names=TRUTH_COLUMNS)

@@ -23,7 +23,7 @@ def string_columns(db: Any) -> list[tuple[str, str]]:
 
 
 def test_events_become_rows_profiles_and_dead_letters(settings: Settings, db: Any, worker: Any, sink: Any) -> None:
-    exp = simulated(5, days=3, customers=80, bad_rate=0.03, settings=settings)
+    exp = simulated(5, days=4, customers=80, bad_rate=0.03, settings=settings)
     assert exp.n_bad >= 10 and len(exp.good_ids) > 500
     worker()
     sink()

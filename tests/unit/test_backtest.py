@@ -109,3 +109,21 @@ def test_judge_counts_late_catches_dips_and_all_rules_together() -> None:
     }
     assert rows["b"]["precision"] == 0.5 and rows["b"]["median_lead_days"] == -5.0  # 5 days late counts, 15 not
     assert rows[ALL_RULES]["recall"] == 1.0 and rows[ALL_RULES]["alerts"] == 4
+
+
+def test_the_churn_model_is_judged_beside_the_rules_on_the_same_truth_and_the_verdict_follows() -> None:
+    from pipeline.health.backtest import compare_model
+
+    truth = ground_truth(8, 200, NOW, 50)
+    cmp = compare_model(generate(8, days=50, now=NOW, customers=200, bad_rate=0.0), truth, load_config())
+    for seg in ("all", "b2b_contact", "retail_member"):
+        assert {"rules", "model"} == set(cmp["auc"][seg])
+    a, p = cmp["auc"]["all"], cmp["precision_at_budget"]
+    assert 0.5 < a["rules"] <= 1.0  # the rules' score knows something about who leaves
+    beats = a["model"] > a["rules"] and p["model"] >= p["rules"]
+    assert cmp["verdict"].startswith("the model beats" if beats else "the model does not beat")
+    assert [n for n, _w in cmp["model_weights"]] and cmp["budget_examples"] >= 1
+    with pytest.raises(ValueError, match="too short"):
+        compare_model(
+            generate(8, days=20, now=NOW, customers=50, bad_rate=0.0), ground_truth(8, 50, NOW, 20), load_config()
+        )
