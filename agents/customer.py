@@ -84,7 +84,11 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 continue
             out.add("events", row)
             if ev.envelope.event_type != "alert.action":
-                watermark.observe(source_of(ev.envelope.event_type), ev.envelope.occurred_at, wall)
+                src = source_of(ev.envelope.event_type)
+                watermark.observe(src, ev.envelope.occurred_at, wall)
+                if msg.partition not in part_marks:
+                    part_marks[msg.partition] = health.Watermark(idle=settings.source_idle_seconds)
+                part_marks[msg.partition].observe(src, ev.envelope.occurred_at, wall)
             groups[row["customer_id"]].append((i, ev, msg, row, payload))
         lag = timedelta(hours=ctx.alerts.source_lag_hours) if ctx.alerts is not None else None
         held = watermark.lagging(lag) if lag is not None else frozenset()
@@ -113,17 +117,30 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             if changed:
                 state["partition"] = items[0][2].partition
                 batcher.put(cid, state["partition"], state)
-        for partition, mark, _msg in marks:
-            judge_quiet(partition, mark, out)
+        # Quiet customers are judged in event time: for every partition of the batch (or of a
+        # tick, when a partition has nothing to read) once the watermark has moved an hour, so
+        # a backfill is checked as often per day of data as live traffic.
+        due: dict[int, datetime] = {p: m for p, m, _msg in marks}
+        for p in {event.message.partition for event in batch} & set(part_marks):
+            mark = part_marks[p].current(wall)  # the partition's own: its customers' events are all in it
+            if mark is not None and (p not in due or mark > due[p]):
+                due[p] = mark  # a tick brings the watermark of every partition, for one with nothing to read
+        judge_quiet({p: m for p, m in due.items() if p not in judged or m - judged[p] >= QUIET}, out)
         await send(batch, out)
 
-    def judge_quiet(partition: int, mark: datetime, out: customer.Results) -> None:
-        """A watermark tick for one partition: absence rules for its customers gone quiet."""
+    judged: dict[int, datetime] = {}
+    part_marks: dict[int, health.Watermark] = {}
+
+    def judge_quiet(due: dict[int, datetime], out: customer.Results) -> None:
+        """Absence rules for the customers gone quiet on the partitions ``due``, at their watermark."""
+        if not due:
+            return
+        judged.update(due)
         for cid, state in list(table.data.items()):
-            if state is None or state.get("partition") != partition:
+            if state is None or state.get("partition") not in due:
                 continue
-            if customer.absent(state, mark, ctx, out):
-                batcher.put(cid, partition, state)
+            if customer.absent(state, due[state["partition"]], ctx, out):
+                batcher.put(cid, state["partition"], state)
                 stats["customer.absence_alerts"] += 1
 
     async def send(batch: Sequence[Any], out: customer.Results) -> None:

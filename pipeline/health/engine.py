@@ -248,12 +248,15 @@ def absence(
 ) -> list[dict[str, Any]]:
     """Absence rules for a customer who has gone quiet, judged at the stream's watermark.
 
-    A silent customer sends no event to re-evaluate them, so the worker's timer sends a tick
-    with the event-time watermark (newest event time seen) through a topic to the agent,
-    which runs this and keeps the cooldown in the customer's state like any other alert.
+    A silent customer sends no event to re-evaluate them, so the customer agent runs this for
+    a partition's customers whenever the event-time watermark has moved an hour (as batches
+    arrive, and on a tick through a topic when a partition has nothing to read), and keeps
+    the cooldown in the customer's state like any other alert.
     """
     last = state["last"]
     if last is None or state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
+        return []
+    if not _may_be_silent(state, watermark, alert_cfg):
         return []
     # Only the rules about silence are judged here, and an alert cites the score and band that
     # are stored: one rescored at the watermark once said 降至高风险（40分） beside a stored 40.5
@@ -270,6 +273,21 @@ def absence(
         open_counts=open_counts,
         kinds=ABSENCE_KINDS,
     )
+
+
+def _may_be_silent(state: dict[str, Any], watermark: datetime, alert_cfg: AlertConfig) -> bool:
+    """Cheap test before windowing the features: no silence rule can hold for a customer who
+    opened material more recently than any rule's limit, or has too few messages to judge."""
+    rules = [r for r in alert_cfg.rules if r.enabled and r.kind in ABSENCE_KINDS]
+    if not rules:
+        return False
+    opened = state["last_open_at"]
+    if opened is not None:
+        since = watermark - datetime.fromisoformat(opened)
+        if all(since < timedelta(days=r.days_without_material) for r in rules):
+            return False
+    messages = len(state["replies"]) + len(state["pending"])
+    return any(messages >= r.replies for r in rules)
 
 
 def absent(
