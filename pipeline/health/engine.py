@@ -254,7 +254,8 @@ def absence(
     the cooldown in the customer's state like any other alert.
     """
     last = state["last"]
-    if last is None or state["as_of"] is None or watermark - datetime.fromisoformat(state["as_of"]) < idle:
+    own = _own_activity(state)
+    if last is None or own is None or watermark - datetime.fromisoformat(own) < idle:
         return []
     if not _may_be_silent(state, watermark, alert_cfg):
         return []
@@ -273,6 +274,19 @@ def absence(
         open_counts=open_counts,
         kinds=ABSENCE_KINDS,
     )
+
+
+def _own_activity(state: dict[str, Any]) -> str | None:
+    """When the customer last did something themselves (app, till, a reply): a rep's message
+    does not make them any less quiet, and with the topics read at different paces it can be
+    days ahead of the watermark, which kept them from ever being judged in a backfill."""
+    fresh = state["fresh"]
+    times = [t for t in (fresh.get("app"), fresh.get("pos"), fresh.get("notes")) if t]
+    if state["replies"]:
+        times.append(state["replies"][-1][0])
+    if times:
+        return max(times)
+    return None if state["as_of"] is None else str(state["as_of"])
 
 
 def _may_be_silent(state: dict[str, Any], watermark: datetime, alert_cfg: AlertConfig) -> bool:
