@@ -281,9 +281,9 @@ def _own_activity(state: dict[str, Any]) -> str | None:
     does not make them any less quiet, and with the topics read at different paces it can be
     days ahead of the watermark, which kept them from ever being judged in a backfill."""
     fresh = state["fresh"]
-    times = [t for t in (fresh.get("app"), fresh.get("pos"), fresh.get("notes")) if t]
+    times: list[str] = [str(t) for t in (fresh.get("app"), fresh.get("pos"), fresh.get("notes")) if t]
     if state["replies"]:
-        times.append(state["replies"][-1][0])
+        times.append(str(state["replies"][-1][0]))
     if times:
         return max(times)
     return None if state["as_of"] is None else str(state["as_of"])
