@@ -474,7 +474,7 @@ ALERT_BOOKS = ((42, 300, 30), (7, 400, 45), (3, 400, 60))  # (seed, customers, d
 
 def alerts_section() -> str:
     """The alert rules and the churn model judged on simulated ground truth (pure replays, no Kafka)."""
-    from pipeline.health.alerts import load_alert_config
+    from pipeline.health.alerts import all_rules_on, load_alert_config
     from pipeline.health.backtest import compare_model, replay
     from pipeline.health.reports import ALL_RULES, judge
     from pipeline.health.scoring import load_config
@@ -482,7 +482,7 @@ def alerts_section() -> str:
 
     shipped = load_alert_config()
     on = {r.id for r in shipped.rules if r.enabled}
-    every = shipped.model_copy(update={"rules": [r.model_copy(update={"enabled": True}) for r in shipped.rules]})
+    every = all_rules_on(shipped)
     now = datetime(2026, 11, 20, tzinfo=UTC)
     lines = []
     for seed, customers, days in ALERT_BOOKS:

@@ -63,7 +63,7 @@ def backtest(args: argparse.Namespace) -> int:
     the simulator's ground truth, before a change goes live (no Kafka, no ClickHouse)."""
     from datetime import UTC, datetime
 
-    from pipeline.health.alerts import load_alert_config
+    from pipeline.health.alerts import all_rules_on, load_alert_config
     from pipeline.health.backtest import replay
     from pipeline.health.reports import judge, truth_table
     from pipeline.health.scoring import load_config
@@ -71,7 +71,7 @@ def backtest(args: argparse.Namespace) -> int:
 
     cfg = load_alert_config(args.rules)
     if args.all_rules:
-        cfg = cfg.model_copy(update={"rules": [r.model_copy(update={"enabled": True}) for r in cfg.rules]})
+        cfg = all_rules_on(cfg)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     traffic = generate(args.seed, days=args.sim_days, now=now, customers=args.customers, bad_rate=0.0)
     result = replay(traffic, load_config(), cfg)

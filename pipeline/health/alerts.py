@@ -79,6 +79,11 @@ class AlertConfig(_Strict):
     warmup_days: float = Field(default=14, ge=0)
 
 
+def all_rules_on(cfg: AlertConfig) -> AlertConfig:
+    """The same file with every rule switched on: what a backtest judges the switched-off rules by."""
+    return cfg.model_copy(update={"rules": [r.model_copy(update={"enabled": True}) for r in cfg.rules]})
+
+
 def load_alert_config(path: str | None = None) -> AlertConfig:
     return load_yaml(AlertConfig, "alerts.yaml", path)
 

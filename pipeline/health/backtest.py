@@ -28,9 +28,9 @@ REPLAY_KEY = b"backtest-only-hmac-key-32-bytes!"  # nothing leaves the process
 
 @dataclass
 class Outage:
-    """A source whose events stop arriving at ``start`` and arrive, late, at ``end``."""
+    """A source topic whose events stop arriving at ``start`` and arrive, late, at ``end``."""
 
-    source: str
+    topic: str
     start: datetime
     end: datetime
 
@@ -38,7 +38,6 @@ class Outage:
 @dataclass
 class Replay:
     alerts: list[dict[str, Any]] = field(default_factory=list)
-    scores: dict[str, tuple[float, str]] = field(default_factory=dict)  # final (score, band)
     span: tuple[datetime, datetime] | None = None
     events: int = 0
 
@@ -94,7 +93,7 @@ def replay(
             next_tick += tick
         if next_tick is None:
             next_tick = ts + tick
-        if outage is not None and outage.start <= ts < outage.end and _source(topic) == outage.source:
+        if outage is not None and outage.start <= ts < outage.end and topic == outage.topic:
             late.append((topic, value))
             continue
         if outage is not None and late and ts >= outage.end:
@@ -104,23 +103,8 @@ def replay(
         deliver(topic, value)
     for t, v in late:
         deliver(t, v)
-    for cid, state in states.items():
-        if state["last"] is not None:
-            out.scores[cid] = (state["last"]["score"], state["last"]["band"])
     out.span = None if first is None or last is None else (first, last)
     return out
-
-
-TOPIC_SOURCE = {
-    "pos.transactions": "pos",
-    "app.telemetry": "app",
-    "messaging.events": "messaging",
-    "store.notes": "notes",
-}
-
-
-def _source(topic: str) -> str:
-    return TOPIC_SOURCE.get(topic, "other")
 
 
 def compare_model(

@@ -15,7 +15,6 @@ from pipeline.health.scoring import COMPONENTS, SOURCE_OF, HealthConfig, Score, 
 from pipeline.intake import iso, now_iso
 
 ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged at the watermark for quiet customers
-ALL_KINDS = frozenset({"silent_slow_contact", "band_drop", "score_fall"})
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
@@ -39,9 +38,6 @@ def trend_7d(
         before = rescore(raw, f, state["segment"], cfg, model)[0]
         base = state["trend_base"] = {"day": day, "score": before.score, "points": before.points}
     return round(now.score - float(base["score"]), 1)
-
-
-SCORE_KINDS = frozenset({"band_drop", "score_fall"})
 
 
 def caused_by(held: frozenset[str], now: dict[str, float], then: dict[str, float] | None) -> bool:
@@ -179,7 +175,7 @@ def settle(
             previous_band=None if last is None else last["band"],
             trend_7d=trend,
             open_counts=counts,
-            kinds=ALL_KINDS - SCORE_KINDS if stale_fall else None,
+            kinds=ABSENCE_KINDS if stale_fall else None,  # a stale fall: the silence rules only
         )
         alerts = _remember(state, raised)
     # The current row is the state after its newest event (settled once per customer per batch,

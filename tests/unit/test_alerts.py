@@ -4,12 +4,20 @@ from typing import Any
 
 import pytest
 
-from pipeline.health.alerts import alert_id, apply_action, assign, evaluate, load_alert_config, notify_after
+from pipeline.health.alerts import (
+    alert_id,
+    all_rules_on,
+    apply_action,
+    assign,
+    evaluate,
+    load_alert_config,
+    notify_after,
+)
 from pipeline.health.features import Features
 
 CFG = load_alert_config()
 # The score rules ship switched off (see alerts.yaml); their logic is still tested, switched on.
-ALL = CFG.model_copy(update={"rules": [r.model_copy(update={"enabled": True}) for r in CFG.rules]})
+ALL = all_rules_on(CFG)
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.health.alerts import AlertConfig, load_alert_config
+from pipeline.health.alerts import AlertConfig, all_rules_on, load_alert_config
 from pipeline.health.backtest import Outage, Replay, replay
 from pipeline.health.reports import ALL_RULES, judge
 from pipeline.health.scoring import load_config
@@ -69,8 +69,8 @@ def test_shipped_rules_are_right_at_least_six_times_in_ten_and_stay_under_ten_pe
 def test_a_source_outage_raises_no_wave_of_score_alerts() -> None:
     """An app-telemetry outage of 8 days makes every app user look quiet; once the source is 12
     hours behind the others, a fall it causes raises no band or score alert."""
-    on = CFG.model_copy(update={"rules": [r.model_copy(update={"enabled": True}) for r in CFG.rules]})
-    outage = Outage("app", NOW - timedelta(days=14), NOW - timedelta(days=6))
+    on = all_rules_on(CFG)
+    outage = Outage("app.telemetry", NOW - timedelta(days=14), NOW - timedelta(days=6))
 
     def score_alerts(r: Replay) -> int:
         lo, hi = outage.start.isoformat(), (outage.end + timedelta(days=1)).isoformat()
