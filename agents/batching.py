@@ -18,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -73,7 +74,8 @@ class Batcher:
         ]
         self.dead = dead
         self._named = False  # our topics added to the producer client's metadata
-        self._process: Callable[[Sequence[Any]], Awaitable[None]] | None = None
+        self._process: Callable[[Sequence[Any]], Awaitable[Sequence[Any] | None]] | None = None
+        self.closing = False  # folding before a stop or rebalance: nothing may be put off
         app.on_partitions_revoked.connect(self._on_revoked)
         app.before_stop.append(self.close)
 
@@ -86,11 +88,12 @@ class Batcher:
         self.table.data[key] = state
         self.dirty[key] = partition
 
-    async def run(self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+    async def run(self, stream: Any, process: Callable[[Sequence[Any]], Awaitable[Sequence[Any] | None]]) -> None:
         """Take what arrives in short windows and fold it at once when caught up (low
         latency); while a backlog lasts (takes come back full, or more than a take waits on
         the broker), gather up to ``batch_max`` events or ``batch_seconds``, so each key is
-        settled once for many of its events."""
+        settled once for many of its events. ``process`` may hand back events it put off
+        (ahead in event time of a topic still behind): they open the next batch, unacknowledged."""
         s = self.settings
         self._process = process
         async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
@@ -111,12 +114,19 @@ class Batcher:
         batch, self.pending = self.pending, []
         if not batch or self._process is None:
             return
+        later: Sequence[Any] = ()
         try:
-            await self._process(batch)
+            later = await self._process(batch) or ()
         except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
             log.exception("%s failed on a batch of %d", self.name, len(batch))
             for event in batch:
                 self.sent.append(await self.dead(event.message, self.name, type(exc).__name__, str(exc)))
+        if later:
+            put_off = {id(e) for e in later}
+            batch = [e for e in batch if id(e) not in put_off]
+            self.pending = [*later, *self.pending]
+            self.pending_since = time.monotonic()
+            self.stats[f"{self.name}.put_off"] += len(later)
         self.held.extend(batch)
         self.stats[f"{self.name}.batches"] += 1
         self.stats[f"{self.name}.events"] += len(batch)
@@ -147,7 +157,11 @@ class Batcher:
     async def close(self) -> None:
         """Graceful stop: what is taken is folded, what is held becomes durable and acknowledged."""
         async with self.lock:
-            await self._fold_pending()
+            self.closing = True
+            try:
+                await self._fold_pending()
+            finally:
+                self.closing = False
             if self.held or self.dirty:
                 await self._flush()
 
@@ -214,3 +228,36 @@ class Batcher:
         this worker or another, restores state that includes it and reads on from there."""
         if revoked:
             await self.close()
+
+
+def put_off(items: Sequence[tuple[Any, int, datetime]], behind: Callable[[Any, int], bool], cap: int) -> set[int]:
+    """Which of a batch's events (topic-partition, offset, event time) wait for the next batch.
+
+    Kafka Streams processes a task's partitions in timestamp order; Faust hands over whatever
+    each fetch brought, and in a backlog a sparse topic runs days ahead of a dense one. So,
+    per partition number (a customer's topics share it), the bound is the oldest among the
+    newest times of the topics that still have records waiting on the broker (``behind``);
+    a topic's events after the bound wait, and with them the rest of that topic-partition
+    (offset order is what makes a replay idempotent). A topic with nothing waiting holds
+    nothing back, so live traffic is never delayed; above ``cap`` events nothing waits.
+    """
+    newest: dict[Any, datetime] = {}
+    last: dict[Any, int] = {}
+    for tp, offset, ts in items:
+        if tp not in newest or ts > newest[tp]:
+            newest[tp] = ts
+        last[tp] = max(offset, last.get(tp, -1))
+    bound: dict[int, datetime] = {}
+    for tp, ts in newest.items():
+        if behind(tp, last[tp]) and (tp.partition not in bound or ts < bound[tp.partition]):
+            bound[tp.partition] = ts
+    if not bound:
+        return set()
+    out: set[int] = set()
+    stopped: set[Any] = set()
+    for i, (tp, _offset, ts) in enumerate(items):
+        limit = bound.get(tp.partition)
+        if tp in stopped or (limit is not None and ts > limit):
+            stopped.add(tp)
+            out.add(i)
+    return set() if len(out) > cap else out

@@ -8,6 +8,7 @@ per table per batch; visit requests go to the store side once per store per batc
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import Counter, defaultdict
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import Batcher, result_topics
+from agents.batching import Batcher, put_off, result_topics
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
@@ -52,6 +53,18 @@ def context(settings: Settings, cfg: HealthConfig, pii: Pii) -> customer.Context
     )
 
 
+def in_event_time(items: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]) -> list[Any]:
+    """A customer's events of a batch in event time across topics, each topic's in offset order
+    (how Kafka Streams picks among a task's partitions): a backlog reads some topics days ahead
+    of others, and judging silence before an event needs the customer's earlier events in."""
+    by_topic: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        by_topic[item[2].topic].append(item)
+    if len(by_topic) == 1:
+        return items
+    return list(heapq.merge(*by_topic.values(), key=lambda it: it[1].envelope.occurred_at))
+
+
 def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter[str]) -> None:
     pii = ctx.pii
     sources = {settings.topic(t): t for t in CUSTOMER_TOPICS}
@@ -65,22 +78,43 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
 
-    async def process(batch: Sequence[Any]) -> None:
+    decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
+
+    def behind(tp: Any, offset: int) -> bool:
+        high = app.consumer.highwater(tp)
+        return high is not None and high - 1 > offset
+
+    async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
         groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         marks: list[tuple[int, datetime, Any]] = []
         wall = time.monotonic()
+        good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
         for i, event in enumerate(batch):
             msg = event.message
             if msg.topic == ticks_name:
                 doc = orjson.loads(event.value)
                 marks.append((msg.partition, datetime.fromisoformat(doc["watermark"]), msg))
                 continue
-            try:
-                ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                row, payload = intake.accepted(ev, pii)
-            except EventError as exc:
-                out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+            ref = (msg.topic, msg.partition, msg.offset)
+            if ref in decoded:
+                ev, row, payload = decoded.pop(ref)
+            else:
+                try:
+                    ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
+                    row, payload = intake.accepted(ev, pii)
+                except EventError as exc:
+                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                    continue
+            good.append((i, ev, msg, row, payload))
+        later: set[int] = set()
+        if not batcher.closing:
+            later = put_off(
+                [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good], behind, settings.batch_max
+            )
+        for n, (i, ev, msg, row, payload) in enumerate(good):
+            if n in later:
+                decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
             out.add("events", row)
             if ev.envelope.event_type != "alert.action":
@@ -96,7 +130,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             state = batcher.get(cid) or customer.new_customer(cid)
             touched = customer.Touched()
             changed = False
-            for i, ev, msg, row, payload in items:
+            for i, ev, msg, row, payload in in_event_time(items):
                 try:
                     changed |= customer.fold(
                         state,
@@ -127,6 +161,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 due[p] = mark  # a tick brings the watermark of every partition, for one with nothing to read
         judge_quiet({p: m for p, m in due.items() if p not in judged or m - judged[p] >= QUIET}, out)
         await send(batch, out)
+        return [batch[good[n][0]] for n in sorted(later)]
 
     judged: dict[int, datetime] = {}
     part_marks: dict[int, health.Watermark] = {}

@@ -104,13 +104,24 @@ def fold(
     payload: dict[str, Any] | None = None,
 ) -> bool:
     """Fold one accepted event (``row`` is its masked ``events`` row, ``payload`` that row's
-    payload as data when the caller has it); False if already folded."""
+    payload as data when the caller has it); False if already folded.
+
+    A customer who was quiet until this event is first judged for silence up to just before
+    it: a batch that spans days would otherwise judge them only after its last event."""
     applied: dict[str, int] = state["applied"]
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
     state["seq"] = state.get("seq", 0) + 1
     etype = row["event_type"]
+    if etype != "alert.action" and ctx.alerts is not None:
+        before = event.envelope.occurred_at - health.JUST_BEFORE
+        if health.silence_before(state["health"], before, ctx.alerts) is not None:
+            if state["health"]["last"] is None or touched.health:
+                settle(state, touched, ctx, out)  # the alert cites the score stored at that moment
+                touched.profile, touched.health = False, False
+                touched.tag_keys.clear()
+            absent(state, before, ctx, out)
     p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
         for kind, result in health.act(state["health"], row, {}):

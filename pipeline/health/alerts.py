@@ -91,6 +91,23 @@ def load_alert_config(path: str | None = None) -> AlertConfig:
 BAND_RANK = {"healthy": 0, "watch": 1, "at_risk": 2}
 
 
+def concerns(rule: Rule, *, key_contact: bool, uses_app: bool) -> bool:
+    """Whether a silence rule is about this kind of customer at all."""
+    if (rule.key_contacts_only and not key_contact) or (rule.others_only and key_contact):
+        return False
+    return not (rule.app_users_only and not uses_app)
+
+
+def silent_and_slow(rule: Rule, days_since_open: float | None, reply_hours: tuple[float, ...]) -> bool:
+    """The silence condition: no material for the rule's days and its last replies all slow.
+
+    Between two of a customer's events it can only turn true, never back (material ages,
+    waiting messages only get older), which lets the watermark find the moment it did."""
+    silent = days_since_open is None or days_since_open >= rule.days_without_material
+    recent = reply_hours[-rule.replies :]
+    return silent and len(recent) == rule.replies and all(h > rule.reply_hours for h in recent)
+
+
 def due(
     rule: Rule,
     f: Features,
@@ -103,14 +120,9 @@ def due(
 ) -> dict[str, Any] | None:
     """The title parameters if ``rule`` fires for these features, else None."""
     if rule.kind == "silent_slow_contact":
-        if (rule.key_contacts_only and not key_contact) or (rule.others_only and key_contact):
+        if not concerns(rule, key_contact=key_contact, uses_app=uses_app):
             return None
-        if rule.app_users_only and not uses_app:
-            return None
-        silent = f.days_since_open is None or f.days_since_open >= rule.days_without_material
-        recent = f.reply_hours[-rule.replies :]
-        slow = len(recent) == rule.replies and all(h > rule.reply_hours for h in recent)
-        if silent and slow:
+        if silent_and_slow(rule, f.days_since_open, f.reply_hours):
             return {"days": int(rule.days_without_material), "replies": rule.replies, "hours": int(rule.reply_hours)}
         return None
     if rule.kind == "band_drop":

@@ -75,6 +75,9 @@ def replay(
         out.events += 1
         mark.observe(source_of(row["event_type"]), ev.envelope.occurred_at, 0.0)
         state = states.setdefault(cid, new_state(cid))
+        before = ev.envelope.occurred_at - health.JUST_BEFORE  # judged before each event, as the agent does
+        if health.silence_before(state, before, alert_cfg) is not None:
+            out.alerts.extend(result for _kind, result in health.absent(state, before, health_cfg, alert_cfg))
         if health.fold(state, row, payload):
             for kind, result in health.settle(
                 state, health_cfg, alert_cfg=alert_cfg, model=None, held=mark.lagging(lag)

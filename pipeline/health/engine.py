@@ -8,13 +8,23 @@ from typing import Any
 
 import orjson
 
-from pipeline.health.alerts import AlertConfig, apply_action, evaluate
+from pipeline.health.alerts import AlertConfig, apply_action, concerns, evaluate, silent_and_slow
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import Features, apply_event, close_of, day_of, features, prune
+from pipeline.health.features import (
+    UNANSWERED_SLOW_HOURS,
+    Features,
+    apply_event,
+    close_of,
+    day_of,
+    features,
+    prune,
+    reply_hours,
+)
 from pipeline.health.scoring import COMPONENTS, SOURCE_OF, HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
 
-ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged at the watermark for quiet customers
+ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged over spans of silence, not at an event
+SCORE_KINDS = frozenset({"band_drop", "score_fall"})  # rules judged on each stored score
 MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
@@ -175,7 +185,9 @@ def settle(
             previous_band=None if last is None else last["band"],
             trend_7d=trend,
             open_counts=counts,
-            kinds=ABSENCE_KINDS if stale_fall else None,  # a stale fall: the silence rules only
+            # Silence is judged over spans (``absence``), whatever the batching; a fall caused by
+            # a source that is behind is not the customer's.
+            kinds=frozenset() if stale_fall else SCORE_KINDS,
         )
         alerts = _remember(state, raised)
     # The current row is the state after its newest event (settled once per customer per batch,
@@ -191,6 +203,7 @@ def settle(
     if moved and last is not None and last.get("segment", state["segment"]) != state["segment"]:
         why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
     state["version"] += 1
+    state["stored"] = {"score": s.score, "band": s.band, "as_of": state["as_of"]}
     current = {
         "customer_id": state["customer_id"],
         "segment": state["segment"],
@@ -246,30 +259,122 @@ def absence(
 
     A silent customer sends no event to re-evaluate them, so the customer agent runs this for
     a partition's customers whenever the event-time watermark has moved an hour (as batches
-    arrive, and on a tick through a topic when a partition has nothing to read), and keeps
-    the cooldown in the customer's state like any other alert.
+    arrive, and on a tick through a topic when a partition has nothing to read), and before
+    each event of a customer who was quiet, and keeps the cooldown in the customer's state.
+
+    An alert is raised at the moment its condition came true since the last judgement, not
+    at the watermark: a backfill read in batches of days then raises the same alerts at the
+    same times as live traffic judged every hour.
     """
     last = state["last"]
-    own = _own_activity(state)
-    if last is None or own is None or watermark - datetime.fromisoformat(own) < idle:
+    _end_episodes(state, watermark, alert_cfg)
+    lo = _unjudged(state, watermark, idle)
+    if last is None or lo is None:
         return []
     if not _may_be_silent(state, watermark, alert_cfg):
+        state["judged_at"] = watermark.isoformat()  # not at the watermark, so at no moment before it
         return []
+    waiting = _waiting(state, alert_cfg)
+    at = (_first_silent(state, waiting, lo, watermark) or watermark) if waiting else watermark
+    state["judged_at"] = at.isoformat()
+    stored = state.get("stored") or last  # the customer's stored row now (not the last history row)
     # Only the rules about silence are judged here, and an alert cites the score and band that
     # are stored: one rescored at the watermark once said 降至高风险（40分） beside a stored 40.5
     # "watch". Band and score rules wait for the customer's next event, when it is stored.
     return evaluate(
         alert_cfg,
         state,
-        features(state, watermark),
-        as_of=watermark,
-        score=last["score"],
-        band=last["band"],
+        features(state, at),
+        as_of=at,
+        score=stored["score"],
+        band=stored["band"],
         previous_band=None,
         trend_7d=None,
         open_counts=open_counts,
         kinds=ABSENCE_KINDS,
     )
+
+
+def silence_before(
+    state: dict[str, Any], at: datetime, alert_cfg: AlertConfig, idle: timedelta = timedelta(hours=1)
+) -> datetime | None:
+    """Before a customer's event at ``at``: end the silence episodes that no longer hold, and
+    say when a silence rule not in an episode came true since the last judgement, if one did.
+    Nothing else changes, so the caller can store the score an alert will cite first."""
+    _end_episodes(state, at, alert_cfg)
+    lo = _unjudged(state, at, idle)
+    if lo is None or not _may_be_silent(state, at, alert_cfg):
+        return None
+    waiting = _waiting(state, alert_cfg)
+    return _first_silent(state, waiting, lo, at) if waiting else None
+
+
+def _end_episodes(state: dict[str, Any], at: datetime, alert_cfg: AlertConfig) -> None:
+    """A silence rule's episode ends when its condition no longer holds (a reply in time,
+    material opened): the next time it holds is news again."""
+    firing: list[str] = state.get("firing", [])
+    ids = {r.id: r for r in alert_cfg.rules if r.kind in ABSENCE_KINDS}
+    for rule_id in [f for f in firing if f in ids]:
+        if not _holds(state, [ids[rule_id]], at):
+            firing.remove(rule_id)
+
+
+def _unjudged(state: dict[str, Any], watermark: datetime, idle: timedelta) -> datetime | None:
+    """Where the span still to judge starts: after the last judgement, and an ``idle`` hour
+    after the customer's own last activity; None when nothing before ``watermark`` is left."""
+    own = _own_activity(state)
+    if own is None:
+        return None
+    lo = datetime.fromisoformat(own) + idle
+    stored = state.get("stored")  # an alert cites the stored score: not from before it was stored
+    for t in (state.get("judged_at"), None if stored is None else stored["as_of"]):
+        if t is not None and datetime.fromisoformat(t) > lo:
+            lo = datetime.fromisoformat(t)
+    return lo if watermark > lo else None
+
+
+def _waiting(state: dict[str, Any], alert_cfg: AlertConfig) -> list[Any]:
+    """The silence rules that concern this customer and are not in an episode already."""
+    firing = state.get("firing", [])
+    kc, app = bool(state.get("key_contact")), "app" in state.get("first_used", {})
+    return [
+        r
+        for r in alert_cfg.rules
+        if r.enabled and r.kind in ABSENCE_KINDS and r.id not in firing and concerns(r, key_contact=kc, uses_app=app)
+    ]
+
+
+JUST_BEFORE = timedelta(milliseconds=1)  # a customer is judged for silence just before each event
+PAST_LIMIT = timedelta(minutes=1)  # "over 48 hours", "7 days or more": judged a minute past the limit
+
+
+def _holds(state: dict[str, Any], rules: list[Any], t: datetime) -> bool:
+    """Whether one of the silence ``rules`` holds at ``t`` on what the state knows."""
+    opened = state["last_open_at"]
+    days = None if opened is None else max(0.0, (t - datetime.fromisoformat(opened)).total_seconds() / 86400)
+    rh = reply_hours(state, t, t.isoformat())
+    return any(silent_and_slow(r, days, rh) for r in rules)
+
+
+def _first_silent(state: dict[str, Any], rules: list[Any], lo: datetime, hi: datetime) -> datetime | None:
+    """The first moment in (lo, hi] at which one of the silence ``rules`` holds, if any.
+
+    The condition only turns true between events, at a moment the state names: the last open
+    plus the rule's days, or a message's 48-hour mark; so those moments are all to try."""
+    if not _holds(state, rules, hi):
+        return None
+    opened = state["last_open_at"]
+    marks: set[datetime] = {lo}
+    if opened is not None:
+        marks.update(datetime.fromisoformat(opened) + timedelta(days=r.days_without_material) for r in rules)
+    slow = timedelta(hours=UNANSWERED_SLOW_HOURS)
+    marks.update(datetime.fromisoformat(sent) + slow for sent in state["pending"].values())
+    marks.update(datetime.fromisoformat(ts) - timedelta(hours=hours) + slow for ts, hours in state["replies"])
+    for m in sorted(marks):
+        t = m + PAST_LIMIT
+        if lo < t < hi and _holds(state, rules, t):
+            return t
+    return hi
 
 
 def _own_activity(state: dict[str, Any]) -> str | None:

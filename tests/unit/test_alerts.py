@@ -65,12 +65,18 @@ def test_field_rule_needs_every_condition() -> None:
 
 
 def test_everyone_else_who_uses_the_app_is_alerted_after_two_slow_replies_unless_already_gone() -> None:
-    out = run(state(key_contact=False), feats(8, (5, 60, 72)))
+    out = run(state(key_contact=False), feats(11, (5, 60, 72)))
     assert [a["rule_id"] for a in out] == ["silent_slow_customer"]
-    assert out[0]["title"] == "连续7天未打开资料，且最近2次消息均超过48小时未回复"
+    assert out[0]["title"] == "连续10天未打开资料，且最近2次消息均超过48小时未回复"
+    assert run(state(key_contact=False), feats(9, (60, 72))) == []  # opened something within 10 days
     assert run(state(key_contact=False, app=False), feats(None, (60, 72))) == []  # never had the app
-    assert run(state(key_contact=False), feats(8, (60, 72)), score=20.0) == []  # score under 25: gone already
-    assert run(state(key_contact=False), feats(8, (60, 30))) == []  # the last reply came in time
+    assert run(state(key_contact=False), feats(11, (60, 72)), score=28.0) == []  # score under 30: gone already
+    assert run(state(key_contact=False), feats(11, (60, 30))) == []  # the last reply came in time
+
+
+def test_a_key_contact_long_gone_is_not_news_for_the_field_rule() -> None:
+    assert run(state(), feats(8, (50, 60, 72)), score=14.0) == []  # under 15: the win-back list
+    assert [a["rule_id"] for a in run(state(), feats(8, (50, 60, 72)), score=15.0)] == ["silent_key_contact"]
 
 
 def test_one_alert_per_episode_and_the_cooldown_is_in_event_time() -> None:

@@ -2,7 +2,7 @@
 
 The agent folds each event and settles once per customer per batch; whatever the batch
 boundaries, the per-customer results a user reads (score, band, profile, tag profile,
-recommendations) must equal settling after every event.
+recommendations, alerts and the moment each was raised) must equal settling after every event.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def run(
         "customer_tags": "tag",
         "note_tags": "note_id",
         "recommendations": "recommendation_id",
+        "alerts": "alert_id",
     }
     i, k = 0, 0
     while i < len(events):
@@ -116,6 +117,7 @@ def test_batches_of_any_size_give_the_event_by_event_results(ctx: customer.Conte
     events, stock = traffic
     _, reference = run(ctx, events, stock, [1])
     assert len(reference["customer_health"]) > 100 and reference["recommendations"] and reference["customer_tags"]
+    assert len(reference["alerts"]) >= 5  # silence judged before each event: the same moments in any batch
     rng = random.Random(7)
     for sizes in ([50], [2000], [rng.randint(1, 700) for _ in range(40)]):
         _, batched = run(ctx, events, stock, sizes)

@@ -270,3 +270,29 @@ def test_the_trend_does_not_depend_on_which_topic_the_worker_read_first() -> Non
             out = engine.settle(st_, CFG)  # settled after every event, as a quiet stream would
         trends.append(next(r for kind, r in out if kind == "current")["trend_7d"])
     assert trends[0] is not None and trends[0] == trends[1]
+
+
+def test_silence_is_raised_at_the_moment_it_came_true_however_late_the_watermark_finds_it() -> None:
+    """A backfill is judged in batches that span days; the alert must not move with them."""
+    from pipeline.health import engine
+    from pipeline.health.alerts import load_alert_config
+
+    alerts = load_alert_config()
+    t0 = NOW - timedelta(days=20)
+    events = [row("c1", "pos.checkin", t0, segment="b2b_contact", is_key_contact=True)]
+    events += [row(f"l{i}", "app.login", t0 + timedelta(days=i, hours=1)) for i in range(3)]  # not gone yet
+    events += [
+        row(f"o{i}", "messaging.outbound", t0 + timedelta(days=1 + i), conversation_id=f"cv{i}") for i in range(3)
+    ]
+    onset = t0 + timedelta(days=3, hours=48, minutes=1)  # the third message unanswered for over 48 hours
+    raised = []
+    for late in (timedelta(hours=2), timedelta(days=1), timedelta(days=9)):
+        st_ = new_state("C-1")
+        for r in events:
+            engine.fold(st_, r)
+            engine.settle(st_, CFG, alert_cfg=alerts)
+        out = engine.absent(st_, onset + late, CFG, alerts)
+        assert [a["rule_id"] for _k, a in out] == ["silent_key_contact"]
+        raised.append(out[0][1]["raised_at"])
+        assert engine.absent(st_, onset + late + timedelta(days=2), CFG, alerts) == []  # one alert per episode
+    assert len(set(raised)) == 1 and datetime.fromisoformat(raised[0]) == onset
