@@ -48,6 +48,12 @@ KINDS = {
     "cue_pair",
     "cue_return",
     "neg",
+    "material",
+    "cue_allergy",
+    "hedge",
+    "unsaid",
+    "past",
+    "companion",
 }
 TAG_TYPES = (
     "size",
@@ -62,6 +68,7 @@ TAG_TYPES = (
     "pairing",
     "preference",
     "dislike",
+    "allergy",
 )
 CLAUSE_BREAK = set("，。！？；,.!?;\n\r～~：:（）()【】[]")
 CONTRAST = {"但", "但是", "不过", "可是", "然而", "就是"}
@@ -80,11 +87,19 @@ ACTION_BEFORE = {
     "换成",
 }  # 换大一码 / 改裙长: an action, not a fit
 SIZE_RE = re.compile(
-    r"(?:(?<![A-Za-z&])|(?<=size))(XXXL|XXL|[2-5]XL|XL|XS|S|M|L)(?![A-Za-z])(?:码|号)?"
-    r"|(?<!\d)(2[2-9]|3\d|4[0-6])(?:码|号)"
+    r"(?:(?<![A-Za-z0-9&*])|(?<=size))(XXXL|XXL|[2-5]XL|XL|XS|S|M|L)(?![A-Za-z0-9*型])(码|号)?"
+    r"|(?<![\d月.])(2[2-9]|3\d|4[0-6])(码|号)"
     r"|(均码|加大码|大码)",
     re.IGNORECASE,
 )
+# A size needs a size cue: its own 码, or trying on, wearing or a garment near it, never a
+# date (4月23号, 25号到货), a model number (M300), a volume (5L, 256M) or a shape (S型).
+SIZE_CUES = ("穿", "试", "码", "尺", "身", "拿", "换", "要", "size")
+SHOE_NUMBER_CUES = ("穿", "鞋", "拿", "试", "换", "要", "尺", "码")
+APPAREL_CUES = ("穿", "试", "码", "尺码", "上身", "版型")
+NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
+PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
+OPPOSITE = {"长": "短", "宽": "窄", "短": "长", "窄": "宽"}
 SIZE_CANON = {"2XL": "XXL", "3XL": "XXXL", "加大码": "大码"}
 MAX_NOTE_CHARS = 4000
 
@@ -145,7 +160,35 @@ class NoteTagger:
         return simple if len(simple) == len(folded) else folded
 
     def tokens(self, text: str) -> list[tuple[str, int, int]]:
-        return [(w, s, e) for w, s, e in self._tok.tokenize(text, HMM=False) if w.strip()]
+        out: list[tuple[str, int, int]] = []
+        for _w, s, e in self._tok.tokenize(text.lower(), HMM=False):  # the lexicon is lower case (POLO衫)
+            w = text[s:e]
+            if not w.strip():
+                continue
+            parts = self._compound(w, s) if len(w) > 1 and w.lower() not in self.lexicon else None
+            out.extend(parts or [(w, s, e)])
+        return out
+
+    def _compound(self, word: str, start: int) -> list[tuple[str, int, int]] | None:
+        """A word jieba keeps whole (白衬衫, 黑裤子) read as our words when they cover it
+        exactly and one is a garment; a word they do not cover (黑暗) stays what it is."""
+        n = len(word)
+        best: list[list[tuple[str, int, int]] | None] = [None] * (n + 1)
+        best[0] = []
+        for i in range(n):
+            if best[i] is None:
+                continue
+            for j in range(n, i, -1):
+                piece = word[i:j]
+                if piece.lower() in self.lexicon and (best[j] is None or len(best[j] or []) > len(best[i] or []) + 1):
+                    best[j] = [*(best[i] or []), (piece, start + i, start + j)]
+        found = best[n]
+        if not found or len(found) < 2:
+            return None
+        kinds = [self._kind(p)[0] for p, _s, _e in found]
+        if "category" in kinds or all(k == "colour" for k in kinds):  # 白衬衫, 黑白灰
+            return found
+        return None
 
     def tag(self, text: str, masked: Sequence[Sequence[int]] = ()) -> list[Tag]:
         """Tags of one note, each with its span in ``text``, weighted by TF-IDF (L2 = 1).
@@ -160,9 +203,12 @@ class NoteTagger:
         returning = any(
             self._kind(w)[0] == "cue_return" and not self._negated(toks, i) for i, (w, _s, _e) in enumerate(toks)
         )
+        apparel = any(self._kind(w)[0] in ("category", "part") for w, _s, _e in toks) or any(
+            c in norm for c in APPAREL_CUES
+        )
         for clause in self._clauses(toks):
-            tags.extend(self._clause_tags(clause, text, returning))
-        tags.extend(self._sizes(norm, text))
+            tags.extend(self._clause_tags(clause, text, returning, apparel))
+        tags.extend(self._sizes(norm, text, toks))
         if masked:
             tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
@@ -185,28 +231,67 @@ class NoteTagger:
     def _negated(self, clause: list[tuple[str, int, int]], i: int) -> bool:
         return any(self._kind(clause[j][0])[0] == "neg" for j in range(max(0, i - 2), i))
 
-    def _clause_tags(self, clause: list[tuple[str, int, int]], text: str, returning: bool) -> list[Tag]:
+    def _clause_tags(
+        self, clause: list[tuple[str, int, int]], text: str, returning: bool, apparel: bool = True
+    ) -> list[Tag]:
+        """A clause's tags. Cues scope the rest of the clause: 喜欢/不要 make what follows a
+        preference/dislike, 不要/就算了 after a thing refuse it (黑色的不要); a hedge (担心,
+        会不会) makes the problems after it no facts; 没说 leaves a cue unsaid; a like or dislike
+        after someone else (老公, 朋友) is theirs, not the customer's; a material with 过敏
+        anywhere in the clause is an allergy. Fit without a body part needs a garment or
+        trying on somewhere in the note (房间太大 is no fit)."""
         out: list[Tag] = []
         cues: set[str] = set()
+        kinds = [self._kind(w) for w, _s, _e in clause]
+        allergic = any(k == "cue_allergy" for k, _c in kinds)
+        past = any(k == "past" for k, _c in kinds)
+        hedged = unsaid = other = False
+        bought = any(w.startswith(("买", "拿", "换", "要")) for w, _s, _e in clause)
+        refused_at: int | None = None
+        plain: list[tuple[int, str, str, int, int, str]] = []  # things named with no cue: (index, kind, ...)
         for i, (word, s, e) in enumerate(clause):
-            kind, canon = self._kind(word)
+            kind, canon = kinds[i]
             surface = text[s:e]
 
             def add(tag_type: str, value: str, start: int = s, end: int = e, surf: str = surface) -> None:
                 out.append(Tag(tag_type, value, start, end, surf))
 
-            if kind == "cue_like":
+            if word in PERSON_SELF:
+                other = False
+            elif kind in ("family", "companion"):
+                other = True
+            if kind == "hedge":
+                hedged = True
+            elif kind == "unsaid":
+                unsaid = True
+            elif kind in ("cue_like", "cue_dislike") and (unsaid or other):
+                continue  # nobody said so, or it is someone else's taste
+            elif kind == "cue_like":
                 if self._negated(clause, i):
                     cues.add("dislike")
                 else:
                     cues.add("like")
             elif kind == "cue_dislike":
                 cues.add("dislike")
+                refused_at = i
             elif kind == "cue_recommend":
                 cues.add("recommend")
             elif kind == "cue_pair":
                 cues.add("pair")
+            elif kind == "material":
+                if allergic:
+                    add("allergy", canon)
+                elif "dislike" in cues:
+                    add("dislike", canon)
+                elif "like" in cues:
+                    add("preference", canon)
+                else:
+                    plain.append((i, kind, canon, s, e, surface))
             elif kind in ("colour", "category", "style"):
+                if unsaid:
+                    continue  # 没说喜欢红色: nothing to learn about red
+                if kind == "colour" and len(word) == 1 and not self._colour_word(clause, i, apparel):
+                    continue  # 黑 in 黑暗中, 白 in 白跑一趟: a colour only before a garment or 色
                 if "dislike" in cues:
                     add("dislike", canon)
                 elif "like" in cues:
@@ -215,46 +300,105 @@ class NoteTagger:
                     add("recommended", canon)
                 elif kind == "category" and "pair" in cues:
                     add("pairing", canon)
-                elif kind != "style":
-                    add(kind, canon)
+                else:
+                    plain.append((i, kind, canon, s, e, surface))
+                    if kind != "style":
+                        add(kind, canon)
             elif kind == "pairing":
                 add("pairing", canon)
             elif kind in ("quality", "occasion", "family"):
-                if self._negated(clause, i):
+                if self._negated(clause, i) or (hedged and kind == "quality"):
                     continue
+                if kind == "family" and canon == "孕期" and past:
+                    continue  # 之前怀孕的时候: not pregnant now
                 if kind == "quality":
                     add("return_reason" if returning else "quality", canon)
                 else:
                     add(kind, canon)
             elif kind == "adj":
-                if self._negated(clause, i) or (i > 0 and clause[i - 1][0] in ACTION_BEFORE):
+                if hedged or self._negated(clause, i) or (i > 0 and clause[i - 1][0] in ACTION_BEFORE):
                     continue
+                if any(clause[j][0] in ("别", "不要", "不能", "别太") for j in range(max(0, i - 2), i)):
+                    continue  # 腰别太紧 / 不要太短的: a wish, not how it fits
+                if i + 1 < len(clause) and clause[i + 1][0] in ("问题", "毛病", "瑕疵"):
+                    continue  # 有点小问题: a small problem, not a small size
                 part = next(
                     (j for j in range(i - 1, max(-1, i - 4), -1) if self._kind(clause[j][0])[0] == "part"), None
                 )
                 if part is not None:
                     pw, ps, _pe = clause[part]
                     add("fit", f"{self._kind(pw)[1]}偏{canon}", ps, e, text[ps:e])
-                elif len(word) > 1 or canon in BARE_ADJ_OK:
-                    add("fit", f"偏{canon}")
+                elif canon in BARE_ADJ_OK and not (i > 0 and clause[i - 1][0] in NOT_CLOTHES):
+                    add("fit", f"偏{canon}")  # 太紧了 / 有点松 are about clothes in a note (not 时间太紧)
+                elif apparel and len(word) > 1 and not (word.endswith("一码") and bought):
+                    add("fit", f"偏{canon}")  # 太大 needs clothes in the note; 买了大一码 is a purchase
             elif (
                 kind == "part"
                 and word[-1] in ADJ_CHARS
                 and len(word) > 1
+                and not hedged
                 and not (i > 0 and clause[i - 1][0] in ACTION_BEFORE)
             ):
-                # 袖长 / 肩宽 on their own mean "too long / too wide"; 袖长合适 does not.
-                rest = [self._kind(w)[0] for w, _s, _e in clause[i + 1 :]]
-                if "adj" not in rest and not any(w in OK_WORDS for w, _s, _e in clause[i + 1 :]):
+                # 袖长 / 肩宽 on their own mean "too long / too wide"; 袖长合适 does not;
+                # 袖长不够 is too short.
+                rest = clause[i + 1 :]
+                if rest and rest[0][0] in ("不够", "不太够"):
+                    add("fit", f"{canon}偏{OPPOSITE[word[-1]]}", s, rest[0][2], text[s : rest[0][2]])
+                elif "adj" not in [self._kind(w)[0] for w, _s, _e in rest] and not any(
+                    w in OK_WORDS for w, _s, _e in rest
+                ):
                     add("fit", f"{canon}偏{ADJ_CHARS[word[-1]]}")
+        if refused_at is not None and not any(
+            kinds[j][0] in ("colour", "category", "style", "material") for j in range(refused_at + 1, len(clause))
+        ):
+            # 黑色的不要 / 红色就算了: what came before the refusal is refused
+            named = {(s, e) for _i, _k, _c, s, e, _sf in plain if _i < refused_at}
+            out = [t for t in out if (t.start, t.end) not in named]
+            out.extend(Tag("dislike", c, s, e, sf) for i, _k, c, s, e, sf in plain if i < refused_at)
         return out
 
-    def _sizes(self, norm: str, text: str) -> list[Tag]:
+    def _colour_word(self, clause: list[tuple[str, int, int]], i: int, apparel: bool) -> bool:
+        """A one-character colour (黑, 白) names a colour before a garment, 色 or 款, or before
+        的 in a note about clothes; inside other words it is no colour."""
+        if i > 0 and self._kind(clause[i - 1][0])[0] == "colour":
+            return True  # 黑白灰: a run of colours
+        if i + 1 >= len(clause):
+            return False
+        nxt = clause[i + 1][0]
+        if self._kind(nxt)[0] in ("category", "style", "material", "colour") or nxt in (
+            "色",
+            "款",
+            "系",
+            "色系",
+            "款式",
+        ):
+            return True
+        return nxt == "的" and apparel
+
+    def _sizes(self, norm: str, text: str, toks: list[tuple[str, int, int]]) -> list[Tag]:
         out = []
         for m in SIZE_RE.finditer(norm):
-            raw = (m.group(1) or m.group(2) or m.group(3)).upper()
+            letters, numbers, words = m.group(1), m.group(3), m.group(5)
+            if letters and len(letters) == 1 and not m.group(2) and not self._size_context(norm, toks):
+                continue  # S, M, L alone need a cue; XL, XXL, XS do not appear by chance
+            if numbers and m.group(4) == "号" and not self._shoe_number(norm, m.start(), m.end()):
+                continue
+            raw = (letters or numbers or words).upper()
             out.append(Tag("size", SIZE_CANON.get(raw, raw), m.start(), m.end(), text[m.start() : m.end()]))
         return out
+
+    def _size_context(self, norm: str, toks: list[tuple[str, int, int]]) -> bool:
+        """A size cue or a garment in the note around a one-letter size (试穿M, L的连衣裙)."""
+        low = norm.lower()
+        if any(c in low for c in SIZE_CUES):
+            return True
+        return any(self._kind(w)[0] in ("category", "part") for w, _s, _e in toks)
+
+    @staticmethod
+    def _shoe_number(norm: str, start: int, end: int) -> bool:
+        """38号 is a size when worn, tried or a shoe is near (穿38号, 38号的鞋), not a day."""
+        before, after = norm[max(0, start - 4) : start], norm[end : end + 2]
+        return any(c in before for c in SHOE_NUMBER_CUES) or after.startswith(("鞋", "的鞋", "码"))
 
     def _weigh(self, tags: list[Tag]) -> list[Tag]:
         counts: dict[str, int] = {}

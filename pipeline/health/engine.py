@@ -302,8 +302,10 @@ def silence_before(
     say when a silence rule not in an episode came true since the last judgement, if one did.
     Nothing else changes, so the caller can store the score an alert will cite first."""
     _end_episodes(state, at, alert_cfg)
+    if not _may_be_silent(state, at, alert_cfg):
+        return None
     lo = _unjudged(state, at, idle)
-    if lo is None or not _may_be_silent(state, at, alert_cfg):
+    if lo is None:
         return None
     waiting = _waiting(state, alert_cfg)
     return _first_silent(state, waiting, lo, at) if waiting else None
@@ -313,6 +315,8 @@ def _end_episodes(state: dict[str, Any], at: datetime, alert_cfg: AlertConfig) -
     """A silence rule's episode ends when its condition no longer holds (a reply in time,
     material opened): the next time it holds is news again."""
     firing: list[str] = state.get("firing", [])
+    if not firing:
+        return
     ids = {r.id: r for r in alert_cfg.rules if r.kind in ABSENCE_KINDS}
     for rule_id in [f for f in firing if f in ids]:
         if not _holds(state, [ids[rule_id]], at):

@@ -77,12 +77,18 @@ def answer(state: dict[str, Any], req: dict[str, Any], rules: list[dict[str, Any
 
 
 def _candidates(
-    stock: dict[str, Any], category: str, size: str | None, dislikes: set[str], liked: list[str], colour: str | None
+    stock: dict[str, Any],
+    category: str,
+    size: str | None,
+    dislikes: set[str],
+    liked: list[str],
+    colour: str | None,
+    avoid: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str, str, int, str]]:
     out = []
     for sku, item in stock.items():
-        if item["category"] != category:
-            continue
+        if item["category"] != category or any(m in item["name"] for m in avoid):
+            continue  # a disliked or allergenic material (or colour) named in the item: never offered
         for key, on_hand in item["on"].items():
             sz, col = key.split("|", 1)
             if on_hand <= 0 or (size is not None and sz != size) or col in dislikes:
@@ -99,6 +105,7 @@ def recommend(
     if req["opted_out"]:
         return _fallback(req, stock, rules, limit)
     size, dislikes, liked = req["size"], set(req["dislikes"]), list(req["liked_colours"])
+    avoid = frozenset(req.get("allergies", ())) | frozenset(d for d in dislikes if len(d) > 1)
     chosen: list[dict[str, Any]] = []
     taken: set[str] = set()
 
@@ -125,7 +132,7 @@ def recommend(
         cat = r["category"]
         if cat in taken or cat in dislikes:
             continue
-        cands = _candidates(stock, cat, size, dislikes, liked, None)
+        cands = _candidates(stock, cat, size, dislikes, liked, None, avoid)
         if cands:
             c = cands[0]
             add("noted", c, cat, [f"上次推荐的{cat}有库存（{c[1]}码 {c[2]}，库存{c[3]}件）"], r["notes"])
@@ -142,7 +149,7 @@ def recommend(
             if target in taken or target in dislikes or target == anchor:
                 continue
             colour = anchor_colour if same_colour else None
-            cands = _candidates(stock, target, size, dislikes, liked, colour)
+            cands = _candidates(stock, target, size, dislikes, liked, colour, avoid)
             if not cands:
                 continue
             c = cands[0]

@@ -54,7 +54,11 @@ def send_visitor(s: Settings) -> None:
 
     now = datetime.now(UTC)
     c = b"C-VISIT-1"
-    note = {"note_id": "NV-1", "associate_id": "A-SH-1", "text": "试穿M码，推荐了阔腿裤，喜欢藏青"}
+    note = {
+        "note_id": "NV-1",
+        "associate_id": "A-SH-1",
+        "text": "试穿M码，推荐了阔腿裤，喜欢藏青，燕麦色的不要，羊毛过敏",
+    }
     send_raw(
         s,
         [
@@ -235,6 +239,10 @@ def test_dashboard_lists_todays_visitors_with_their_recommendation(console: Cons
     profile = console.get("sh", "/api/customers/C-VISIT-1").json()
     assert profile["recommendations"][0]["source_notes"] == ["NV-1"]
     assert {"recommended:阔腿裤", "preference:藏青", "size:M"} <= {t["tag"] for t in profile["tags"]}
+    # What not to offer comes first, apart from what she likes (issue 12)
+    groups = [(g["type"], g["polarity"], [t["value"] for t in g["tags"]]) for g in profile["tag_groups"]]
+    assert groups[:2] == [("allergy", "negative", ["羊毛"]), ("dislike", "negative", ["燕麦色"])]
+    assert ("preference", "positive", ["藏青"]) in groups
 
 
 def test_sales_rep_sees_the_contacts_they_message_and_nothing_else(console: Console) -> None:

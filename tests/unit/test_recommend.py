@@ -97,6 +97,19 @@ def test_only_in_stock_in_her_size_and_never_a_disliked_colour() -> None:
     assert recommend.recommend(request(dislikes=["酒红", "米色"]), stock, []) == []
 
 
+def test_an_allergy_or_a_disliked_material_named_in_the_item_is_never_offered(tagger: NoteTagger) -> None:
+    """Issue 12: 羊毛过敏 is a tag the recommender respects, not a colour it ignores."""
+    stock = stock_of(("SKU-7", "羊毛阔腿裤", "M", "黑色", 4), ("SKU-8", "纯棉阔腿裤", "M", "黑色", 2))
+    p = tags.new_profile("C-1")
+    tags.apply_note(p, "N-1", NOW - timedelta(days=1), tagger.tag("推荐了阔腿裤，她羊毛过敏"))
+    req = tags.request_for_visit(
+        p, {"event_id": "v", "store_id": "S-1", "event_type": "pos.checkin", "occurred_at": NOW.isoformat()}
+    )
+    assert req["allergies"] == ["羊毛"]
+    assert [r["sku"] for r in recommend.recommend({**req, "size": "M"}, stock, [])] == ["SKU-8"]
+    assert [r["sku"] for r in recommend.recommend(request(dislikes=["纯棉"]), stock, [])] == ["SKU-7"]
+
+
 def test_pairing_follows_rules_and_same_colour_preference() -> None:
     stock = stock_of(
         ("SKU-1", "阔腿裤", "M", "藏青", 2),

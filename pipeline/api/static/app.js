@@ -7,6 +7,7 @@ const STATUS_ZH = { open: "待处理", acknowledged: "已确认", resolved: "已
 const TYPE_ZH = {
   size: "尺码", colour: "颜色", category: "品类", fit: "版型", quality: "质量", return_reason: "退货原因",
   occasion: "场合", family: "家庭", recommended: "已推荐", pairing: "搭配", preference: "偏好", dislike: "不喜欢",
+  allergy: "过敏",
 };
 let key = sessionStorage.getItem("salespulse-key") || "";
 let me = null;
@@ -189,7 +190,7 @@ async function customer(id) {
           h("ul", { class: "plain" }, recos.map((r) => h("li", {}, r.name + " " + (r.size ? r.size + "码 " : "") + r.colour + "（库存" + r.on_hand + "）",
             h("div", { class: "muted" }, r.reasons.join("；") + (r.source_notes.length ? " · 来自笔记 " + r.source_notes.join("、") : "")))))] : h("p", { class: "muted" }, "暂无推荐")),
       h("section", { class: "card", id: "tags" }, h("h3", {}, "标签云"),
-        c.tags.length ? h("div", { class: "cloud" }, c.tags.map((t) => h("span", { class: "t-" + t.type, title: (TYPE_ZH[t.type] || t.type) + " · 权重 " + t.weight.toFixed(3), style: "font-size:" + (12 + 18 * (t.weight / max)).toFixed(0) + "px" }, t.value))) : h("p", { class: "muted" }, "暂无标签")),
+        c.tags.length ? tagGroups(c, max) : h("p", { class: "muted" }, "暂无标签")),
       h("section", { class: "card", id: "notes" }, h("h3", {}, "最近笔记（已脱敏）"),
         c.notes.length ? h("ul", { class: "plain" }, c.notes.map((n) => h("li", {}, n.text, h("div", { class: "muted" }, time(n.occurred_at) + " · " + n.store_id)))) : h("p", { class: "muted" }, "暂无笔记")),
       h("section", { class: "card", id: "customer-alerts" }, h("h3", {}, "预警"), alertList(c.alerts.map((a) => ({ ...a, customer_id: c.customer_id }))))));
@@ -198,3 +199,12 @@ async function customer(id) {
 document.getElementById("login-form").addEventListener("submit", (e) => { e.preventDefault(); login(document.getElementById("key").value.trim()); });
 for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => go(b.dataset.view));
 if (key) login(key);
+
+// Tags by type, each group labelled in words (tablets have no hover): what not to offer
+// (不喜欢, 过敏) first and struck through, never drawn like a preference.
+function tagGroups(c, max) {
+  const groups = c.tag_groups || [];
+  return h("div", { class: "cloud" }, groups.map((g) => h("div", { class: "tag-group pol-" + g.polarity },
+    h("span", { class: "tag-type" }, (TYPE_ZH[g.type] || g.type) + "："),
+    g.tags.map((t) => h("span", { class: "t-" + t.type, title: "权重 " + t.weight.toFixed(3), style: "font-size:" + (12 + 14 * (t.weight / max)).toFixed(0) + "px" }, t.value)))));
+}
