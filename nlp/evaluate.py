@@ -52,6 +52,21 @@ def load_labelled(path: Path) -> list[tuple[str, set[str]]]:
     return out
 
 
+def load_reviews(path: Path) -> list[tuple[str, set[str]]]:
+    """Real reviews labelled by hand: ``id<TAB>text<TAB>tags`` (the id names the corpus line)."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise ValueError(f"{path}:{n}: expected id<TAB>text<TAB>tags")
+        _rid, text, tags = parts
+        expected = set() if tags.strip() == "-" else set(tags.split())
+        out.append((text, expected))
+    return out
+
+
 def evaluate(tagger: NoteTagger, items: Iterable[tuple[str, set[str]]]) -> Scores:
     s = Scores()
     for text, expected in items:

@@ -87,16 +87,28 @@ ACTION_BEFORE = {
     "换成",
 }  # 换大一码 / 改裙长: an action, not a fit
 SIZE_RE = re.compile(
-    r"(?:(?<![A-Za-z0-9&*])|(?<=size))(XXXL|XXL|[2-5]XL|XL|XS|S|M|L)(?![A-Za-z0-9*型])(码|号)?"
+    r"(?:(?<![A-Za-z0-9&*])|(?<=size))(XXXL|XXL|[2-5]XL|XL|XS|S|M|L)(?![A-Za-z0-9*型层楼栋座区线])(码|号)?"
     r"|(?<![\d月.])(2[2-9]|3\d|4[0-6])(码|号)"
     r"|(均码|加大码|大码)",
     re.IGNORECASE,
 )
 # A size needs a size cue: its own 码, or trying on, wearing or a garment near it, never a
 # date (4月23号, 25号到货), a model number (M300), a volume (5L, 256M) or a shape (S型).
-SIZE_CUES = ("穿", "试", "码", "尺", "身", "拿", "换", "要", "size")
+SIZE_CUES = ("穿", "试穿", "码", "尺码", "size")
 SHOE_NUMBER_CUES = ("穿", "鞋", "拿", "试", "换", "要", "尺", "码")
-APPAREL_CUES = ("穿", "试", "码", "尺码", "上身", "版型")
+# Words (whole tokens, so 尝试 and 试用 do not count) that put a note about clothes on the body.
+APPAREL_CUES = frozenset("穿 穿着 穿了 试穿 码 尺码 上身 版型 身材".split())
+ACCESSORIES = frozenset("包 腰带 围巾 丝巾 帽子".split())  # a bag's size is no fit of hers
+# Family words that name the customer's own family only with a cue (我的孩子, 给妈妈买, 带孩子,
+# 孩子3岁): on their own they are as often anyone's (书里的母亲, 教育孩子, 大卫的妈妈).
+AMBIGUOUS_FAMILY = frozenset("孩子 小孩 娃 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫".split())
+OWN_CUES = frozenset("我 我的 我家 我们 自己 她 他 她的 他的 给 带 带着 陪 和 跟 家里 家 送 送给 买给 连".split())
+NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
+NOT_AN_OCCASION = tuple(
+    "设施 中心 手册 旺季 淡季 房 场所 器材 用品 人员 的朋友 人群 城市 热点 的迅速 发展 宾馆 酒店 景点 胜地 "
+    "的选择 的地方 的好地方 书 重量 的人".split()
+)
+NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
 PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
 OPPOSITE = {"长": "短", "宽": "窄", "短": "长", "窄": "宽"}
@@ -203,9 +215,13 @@ class NoteTagger:
         returning = any(
             self._kind(w)[0] == "cue_return" and not self._negated(toks, i) for i, (w, _s, _e) in enumerate(toks)
         )
-        apparel = any(self._kind(w)[0] in ("category", "part") for w, _s, _e in toks) or any(
-            c in norm for c in APPAREL_CUES
-        )
+        apparel = any(
+            w in APPAREL_CUES
+            or w.startswith("穿")
+            or "码" in w  # 一码, 大一码
+            or ((self._kind(w)[0] in ("category", "part")) and self._kind(w)[1] not in ACCESSORIES)
+            for w, _s, _e in toks
+        ) or bool(SIZE_RE.search(norm) and ("码" in norm or "号" in norm))
         for clause in self._clauses(toks):
             tags.extend(self._clause_tags(clause, text, returning, apparel))
         tags.extend(self._sizes(norm, text, toks))
@@ -292,6 +308,13 @@ class NoteTagger:
                     continue  # 没说喜欢红色: nothing to learn about red
                 if kind == "colour" and len(word) == 1 and not self._colour_word(clause, i, apparel):
                     continue  # 黑 in 黑暗中, 白 in 白跑一趟: a colour only before a garment or 色
+                if kind == "colour" and len(word) == 1 and text[s:e] in (text[e : e + 1], text[s - 1 : s]):
+                    continue  # 蓝蓝, 白白多交: a name or a manner, not a colour
+                if kind == "colour" and text[e:].startswith(NOT_AN_ITEM):
+                    continue  # 黄色斑点, 灰色的教条: no colour of anything she wears
+                if kind == "colour" and not (apparel or cues):
+                    plain.append((i, kind, canon, s, e, surface))  # refused later (紫色不考虑), else no tag
+                    continue  # a colour of clothes, in a note about clothes (not a laptop's)
                 if "dislike" in cues:
                     add("dislike", canon)
                 elif "like" in cues:
@@ -305,10 +328,23 @@ class NoteTagger:
                     if kind != "style":
                         add(kind, canon)
             elif kind == "pairing":
-                add("pairing", canon)
+                if apparel or canon != "套装":  # 套装 in a note about clothes; a laptop bundle is no outfit
+                    add("pairing", canon)
             elif kind in ("quality", "occasion", "family"):
                 if self._negated(clause, i) or (hedged and kind == "quality"):
                     continue
+                if kind == "family" and word in AMBIGUOUS_FAMILY and not self._own(clause, i, text):
+                    continue
+                if kind == "occasion" and canon in NEEDS_CLOTHES and not apparel:
+                    continue
+                if kind in ("occasion", "family") and any(
+                    clause[j][0] in ("适合", "不适合", "适用", "对于", "小时候") for j in range(i)
+                ):
+                    continue  # 适合出差, 适合小孩的书, 小时候爸妈: what it suits, not who she is now
+                if kind == "occasion" and (hedged or other or text[e:].startswith(NOT_AN_OCCASION)):
+                    continue  # 适合出差 says what it suits; 健身设施, 旅游旺季 are no occasion of hers
+                if kind == "family" and text[e : e + 1] == "们":
+                    continue  # 孩子们: children in general
                 if kind == "family" and canon == "孕期" and past:
                     continue  # 之前怀孕的时候: not pregnant now
                 if kind == "quality":
@@ -328,10 +364,10 @@ class NoteTagger:
                 if part is not None:
                     pw, ps, _pe = clause[part]
                     add("fit", f"{self._kind(pw)[1]}偏{canon}", ps, e, text[ps:e])
-                elif canon in BARE_ADJ_OK and not (i > 0 and clause[i - 1][0] in NOT_CLOTHES):
-                    add("fit", f"偏{canon}")  # 太紧了 / 有点松 are about clothes in a note (not 时间太紧)
-                elif apparel and len(word) > 1 and not (word.endswith("一码") and bought):
-                    add("fit", f"偏{canon}")  # 太大 needs clothes in the note; 买了大一码 is a purchase
+                elif not apparel or (i > 0 and clause[i - 1][0] in (*NOT_CLOTHES, "得")):
+                    continue  # 光驱有点松, 房间小了点, 催得很紧: fit is about clothes in the note
+                elif (len(word) > 1 or canon in BARE_ADJ_OK) and not (word.endswith("一码") and bought):
+                    add("fit", f"偏{canon}")  # 买了大一码 is a purchase, not a fit
             elif (
                 kind == "part"
                 and word[-1] in ADJ_CHARS
@@ -356,6 +392,28 @@ class NoteTagger:
             out = [t for t in out if (t.start, t.end) not in named]
             out.extend(Tag("dislike", c, s, e, sf) for i, _k, c, s, e, sf in plain if i < refused_at)
         return out
+
+    @staticmethod
+    def _own(clause: list[tuple[str, int, int]], i: int, text: str) -> bool:
+        """Whether an ambiguous family word names the customer's own: a possessive or an
+        errand before it in the clause (我的孩子, 给妈妈买, 带孩子), or an age after it."""
+        before = [w for w, _s, _e in clause[max(0, i - 4) : i]]
+        if not before:
+            # the clause's subject: in a note about her, her family (孩子三岁, 老公在旁边等); a
+            # clause of that word alone is someone calling out (他说，妈妈，……)
+            return len(clause) > 1
+        if before[-1] in ("说", "叫", "喊") or before[-2:] == ["要", "给"]:
+            return False  # 她说妈妈给我买: she is the mother; 要给孩子读: advice to anyone
+        if before[-1] in ("好", "个", "好的"):
+            return False  # 找个好老公: anyone's
+        if before and before[-1] == "的" and len(before) > 1 and before[-2] not in OWN_CUES:
+            return False  # 大卫的妈妈, 书中的母亲
+        if any(w in OWN_CUES for w in before):
+            return True
+        after = text[clause[i][2] : clause[i][2] + 6]
+        if after.startswith(("的妈", "的爸", "他妈", "她妈", "他爸", "她爸")):
+            return True  # 两个孩子的妈: she is the mother
+        return bool(re.search(r"\d+岁|[一二两三四五六七八九十]+岁", after))
 
     def _colour_word(self, clause: list[tuple[str, int, int]], i: int, apparel: bool) -> bool:
         """A one-character colour (黑, 白) names a colour before a garment, 色 or 款, or before

