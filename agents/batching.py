@@ -137,12 +137,7 @@ class Batcher:
         last: dict[Any, int] = {}
         for event in taken:
             last[event.message.tp] = event.message.offset
-        waiting = 0
-        for tp, offset in last.items():
-            high = self.app.consumer.highwater(tp)
-            if high is not None:
-                waiting += max(0, high - offset - 1)
-        return waiting > TAKE_MAX
+        return sum(waiting(self.app.consumer, tp, offset) for tp, offset in last.items()) > TAKE_MAX
 
     async def tick(self) -> None:
         """Timer: fold a gathered batch whose stream went quiet (the loop only looks again when
@@ -261,3 +256,14 @@ def put_off(items: Sequence[tuple[Any, int, datetime]], behind: Callable[[Any, i
             stopped.add(tp)
             out.add(i)
     return set() if len(out) > cap else out
+
+
+def waiting(consumer: Any, tp: Any, offset: int) -> int:
+    """Records on the broker after ``offset`` of ``tp`` as the consumer last heard; 0 for a
+    partition no longer assigned (aiokafka asserts: a rebalance took it mid-batch, and that
+    assertion once sent a whole batch of 2,077 events to the dead letters)."""
+    try:
+        high = consumer.highwater(tp)
+    except AssertionError:
+        return 0
+    return 0 if high is None else max(0, high - offset - 1)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import Batcher, put_off, result_topics
+from agents.batching import Batcher, put_off, result_topics, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf
@@ -81,8 +81,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 
     def behind(tp: Any, offset: int) -> bool:
-        high = app.consumer.highwater(tp)
-        return high is not None and high - 1 > offset
+        return waiting(app.consumer, tp, offset) > 0
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()

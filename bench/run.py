@@ -210,6 +210,7 @@ def pipeline_run(
     *,
     workers: int = 1,
     profile: bool = False,
+    drain_timeout: float = 900,
 ) -> Measured:
     """Workers and serve started and idle first; then the events, then wait until all is stored."""
     kafka_admin.ensure_topics(s)
@@ -226,7 +227,7 @@ def pipeline_run(
             spy = py_spy(procs[0].pid, 25, logdir / "worker.pyspy")
         sent_at = datetime.now(UTC)  # the clock starts when the first event can exist
         asyncio.run(send_generated(s, iter(msgs)))
-        drained(s, timeout=900)
+        drained(s, timeout=drain_timeout)
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
         load = loadavg()
     finally:
@@ -617,8 +618,13 @@ def main() -> None:
             )
         tag = uuid.uuid4().hex[:6]
         two_s = base.with_(topic_prefix=f"w{tag}-", clickhouse_database=f"two_{tag}", app_id="two", partitions=8)
-        two = pipeline_run(two_s, msgs, bench_dir, workers=2)
-        print(f"[bench] two workers, 8 partitions: {two.rate:,.0f}/s, cpu/event {two.cpu_us}", flush=True)
+        two: Measured | str
+        try:
+            two = pipeline_run(two_s, msgs, bench_dir, workers=2, drain_timeout=300)
+            print(f"[bench] two workers, 8 partitions: {two.rate:,.0f}/s, cpu/event {two.cpu_us}", flush=True)
+        except (AssertionError, RuntimeError) as exc:  # a known defect (issue 15): reported, not hidden
+            two = f"failed: {exc}"
+            print(f"[bench] two workers, 8 partitions: {two}", flush=True)
         tag = uuid.uuid4().hex[:6]
         prof_s = base.with_(topic_prefix=f"p{tag}-", clickhouse_database=f"prof_{tag}", app_id="prof")
         prof = pipeline_run(prof_s, msgs, bench_dir, profile=True)
@@ -653,7 +659,7 @@ def write_report(
     fst: list[tuple[float, float]],
     peer: list[tuple[float, float]],
     pipe: list[Measured],
-    two: Measured,
+    two: Measured | str,
     prof: Measured,
     lats: list[dict[str, float]],
     nlp_rates: dict[str, list[float]],
@@ -676,7 +682,15 @@ def write_report(
     kinds = sorted({k for m in pipe for k in m.messages})
     msg_rows = "\n".join(f"| `{k}` | {med(m.messages.get(k, 0) for m in pipe) / n:.4f} |" for k in kinds)
     per_event = med(m.per_event for m in pipe)
-    two_cpu = ", ".join(f"{k} {v:,.0f} µs" for k, v in two.cpu_us.items())
+    if isinstance(two, str):
+        two_md = (
+            f"The run {two} (all 60,000 events were sent; the rows in ClickHouse are counted once the "
+            "group's lag is zero). Two workers that rebalance at start-up lose or stall events: the "
+            "defect issue 15 describes, still open."
+        )
+    else:
+        two_cpu = ", ".join(f"{k} {v:,.0f} µs" for k, v in two.cpu_us.items())
+        two_md = f"{two.rate:,.0f} events/s; CPU per source event: {two_cpu}; {two.per_event:.3f} messages per event."
     notes_md = notes_report(nlp_rates, notes_rates)
     loads = ", ".join(f"{m.load:.2f}" for m in pipe)
     fst_row = f"| {f:,.0f} | {runs([x[0] for x in fst])} | {f / r:.3f} | 1.00 | {f_cpu:,.0f} |"
@@ -732,7 +746,7 @@ Before: 6.37 (3.97 result messages, 1.99 changelog records, 0.37 internal).
 
 ### Two workers in one group, 8 partitions
 
-{two.rate:,.0f} events/s; CPU per source event: {two_cpu}; {two.per_event:.3f} messages per event.
+{two_md}
 (2 cores: the two workers, the sink and the broker share them.) That results equal one worker's
 is a test (`tests/integration/test_scale.py`), not a benchmark.
 

@@ -42,3 +42,19 @@ def test_partitions_are_aligned_separately() -> None:
 def test_above_the_cap_nothing_waits() -> None:
     items = [(POS, 0, day(0))] + [(MSG, i, day(1 + i)) for i in range(10)]
     assert put_off(items, lambda tp, _offset: tp == POS, cap=5) == set()
+
+
+def test_a_partition_taken_away_mid_batch_has_nothing_waiting() -> None:
+    """aiokafka asserts on a partition no longer assigned; that must not fail the batch."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    from agents.batching import waiting
+
+    async def check() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")  # never started: nothing assigned
+        return waiting(consumer, TopicPartition("pos", 0), 10)
+
+    assert asyncio.run(check()) == 0
