@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from aiokafka.partitioner import murmur2
 from agents.batching import Batcher, put_off, result_topics, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from nlp.tagger import NoteTagger, load_idf
+from nlp.tagger import NoteTagger, load_idf, load_lexicon
 from pipeline import customer, intake
 from pipeline.health import engine as health
 from pipeline.health.alerts import load_alert_config
@@ -37,11 +38,13 @@ from schemas.events import EventError
 log = logging.getLogger(__name__)
 
 CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
+LEXICON_CHECK_SECONDS = 10.0
 QUIET = timedelta(hours=1)  # a customer is judged for absence after this much event time without events
 
 
 def context(settings: Settings, cfg: HealthConfig, pii: Pii) -> customer.Context:
     refit = settings.model_dir / "tag_idf.json"  # `salespulse notes fit-idf`, else the shipped IDF
+    edited = lexicon_file(settings)  # an operator's edited lexicon, else the shipped one
     model = load_latest(settings.model_dir)
     log.info("health score: %s", "rules (no churn model)" if model is None else f"churn model {model.version}")
     return customer.Context(
@@ -49,8 +52,16 @@ def context(settings: Settings, cfg: HealthConfig, pii: Pii) -> customer.Context
         health=cfg,
         alerts=load_alert_config(),
         model=model,
-        tagger=NoteTagger(idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None),
+        tagger=NoteTagger(
+            lexicon=load_lexicon(edited.read_text(encoding="utf-8")) if edited.exists() else None,
+            idf=load_idf(refit.read_text(encoding="utf-8")) if refit.exists() else None,
+        ),
     )
+
+
+def lexicon_file(settings: Settings) -> Path:
+    """Where store operations put an edited lexicon (`salespulse notes check-lexicon` first)."""
+    return settings.model_dir / "retail_lexicon.tsv"
 
 
 def in_event_time(items: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]) -> list[Any]:
@@ -214,3 +225,28 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             stats["customer.ticks"] += 1
 
     app.timer(interval=settings.absence_interval)(watermark_ticks)
+
+    edited = lexicon_file(settings)
+    seen: dict[str, float | None] = {"mtime": edited.stat().st_mtime if edited.exists() else None}
+
+    async def reload_lexicon() -> None:
+        """An edited lexicon is picked up by a running worker: validated first, and a file
+        that does not validate is refused with its line number while the previous one stays."""
+        try:
+            mtime = edited.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == seen["mtime"]:
+            return
+        seen["mtime"] = mtime
+        try:
+            lexicon = load_lexicon(edited.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            log.error("lexicon %s refused, the previous one stays: %s", edited, exc)
+            stats["notes.lexicon_refused"] += 1
+            return
+        ctx.tagger.use_lexicon(lexicon)
+        log.info("lexicon %s loaded: %d entries", edited, len(lexicon))
+        stats["notes.lexicon_reloads"] += 1
+
+    app.timer(interval=LEXICON_CHECK_SECONDS)(reload_lexicon)

@@ -166,6 +166,17 @@ class NoteTagger:
                 self._tok.add_word(surface, freq=self._tok.suggest_freq(surface, tune=False) + 10_000)
         self._t2s = opencc.OpenCC("t2s")
 
+    def use_lexicon(self, lexicon: dict[str, tuple[str, str]]) -> None:
+        """Swap in an edited lexicon without a restart: new words join this tagger's own
+        tokenizer, removed ones leave it (jieba's ``del_word``); jieba's global is untouched."""
+        for surface in set(self.lexicon) - set(lexicon):
+            if len(surface) > 1:
+                self._tok.del_word(surface)
+        for surface in sorted(set(lexicon) - set(self.lexicon), key=len):
+            if len(surface) > 1:
+                self._tok.add_word(surface, freq=self._tok.suggest_freq(surface, tune=False) + 10_000)
+        self.lexicon = lexicon
+
     def normalise(self, text: str) -> str:
         folded = _fold_width(text)
         simple = str(self._t2s.convert(folded))
@@ -477,6 +488,38 @@ def _dedupe(tags: list[Tag]) -> list[Tag]:
         seen.add((t.key, t.start, t.end))
         out.append(t)
     return out
+
+
+COMMON_WORD_FREQ = 20_000  # jieba's dictionary frequency above which a word is everyday Chinese
+
+
+def candidates(
+    tagger: NoteTagger, texts: Iterable[str], *, limit: int = 30, min_count: int = 3
+) -> list[tuple[str, int, str]]:
+    """Words the notes use often that the lexicon does not know: (word, notes, an example).
+
+    What a store operations lead reviews to grow the lexicon (`salespulse notes candidates`):
+    Chinese words of two or more characters, not in the lexicon, not stopwords, not everyday
+    words by jieba's dictionary frequency; counted once per note, most frequent first."""
+    stop = set(resources.files("nlp").joinpath("data/stopwords.txt").read_text(encoding="utf-8").split())
+    counts: dict[str, int] = {}
+    example: dict[str, str] = {}
+    for text in texts:
+        norm = tagger.normalise(text)
+        seen: set[str] = set()
+        for w, s, e in tagger.tokens(norm):
+            if len(w) < 2 or not CJK.fullmatch(w) or w in seen or w.lower() in tagger.lexicon or w in stop:
+                continue
+            if tagger._tok.FREQ.get(w, 0) > COMMON_WORD_FREQ:
+                continue
+            seen.add(w)
+            counts[w] = counts.get(w, 0) + 1
+            example.setdefault(w, norm[max(0, s - 12) : e + 12])
+    ranked = sorted((c, w) for w, c in counts.items() if c >= min_count)
+    return [(w, c, example[w]) for c, w in sorted(ranked, key=lambda cw: (-cw[0], cw[1]))[:limit]]
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]+")
 
 
 def load_idf(text: str | None = None) -> dict[str, float]:

@@ -111,7 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     ky.set_defaults(fn=cmd_keys)
 
     nt = sub.add_parser("notes", help="tagger upkeep (stop serve first when embedded)")
-    nt.add_argument("action", choices=["fit-idf"])
+    nt.add_argument("action", choices=["fit-idf", "candidates", "check-lexicon"])
+    nt.add_argument("--limit", type=int, default=30, help="candidates: how many words")
+    nt.add_argument("--min-count", type=int, default=3, help="candidates: in at least this many notes")
+    nt.add_argument(
+        "--file", help="check-lexicon: the edited lexicon (default: SALESPULSE_MODEL_DIR/retail_lexicon.tsv)"
+    )
     nt.add_argument("--simulated", action="store_true", help="the shipped recipe instead of the stored notes")
     nt.add_argument("--out", help="where to write (default: SALESPULSE_MODEL_DIR/tag_idf.json)")
     nt.set_defaults(fn=cmd_notes)

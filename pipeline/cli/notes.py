@@ -32,8 +32,15 @@ def cmd_reco(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_notes(settings: Settings, args: argparse.Namespace) -> int:
-    """`notes fit-idf`: refit the tag IDF on the stored notes (or on the shipped recipe)."""
+    """`notes fit-idf`: refit the tag IDF on the stored notes (or on the shipped recipe);
+    `notes candidates`: words the stored notes use that the lexicon does not know;
+    `notes check-lexicon`: validate an edited lexicon before a running worker picks it up."""
     from nlp.tagger import NoteTagger, fit_idf
+
+    if args.action == "check-lexicon":
+        return check_lexicon(settings, args)
+    if args.action == "candidates":
+        return show_candidates(settings, args)
 
     if args.simulated:  # how nlp/data/tag_idf.json is made: simulator notes + the labelled notes
         import orjson
@@ -69,4 +76,46 @@ def cmd_notes(settings: Settings, args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"IDF of {len(doc['idf'])} tags from {doc['documents']} notes -> {out}; restart the worker to use it")
+    return 0
+
+
+def stored_notes(settings: Settings) -> list[str]:
+    """The stored notes as stored: masked before they reached ClickHouse."""
+    client = store.connect(settings)
+    try:
+        rows = client.query("SELECT text FROM note_tags FINAL")
+    finally:
+        client.close()
+    return [r[0] for r in rows.result_rows]
+
+
+def show_candidates(settings: Settings, args: argparse.Namespace) -> int:
+    from nlp.tagger import NoteTagger, candidates
+
+    texts = stored_notes(settings)
+    found = candidates(NoteTagger(), texts, limit=args.limit, min_count=args.min_count)
+    if not found:
+        print(f"no unknown word in at least {args.min_count} of {len(texts)} stored notes")
+        return 0
+    print(f"words in the stored notes ({len(texts)}) the lexicon does not know, most frequent first:")
+    for word, count, example in found:
+        print(f"  {word}\t{count} notes\t…{example}…")
+    print("add a line `word<TAB>kind<TAB>canonical` to the lexicon, then `salespulse notes check-lexicon`")
+    return 0
+
+
+def check_lexicon(settings: Settings, args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from nlp.tagger import load_lexicon
+
+    path = Path(args.file) if args.file else settings.model_dir / "retail_lexicon.tsv"
+    try:
+        lexicon = load_lexicon(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"{path}: refused: {exc}", file=sys.stderr)
+        return 2
+    kinds = Counter(kind for kind, _canon in lexicon.values())
+    print(f"{path}: {len(lexicon)} entries, valid ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+    print(f"a running worker picks up {settings.model_dir / 'retail_lexicon.tsv'} within 10 seconds")
     return 0

@@ -148,3 +148,36 @@ def test_note_tags_and_a_stock_aware_recommendation_reach_clickhouse(
         "SELECT kind, personalised, source_notes FROM recommendations FINAL WHERE customer_id = 'C-NOTE-2'"
     ).result_rows
     assert fallback and all(k == "popular" and p is False and s == [] for k, p, s in fallback)
+
+
+def test_a_running_worker_picks_up_an_edited_lexicon_and_keeps_it_when_a_broken_one_follows(
+    settings: Settings, db: Any, worker: Any, sink: Any, tmp_path: Path
+) -> None:
+    """Issue 12: store operations grow the lexicon without code and without a restart."""
+    import time
+    from importlib import resources
+
+    def note(i: int, text: str) -> tuple[str, bytes, bytes]:
+        payload = {"note_id": f"NL-{i}", "associate_id": "A-SH-1", "text": text}
+        return "store.notes", b"C-LEX-1", env(f"lex{i}", "store.note", NOW + timedelta(minutes=i), payload, "C-LEX-1")
+
+    def tags_of(i: int) -> set[str]:
+        sql = "SELECT tags FROM note_tags FINAL WHERE note_id = {n:String}"
+        wait_until(
+            lambda: count(db, "SELECT count() FROM note_tags FINAL WHERE note_id = {n:String}", n=f"NL-{i}") == 1
+        )
+        return set(db.query(sql, parameters={"n": f"NL-{i}"}).result_rows[0][0])
+
+    worker(model_dir=tmp_path)
+    sink()
+    send(settings, [note(1, "顾客试了冲锋衣，L码")])
+    assert "category:冲锋衣" not in tags_of(1)
+    shipped = resources.files("nlp").joinpath("data/retail_lexicon.tsv").read_text(encoding="utf-8")
+    (tmp_path / "retail_lexicon.tsv").write_text(shipped + "冲锋衣\tcategory\t冲锋衣\n", encoding="utf-8")
+    time.sleep(12)  # the worker looks every 10 s
+    send(settings, [note(2, "顾客试了冲锋衣，L码")])
+    assert "category:冲锋衣" in tags_of(2)
+    (tmp_path / "retail_lexicon.tsv").write_text(shipped + "羽绒背心\tgarment\t马甲\n", encoding="utf-8")
+    time.sleep(12)
+    send(settings, [note(3, "又试了冲锋衣")])
+    assert "category:冲锋衣" in tags_of(3)  # the broken file was refused; the edited lexicon stays

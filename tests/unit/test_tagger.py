@@ -163,3 +163,29 @@ def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagge
     for text, _ in held:  # no size, fit or colour from text about rooms, laptops and books
         found = {t.type for t in tagger.tag(text)}
         assert not found & {"size", "fit"}, text
+
+
+def test_candidates_are_frequent_words_the_lexicon_does_not_know_with_an_example() -> None:
+    from nlp.tagger import candidates
+
+    tagger = NoteTagger()
+    notes = ["顾客想要冲锋衣，黑色", "试了冲锋衣，L码", "冲锋衣偏大", "喜欢黑色的", "冲锋衣缺货"]
+    found = candidates(tagger, notes, min_count=3)
+    assert [w for w, _c, _e in found] == ["冲锋衣"]
+    _word, n, example = found[0]
+    assert n == 4 and "冲锋衣" in example
+    assert not candidates(tagger, notes, min_count=5)
+
+
+def test_an_edited_lexicon_is_used_without_a_new_tagger() -> None:
+    from nlp.tagger import load_lexicon
+
+    tagger = NoteTagger()
+    assert "preference:冲锋衣" not in keys(tagger, "顾客想要冲锋衣")
+    edited = load_lexicon() | {"冲锋衣": ("category", "冲锋衣")}
+    tagger.use_lexicon(edited)
+    assert "preference:冲锋衣" in keys(tagger, "顾客想要冲锋衣")  # 想要: she wants one
+    tagger.use_lexicon({k: v for k, v in edited.items() if k != "冲锋衣"})
+    assert "preference:冲锋衣" not in keys(tagger, "顾客想要冲锋衣")
+    with pytest.raises(ValueError, match="line 2"):
+        load_lexicon("冲锋衣\tcategory\t冲锋衣\n羽绒背心\tgarment\t马甲\n")  # an unknown kind is refused
