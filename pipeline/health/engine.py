@@ -267,15 +267,13 @@ def absence(
     same times as live traffic judged every hour.
     """
     last = state["last"]
-    _end_episodes(state, watermark, alert_cfg)
-    lo = _unjudged(state, watermark, idle)
-    if last is None or lo is None:
+    at = silence_before(state, watermark, alert_cfg, idle)
+    if last is None:
         return []
-    if not _may_be_silent(state, watermark, alert_cfg):
-        state["judged_at"] = watermark.isoformat()  # not at the watermark, so at no moment before it
+    if at is None:
+        if _unjudged(state, watermark, idle) is not None:
+            state["judged_at"] = watermark.isoformat()  # judged up to the watermark: nothing came true
         return []
-    waiting = _waiting(state, alert_cfg)
-    at = (_first_silent(state, waiting, lo, watermark) or watermark) if waiting else watermark
     state["judged_at"] = at.isoformat()
     stored = state.get("stored") or last  # the customer's stored row now (not the last history row)
     # Only the rules about silence are judged here, and an alert cites the score and band that
@@ -298,9 +296,10 @@ def absence(
 def silence_before(
     state: dict[str, Any], at: datetime, alert_cfg: AlertConfig, idle: timedelta = timedelta(hours=1)
 ) -> datetime | None:
-    """Before a customer's event at ``at``: end the silence episodes that no longer hold, and
-    say when a silence rule not in an episode came true since the last judgement, if one did.
-    Nothing else changes, so the caller can store the score an alert will cite first."""
+    """Up to ``at`` (just before a customer's event, or the watermark): end the silence
+    episodes that no longer hold, and say when a silence rule not in an episode came true
+    since the last judgement, if one did. Nothing else changes, so the caller can store the
+    score an alert will cite first."""
     _end_episodes(state, at, alert_cfg)
     if not _may_be_silent(state, at, alert_cfg):
         return None
