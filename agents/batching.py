@@ -167,6 +167,10 @@ class Batcher:
             for value in encode_rows(rows):
                 self.sent.append(await outputs[name].send(value=value))
                 self.stats[f"{self.name}.result_messages"] += 1
+        for name, pairs in out.keyed.items():
+            for key, row in pairs:
+                self.sent.append(await outputs[name].send(key=key.encode(), value=orjson.dumps(row)))
+                self.stats[f"{self.name}.result_messages"] += 1
         for d in out.dead:
             self.sent.append(await self.dead(batch[d.ref].message, d.stage, d.kind, d.text))
 

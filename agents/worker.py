@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from agents import customer, store
+from agents import customer, deals, store
 from nlp.pii import Pii
 from pipeline.bizday import use_timezone
 from pipeline.health.scoring import load_config
@@ -23,6 +23,7 @@ def build(settings: Settings) -> Any:
     ctx = customer.context(settings, load_config(), pii)
     customer.register(app, settings, ctx, stats)
     store.register(app, settings, stats, pii, ctx.tagger.lexicon)
+    deals.register(app, settings, stats, pii)
 
     async def report() -> None:
         logging.getLogger(__name__).info("worker: %s", dict(stats))

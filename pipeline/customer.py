@@ -66,6 +66,8 @@ class Results:
     rows: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     dead: list[Dead] = field(default_factory=list)
+    # rows sent one message each, keyed (a front end subscribes per key): table -> (key, row)
+    keyed: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows[table].append(orjson.dumps(row))

@@ -55,7 +55,28 @@ def _identifier_key(key: str) -> bool:
     return key.endswith(("_id", "_no")) or key in ("sku", "coupon_code")
 
 
+class Plain(str):
+    """A payload value that was a number, date or time in the contract (money above all):
+    written as text in JSON, but never free text, so never masked (a 5-digit amount is not
+    a personal number)."""
+
+    __slots__ = ()
+
+
+def _plain(j: Any, py: Any) -> Any:
+    """The JSON dump ``j`` with every string that is not a string in the python dump ``py`` marked."""
+    if isinstance(j, str):
+        return j if isinstance(py, str) else Plain(j)
+    if isinstance(j, dict):
+        return {k: _plain(v, py[k]) for k, v in j.items()}
+    if isinstance(j, list):
+        return [_plain(a, b) for a, b in zip(j, py, strict=True)]
+    return j
+
+
 def _mask_value(key: str, value: Any, pii: Pii) -> Any:
+    if isinstance(value, Plain):
+        return value
     if isinstance(value, str):
         return pii.identifier(value) if _identifier_key(key) else pii.scan(value)[0]
     if isinstance(value, dict):
@@ -76,8 +97,12 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     if not pii.might_hold(orjson.dumps(data).decode()):
         items: Any = ()  # nothing in this payload can be personal: no field-by-field pass
     else:
+        data = _plain(data, {**event.payload.model_dump(), "phone": phone} if phone else event.payload.model_dump())
+        data.pop("phone", None)
         items = list(data.items())
     for key, value in items:
+        if isinstance(value, Plain):
+            continue
         if isinstance(value, str):
             if _identifier_key(key):
                 data[key] = pii.identifier(value)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 __all__ = [
     "EVENT_TOPICS",
@@ -22,12 +22,8 @@ __all__ = [
     "ValidationError",
 ]
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=Decimal("-1e11"))]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from schemas.base import Id, Money, _Strict
+from schemas.crm import CRM_PAYLOADS, CRM_TOPICS, NEEDS_ACCOUNT
 
 
 class BasketLine(_Strict):
@@ -156,6 +152,7 @@ class Envelope(_Strict):
     source: str = Field(min_length=1, max_length=64)
     store_id: Id | None = None
     customer_id: Id | None = None
+    account_id: Id | None = None  # CRM events: the hospital or company account (their key)
     payload: dict[str, Any]
 
 
@@ -173,6 +170,7 @@ PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("messaging.reply", 1): (Reply, "messaging.events", True, False),
     ("store.note", 1): (Note, "store.notes", True, True),
     ("alert.action", 1): (AlertAction, "alert.actions", True, False),
+    **CRM_PAYLOADS,
 }
 
 EVENT_TOPICS: tuple[str, ...] = (
@@ -182,6 +180,7 @@ EVENT_TOPICS: tuple[str, ...] = (
     "messaging.events",
     "store.notes",
     "alert.actions",
+    *CRM_TOPICS,
 )
 
 
@@ -232,6 +231,8 @@ def validate(doc: Any, expected_topic: str | None = None) -> Event:
         raise EventError("invalid_envelope", f"{env.event_type} requires customer_id")
     if needs_store and not env.store_id:
         raise EventError("invalid_envelope", f"{env.event_type} requires store_id")
+    if env.event_type in NEEDS_ACCOUNT and not env.account_id:
+        raise EventError("invalid_envelope", f"{env.event_type} requires account_id")
     try:
         payload = model.model_validate(env.payload)
     except ValidationError as exc:
@@ -275,11 +276,15 @@ def json_schemas() -> dict[str, dict[str, Any]]:
             required.add("customer_id")
         if needs_store:
             required.add("store_id")
+        if etype in NEEDS_ACCOUNT:
+            required.add("account_id")
         schema["required"] = sorted(required)
         if defs:
             schema["$defs"] = defs
         schema["title"] = f"{etype} v{version}"
-        schema["description"] = f"Send on topic {topic}; key = customer_id (or store_id for stock)."
+        key = "account_id" if etype in NEEDS_ACCOUNT else "product_line_id" if topic == "crm.catalogue" else None
+        key = key or ("store_id" if topic == "pos.inventory" else "customer_id")
+        schema["description"] = f"Send on topic {topic}; key = {key}."
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         out[f"{etype}.v{version}"] = schema
     return out

@@ -14,6 +14,13 @@ RESULT_TABLES: dict[str, str] = {
     "note.tags": "note_tags",
     "customer.tags": "customer_tags",
     "recommendations": "recommendations",
+    "deal.products": "crm_products",
+    "deal.accounts": "crm_accounts",
+    "deal.contacts": "crm_contacts",
+    "opportunities": "opportunities",
+    "opportunity.decisions": "opportunity_audit",  # keyed by opportunity: what a CRM front end reads
+    "deal.activities": "deal_activities",
+    "deal.pushes": "deal_pushes",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

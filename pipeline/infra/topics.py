@@ -15,6 +15,8 @@ HEALTH_TICKS = "health.ticks"  # internal: watermark per partition, timer -> cus
 NOTE_TAGS = "note.tags"
 CUSTOMER_TAGS = "customer.tags"
 RECOMMENDATIONS = "recommendations"
+OPPORTUNITY_DECISIONS = "opportunity.decisions"  # answers to stage requests, keyed by opportunity
+DEAL_PUSHES = "deal.pushes"
 RECO_REQUESTS = "reco.requests"  # internal: customer side -> store side (re-keyed by store)
 
 RESULT_TOPICS: tuple[str, ...] = (
@@ -28,6 +30,13 @@ RESULT_TOPICS: tuple[str, ...] = (
     NOTE_TAGS,
     CUSTOMER_TAGS,
     RECOMMENDATIONS,
+    "deal.products",
+    "deal.accounts",
+    "deal.contacts",
+    "opportunities",
+    OPPORTUNITY_DECISIONS,
+    "deal.activities",
+    DEAL_PUSHES,
 )
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS, RECO_REQUESTS)

@@ -1,0 +1,134 @@
+"""Deals agent: the B2B book keyed by account (gates, intent, activities), and the catalogue.
+
+Reads the CRM topics (co-partitioned: key = account id; the catalogue's key is the product
+line, and its events need no state, so they are handled on whatever partition they land).
+A batch is validated and masked, grouped by account, folded in event time per account and
+settled once per account, on the same Batcher as the customer and store agents. Answers to
+stage requests leave one message each, keyed by opportunity.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from agents.batching import Batcher, result_topics
+from agents.customer import in_event_time
+from agents.deadletters import make_dead
+from nlp.pii import Pii
+from pipeline import customer, intake
+from pipeline.deals import book, gates
+from pipeline.infra.faust_app import faust_topic
+from pipeline.infra.settings import Settings
+from schemas.crm import CRM_TOPICS
+from schemas.events import EventError
+
+log = logging.getLogger(__name__)
+GATES_CHECK_SECONDS = 10.0
+
+
+def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> book.Rules:
+    sources = {settings.topic(t): t for t in CRM_TOPICS}
+    stream_topic = faust_topic(app, *sources, partitions=settings.partitions)
+    outputs = result_topics(app, settings)
+    dead = make_dead(app, settings, pii, stats)
+    table = app.Table("accounts", default=None, partitions=settings.partitions)
+    batcher = Batcher(app, table, settings, stats, "deals", dead)
+    rules = book.Rules(gates.load(settings.model_dir))
+    log.info("deals: stage gates %s", rules.current.version)
+
+    async def process(batch: Sequence[Any]) -> None:
+        out = customer.Results()
+        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        for i, event in enumerate(batch):
+            msg = event.message
+            try:
+                ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
+                row, payload = intake.accepted(ev, pii)
+            except EventError as exc:
+                out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                continue
+            out.add("events", row)
+            if ev.envelope.event_type == "crm.product":
+                out.add("crm_products", product_row(payload, row))
+                continue
+            groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
+        for account_id, items in groups.items():
+            state = batcher.get(account_id) or book.new_account(account_id)
+            touched = book.Touched()
+            changed = False
+            for i, _ev, msg, row, payload in in_event_time(items):
+                try:
+                    changed |= book.fold(
+                        state,
+                        _ev,
+                        row,
+                        payload,
+                        source=f"{msg.topic}:{msg.partition}",
+                        offset=msg.offset,
+                        rules=rules,
+                        out=out,
+                        touched=touched,
+                    )
+                except book.UnknownOpportunity as exc:
+                    out.dead.append(customer.Dead(i, "fold", "unknown_opportunity", str(exc)))
+                    changed = True  # its offset is applied: a replay does not dead-letter it twice
+                except Exception as exc:  # one bad event must not cost the others theirs
+                    log.exception("deals fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
+                    out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
+            book.settle(state, touched, rules, out)
+            stats["deals.decisions"] += len(out.keyed.get("opportunity_audit", ()))
+            if changed:
+                state["partition"] = items[0][2].partition
+                batcher.put(account_id, state["partition"], state)
+        await batcher.emit(outputs, batch, out)
+
+    async def agent(stream: Any) -> None:
+        await batcher.run(stream, process)
+
+    app.agent(stream_topic, name="deals", concurrency=1)(agent)
+    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+
+    edited = settings.model_dir / "gates.yaml"
+    seen: dict[str, float | None] = {"mtime": edited.stat().st_mtime if edited.exists() else None}
+
+    async def reload_gates() -> None:
+        """A sales manager's edited gates file is picked up by a running worker: validated
+        first; a broken file, or a changed one with the same version, is refused and the
+        rules in force stay."""
+        try:
+            mtime = edited.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == seen["mtime"]:
+            return
+        seen["mtime"] = mtime
+        try:
+            rules.loaded = gates.successor(rules.loaded, edited.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            log.error("stage gates %s refused, %s stays: %s", edited, rules.current.version, exc)
+            stats["deals.gates_refused"] += 1
+            return
+        log.info("stage gates %s loaded: version %s", edited, rules.current.version)
+        stats["deals.gates_reloads"] += 1
+
+    app.timer(interval=GATES_CHECK_SECONDS)(reload_gates)
+    return rules
+
+
+def product_row(p: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The latest catalogue entry wins (version: its event time in milliseconds)."""
+    at = datetime.fromisoformat(row["occurred_at"])
+    return {
+        "product_line_id": p["product_line_id"],
+        "name": p["name"],
+        "category": p["category"],
+        "registration_no": p["registration_no"],
+        "list_price": str(p["list_price"]),
+        "launched_on": p.get("launched_on"),
+        "updated_at": row["occurred_at"],
+        "version": int(at.timestamp() * 1000),
+    }

@@ -1,0 +1,1 @@
+"""The B2B sales pipeline: stage gates, intent, grading and coaching (pure, no Faust)."""
