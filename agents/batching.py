@@ -229,7 +229,12 @@ class Batcher:
             await self.close()
 
 
-def put_off(items: Sequence[tuple[Any, int, datetime]], behind: Callable[[Any, int], bool], cap: int) -> set[int]:
+def put_off(
+    items: Sequence[tuple[Any, int, datetime]],
+    behind: Callable[[Any, int], bool],
+    cap: int,
+    idle: dict[int, datetime] | None = None,
+) -> set[int]:
     """Which of a batch's events (topic-partition, offset, event time) wait for the next batch.
 
     Kafka Streams processes a task's partitions in timestamp order; Faust hands over whatever
@@ -239,6 +244,9 @@ def put_off(items: Sequence[tuple[Any, int, datetime]], behind: Callable[[Any, i
     a topic's events after the bound wait, and with them the rest of that topic-partition
     (offset order is what makes a replay idempotent). A topic with nothing waiting holds
     nothing back, so live traffic is never delayed; above ``cap`` events nothing waits.
+    ``idle`` adds bounds for topics with records waiting but none in the batch (at start-up a
+    fetch often brings one topic's records before another's): the time of the last event taken
+    from such a topic, or the earliest time when none was.
     """
     newest: dict[Any, datetime] = {}
     last: dict[Any, int] = {}
@@ -246,7 +254,7 @@ def put_off(items: Sequence[tuple[Any, int, datetime]], behind: Callable[[Any, i
         if tp not in newest or ts > newest[tp]:
             newest[tp] = ts
         last[tp] = max(offset, last.get(tp, -1))
-    bound: dict[int, datetime] = {}
+    bound: dict[int, datetime] = dict(idle or {})
     for tp, ts in newest.items():
         if behind(tp, last[tp]) and (tp.partition not in bound or ts < bound[tp.partition]):
             bound[tp.partition] = ts

@@ -109,6 +109,13 @@ def aiokafka_client(app: Any) -> Any:
     return app.producer._producer.client
 
 
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The group's committed offset of ``tp`` as the Faust consumer knows it (the next offset
+    to read; ``Consumer._committed_offset`` in 0.15.3, set by the seek above at assignment)."""
+    value = consumer._committed_offset.get(tp)
+    return None if value is None else int(value)
+
+
 def apply() -> None:
     """Install the corrections; idempotent, called by ``create_app``. Refuses any Faust but
     the one they were written for."""
