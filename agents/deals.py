@@ -105,8 +105,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
                 decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
             taken[msg.tp] = (msg.offset, ev.envelope.occurred_at)
-            out.add("events", row)
             if ev.envelope.event_type == "crm.product":
+                out.add("events", row)
                 out.add("crm_products", product_row(payload, row))
                 continue
             groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
@@ -114,11 +114,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
             state = batcher.get(account_id) or book.new_account(account_id)
             touched = book.Touched()
             changed = False
-            for i, event, msg, row, payload in in_event_time(items):
+            for i, _event, msg, row, payload in in_event_time(items):
                 try:
                     changed |= book.fold(
                         state,
-                        event,
                         row,
                         payload,
                         source=f"{msg.topic}:{msg.partition}",
@@ -127,6 +126,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
                         out=out,
                         touched=touched,
                     )
+                    out.add("events", row)  # an event is stored, or dead-lettered, never both
                 except book.UnknownOpportunity as exc:
                     out.dead.append(customer.Dead(i, "fold", "unknown_opportunity", str(exc)))
                     changed = True  # its offset is applied: a replay does not dead-letter it twice

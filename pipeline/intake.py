@@ -130,7 +130,7 @@ def accepted(event: Event, pii: Pii) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the ``events`` row, its masked payload as data): the folds read the data, so the
     payload text is never parsed back."""
     env = event.envelope
-    for name, value in (("customer_id", env.customer_id), ("store_id", env.store_id)):
+    for name, value in (("customer_id", env.customer_id), ("store_id", env.store_id), ("account_id", env.account_id)):
         if value and pii.identifier(value) != value:
             # The partition key: a token would move the customer to another partition than
             # the producer's key put them on (and alert actions, keyed by the token, with them).
@@ -149,6 +149,7 @@ def accepted(event: Event, pii: Pii) -> tuple[dict[str, Any], dict[str, Any]]:
         "source": pii.scan(env.source)[0],
         "store_id": env.store_id or "",
         "customer_id": env.customer_id or "",
+        "account_id": env.account_id or "",
         "payload": orjson.dumps(payload).decode(),
     }
     return row, payload

@@ -21,6 +21,7 @@ RESULT_TABLES: dict[str, str] = {
     "opportunity.decisions": "opportunity_audit",  # keyed by opportunity: what a CRM front end reads
     "deal.activities": "deal_activities",
     "deal.pushes": "deal_pushes",
+    "deal.top3": "rep_top3",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

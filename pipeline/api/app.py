@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
@@ -22,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from nlp.pii import Pii
+from pipeline.api import deals as deal_queries
 from pipeline.api import queries
 from pipeline.api.guard import Guard, LoginThrottle
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
@@ -74,6 +76,7 @@ def create_api(
     metrics_registry: Any,
     freshness: dict[str, float],
     limiter: RateLimiter | None = None,
+    model_dir: FsPath | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="salespulse",
@@ -131,6 +134,7 @@ def create_api(
             "stores": list(p.stores),
             "rep_id": p.rep_id,
             "specialist_id": p.specialist_id,
+            "region": p.region,
         }
 
     @app.get("/api/customers/{customer_id}")
@@ -205,6 +209,51 @@ def create_api(
             return list(await db(queries.search, p, q, pii, limit))
         except queries.QuotaExceeded as exc:
             raise HTTPException(429, f"今日手机号查询次数已用完（{exc}）", headers={"Retry-After": "3600"}) from None
+
+    # The B2B book: a rep sees their own deals, a sales manager their region's, an admin all.
+    SALES = ("admin", "sales_manager", "sales_rep")
+    Stage = Literal["lead", "solution", "quote", "contract", "collection", "won", "lost"]
+
+    @app.get("/api/deals")
+    async def deals(
+        p: Who,
+        stage: Stage | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        need(p, *SALES)
+        return dict(await db(deal_queries.deals, p, stage, limit, offset))
+
+    @app.get("/api/deals/funnel")
+    async def funnel(p: Who) -> dict[str, Any]:
+        need(p, "admin", "sales_manager")
+        return dict(await db(deal_queries.funnel, p))
+
+    @app.get("/api/deals/coaching")
+    async def coaching(p: Who, days: Annotated[int, Query(ge=1, le=365)] = 30) -> list[dict[str, Any]]:
+        need(p, "admin", "sales_manager")
+        return list(await db(deal_queries.coaching, p, datetime.now(UTC), days))
+
+    @app.get("/api/deals/pushes")
+    async def pushes(p: Who, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20) -> list[dict[str, Any]]:
+        need(p, *SALES)
+        return list(await db(deal_queries.pushes, p, limit))
+
+    @app.get("/api/deals/top3")
+    async def top3(p: Who) -> dict[str, Any]:
+        need(p, *SALES)
+        from pipeline.deals import model
+
+        m = model.load(model_dir) if model_dir is not None else None
+        return dict(await db(deal_queries.top3, p, datetime.now(UTC), m))
+
+    @app.get("/api/deals/{opportunity_id}/audit")
+    async def deal_audit(opportunity_id: CustomerId, p: Who) -> list[dict[str, Any]]:
+        need(p, *SALES)
+        out = await db(deal_queries.audit, p, opportunity_id)
+        if out is None:
+            raise HTTPException(404, "no such deal")
+        return list(out)
 
     @app.get("/api/ops/lag")
     async def lag(p: Who) -> dict[str, Any]:

@@ -19,9 +19,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-Role = Literal["admin", "ops", "store_manager", "sales_rep", "cs"]
-ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "cs")
-ROLE_ZH = {"admin": "管理员", "ops": "运维", "store_manager": "店长", "sales_rep": "销售代表", "cs": "客户成功专员"}
+Role = Literal["admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs"]
+ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs")
+ROLE_ZH = {
+    "admin": "管理员",
+    "ops": "运维",
+    "store_manager": "店长",
+    "sales_rep": "销售代表",
+    "sales_manager": "销售经理",
+    "cs": "客户成功专员",
+}
 
 
 STORE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}")
@@ -37,6 +44,7 @@ class Principal:
     stores: tuple[str, ...] = ()
     rep_id: str = ""
     specialist_id: str = ""
+    region: str = ""  # sales_manager: the sales region whose deals they see
 
     @property
     def reads_customers(self) -> bool:
@@ -54,6 +62,7 @@ class KeyRecord:
     rep_id: str = ""
     specialist_id: str = ""
     revoked: bool = False
+    region: str = ""
 
 
 def _digest(token: str) -> str:
@@ -88,6 +97,7 @@ class KeyStore:
         rep_id: str = "",
         specialist_id: str = "",
         known_stores: set[str] | None = None,
+        region: str = "",
     ) -> tuple[str, KeyRecord]:
         """Returns the token (shown once) and its stored record. ``known_stores``, where given
         (the CLI reads them from the running system), refuses a store id nobody has seen: a
@@ -107,6 +117,8 @@ class KeyStore:
             raise ValueError("a sales_rep key needs --rep")
         if role == "cs" and not specialist_id:
             raise ValueError("a cs key needs --specialist")
+        if role == "sales_manager" and not region:
+            raise ValueError("a sales_manager key needs --region (e.g. 华东)")
         token = "sp_" + secrets.token_urlsafe(32)
         rec = KeyRecord(
             key_id=secrets.token_hex(4),
@@ -117,6 +129,7 @@ class KeyStore:
             stores=sorted(stores or []),
             rep_id=rep_id,
             specialist_id=specialist_id,
+            region=region,
         )
         with self._lock:
             self._save([*self._load(), rec])
@@ -149,4 +162,4 @@ class KeyStore:
             rec = next((r for h, r in self._by_hash.items() if hmac.compare_digest(h, digest)), None)
         if rec is None:
             return None
-        return Principal(rec.key_id, rec.name, rec.role, tuple(rec.stores), rec.rep_id, rec.specialist_id)
+        return Principal(rec.key_id, rec.name, rec.role, tuple(rec.stores), rec.rep_id, rec.specialist_id, rec.region)

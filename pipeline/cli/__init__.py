@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from pipeline.cli.alerts import cmd_alerts, cmd_report
 from pipeline.cli.contracts import cmd_schemas
+from pipeline.cli.deals import cmd_deals
 from pipeline.cli.demo import cmd_demo
 from pipeline.cli.kafka import cmd_kafka, cmd_topics
 from pipeline.cli.keys import cmd_keys
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--days", type=float, default=0.0, help="backfill this many days of history first")
         sp.add_argument("--customers", type=int, default=300)
         sp.add_argument("--bad-rate", type=float, default=0.005, help="share of deliberately broken events")
+        sp.add_argument("--deals", type=int, default=400, help="B2B deals in the simulated CRM book (0: none)")
+        sp.add_argument("--crm-days", type=float, default=120.0, help="days of CRM history (deals take weeks)")
 
     s = sub.add_parser("simulate", help="send realistic synthetic traffic")
     sim_args(s, 60.0)
@@ -104,10 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     ky.add_argument("action", choices=["create", "list", "revoke"])
     ky.add_argument("key_id", nargs="?", help="for revoke")
     ky.add_argument("--name", default="", help="who holds the key (shown in audit fields)")
-    ky.add_argument("--role", choices=["admin", "ops", "store_manager", "sales_rep", "cs"])
+    ky.add_argument("--role", choices=["admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs"])
     ky.add_argument("--store", action="append", help="store_manager: a store id (repeatable)")
     ky.add_argument("--rep", help="sales_rep: the rep id used as sender_id in messages")
     ky.add_argument("--specialist", help="cs: the specialist id alerts are assigned to")
+    ky.add_argument("--region", help="sales_manager: the sales region (as the CRM names it, e.g. 华东)")
     ky.set_defaults(fn=cmd_keys)
 
     nt = sub.add_parser("notes", help="tagger upkeep (stop serve first when embedded)")
@@ -125,6 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("action", choices=["mine"])
     rc.add_argument("--top", type=int, default=10)
     rc.set_defaults(fn=cmd_reco)
+
+    dl = sub.add_parser("deals", help="the B2B pipeline: gates, close-probability model, TOP-3")
+    dl.add_argument("action", choices=["check-gates", "train", "top3"])
+    dl.add_argument("file", nargs="?", help="check-gates: the edited gates file")
+    dl.add_argument("--rep", help="top3: one rep only")
+    dl.set_defaults(fn=cmd_deals)
 
     sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)
 

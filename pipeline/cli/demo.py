@@ -73,6 +73,79 @@ def demo_notes(client: Any) -> str:
     return "\n".join(out)
 
 
+def demo_deals(client: Any) -> str:
+    """The B2B book as a sales manager would see it: the funnel, refused moves, intent, coaching."""
+    from schemas.crm import STAGE_ZH
+
+    stages = dict(client.query("SELECT stage, count() FROM opportunities FINAL GROUP BY stage").result_rows)
+    if not stages:
+        return "B2B book: no deals"
+    order = [*STAGE_ZH]
+    out = ["B2B deals per stage: " + ", ".join(f"{STAGE_ZH[s]} {stages[s]}" for s in order if s in stages)]
+    moved, refused = client.query(
+        "SELECT countIf(decision = 'accepted'), countIf(decision = 'refused') FROM opportunity_audit FINAL"
+    ).result_rows[0]
+    kinds = client.query(
+        "SELECT splitByString('（', splitByString('：', m)[1])[1] AS k, count() FROM opportunity_audit FINAL "
+        "ARRAY JOIN missing AS m WHERE decision = 'refused' GROUP BY k ORDER BY 2 DESC LIMIT 5"
+    ).result_rows
+    out.append(
+        f"stage moves: {moved} accepted, {refused} refused by the gates: " + ", ".join(f"{k} {n}" for k, n in kinds)
+    )
+    for opp, rep, frm, to, reason in client.query(
+        "SELECT opportunity_id, rep_id, from_stage, to_stage, reason FROM opportunity_audit FINAL "
+        "WHERE decision = 'refused' ORDER BY requested_at DESC LIMIT 3"
+    ).result_rows:
+        out.append(f"  {opp} ({rep}) {STAGE_ZH.get(frm, frm)} -> {STAGE_ZH[to]}: {reason}")
+    pushes = client.query("SELECT count(), any(title) FROM deal_pushes FINAL").result_rows[0]
+    out.append(f"high-intent pushes to reps: {pushes[0]}" + (f", e.g. {pushes[1]}" if pushes[0] else ""))
+    coaching = client.query(
+        "SELECT rep_id, countIf(late = 1) AS late, count() AS n, round(quantile(0.5)(delay_hours), 1) "
+        "FROM deal_activities FINAL GROUP BY rep_id HAVING late > 0 ORDER BY late / n DESC, rep_id LIMIT 5"
+    ).result_rows
+    out.append("coaching list (activities logged more than 24 h after they happened):")
+    out.extend(f"  {rep}: {late} of {n} late, median delay {d} h" for rep, late, n, d in coaching)
+    return "\n".join(out)
+
+
+def _train_deals(client: Any, settings: Settings, book: Any) -> str:
+    """The nightly job's other half: the close-probability model from the CRM history so far."""
+    from pipeline.deals import model
+
+    snaps, outcomes = model.replay(model.from_store(client))
+    try:
+        m = model.train(snaps, outcomes, {t["opportunity_id"]: t["outcome"] for t in book.truth()})
+    except ValueError as exc:
+        return f"[demo] deal model not trained: {exc}"
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    (settings.model_dir / model.MODEL_FILE).write_text(m.to_json(), encoding="utf-8")
+    e = m.evaluation
+    g = e.get("ground_truth", {})
+    return (
+        f"[demo] deal close-probability model trained on {e['train_deals']} deals closed before {e['cutoff'][:10]}; "
+        f"on later weeks against the simulator's truth: AUC {g.get('auc')} (stage alone {g.get('auc_stage_only')}), "
+        f"Brier {g.get('brier')} (stage alone {g.get('brier_stage_only')})"
+    )
+
+
+def demo_top3(client: Any, settings: Settings) -> str:
+    """One rep's TOP-3 this morning, as the rep's phone shows it, with the factors."""
+    from pipeline.cli.deals import top3_text
+    from pipeline.deals import model
+    from pipeline.deals.morning import ranking
+
+    m = model.load(settings.model_dir)
+    if m is None:
+        return "TOP-3: no deal model"
+    rows = ranking(client, m, datetime.now(UTC))
+    if not rows:
+        return "TOP-3: no open deals"
+    rep = max({r["rep_id"] for r in rows}, key=lambda r: (sum(x["priority"] for x in rows if x["rep_id"] == r), r))
+    return f"{rep}'s TOP-3 deals this morning (close probability x urgency):\n" + top3_text(
+        [r for r in rows if r["rep_id"] == rep]
+    )
+
+
 def _reset_demo(settings: Settings) -> Settings:
     """A demo starts clean, so its summary adds up: previous demo data would be deduplicated.
 
@@ -146,11 +219,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
                 try:  # the nightly job: co-purchase rules from the baskets so far
                     doc = mine_from_store(client, load_lexicon(), settings.model_dir)
                     store.insert_truth(client, ground_truth(args.seed, args.customers, now, args.days))
+                    if args.deals:
+                        from pipeline.deals.simulate import Book
+
+                        book = Book(args.seed, now=now, days=args.crm_days, deals=args.deals)
+                        store.insert_deal_truth(client, book.truth())
+                        trained = _train_deals(client, settings, book)
                 finally:
                     client.close()
                 top = ", ".join(f"{r['if']}->{r['then']} (lift {r['lift']})" for r in doc["rules"][:3])
                 print(f"[demo] mined {len(doc['rules'])} co-purchase rules from {doc['baskets']} baskets: {top}")
                 print("[demo] the running worker picks them up within 30 s (no restart)")
+                if args.deals:
+                    print(trained)
     finally:
         stop(worker)
         if started_kafka and not args.keep_kafka:
@@ -160,6 +241,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         s = summary(client)
         truth = alert_truth(client)
         health_view = demo_health(client) + "\n" + (truth_table(truth) + "\n" if truth else "") + demo_notes(client)
+        health_view += "\n" + demo_deals(client) + "\n" + demo_top3(client, settings)
     finally:
         client.close()
     rows = s["rows"]

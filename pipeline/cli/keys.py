@@ -32,6 +32,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
                 rep_id=args.rep or "",
                 specialist_id=args.specialist or "",
                 known_stores=known,
+                region=args.region or "",
             )
         except ValueError as exc:
             print(f"refused: {exc}", file=sys.stderr)
@@ -46,7 +47,7 @@ def cmd_keys(settings: Settings, args: argparse.Namespace) -> int:
         print(f"revoked {args.key_id}")
         return 0
     for r in ks.list():
-        scope = ",".join(r.stores) or r.rep_id or r.specialist_id or "-"
+        scope = ",".join(r.stores) or r.rep_id or r.specialist_id or r.region or "-"
         print(f"{r.key_id}  {r.role:13} {scope:20} {'revoked' if r.revoked else 'active':8} {r.created_at}  {r.name}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import itertools
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ def _events(
 ) -> Iterator[tuple[str, bytes, bytes, datetime]]:
     from pipeline.simulate import generate
 
-    return generate(
+    now = now or datetime.now(UTC)
+    retail = generate(
         args.seed,
         days=args.days,
         now=now,
@@ -29,6 +31,12 @@ def _events(
         bad_rate=args.bad_rate,
         max_bytes=settings.max_event_bytes,
     )
+    if not getattr(args, "deals", 0):
+        return retail
+    from pipeline.deals.simulate import generate_crm
+
+    crm = generate_crm(args.seed, now=now, days=args.crm_days, deals=args.deals, bad_rate=args.bad_rate)
+    return heapq.merge(retail, crm, key=lambda item: item[3])  # both in event time: one stream
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> Any:

@@ -23,7 +23,6 @@ from pipeline.customer import Results
 from pipeline.deals import gates
 from pipeline.intake import now_iso
 from schemas.crm import ROLE_ZH, STAGE_ZH, STAGES
-from schemas.events import Event
 
 KEEP = 5  # documents per type, quotes and activities kept per opportunity
 QUALITY_DEMO_MINUTES = 45.0  # a demo this long that showed the hospital's own parameter pages
@@ -59,7 +58,6 @@ def _iso(ts: datetime) -> str:
 
 def fold(
     state: dict[str, Any],
-    event: Event,
     row: dict[str, Any],
     payload: dict[str, Any],
     *,
@@ -229,6 +227,7 @@ def _request(
 
 def _activity(state: dict[str, Any], opp: dict[str, Any], p: dict[str, Any], row: dict[str, Any], out: Results) -> None:
     at = row["occurred_at"]
+    opp["n_activities"] = opp.get("n_activities", 0) + 1
     opp["activities"].append(
         {"kind": p["kind"], "at": at, "minutes": p["duration_minutes"], "summary": p.get("summary", "")}
     )
@@ -358,6 +357,7 @@ def opportunity_row(state: dict[str, Any], opp: dict[str, Any], rules: gates.Gat
     """The deal as a rep and a manager see it: stage, what the next gate still misses, intent."""
     account = state["account"] or {}
     nxt = next_stage(opp["stage"])
+    surveys = opp["docs"].get("needs_survey", [])
     latest = opp["quotes"][-1] if opp["quotes"] else None
     rival = next((q for q in reversed(opp["quotes"]) if q.get("competitor")), None)
     return {
@@ -379,8 +379,11 @@ def opportunity_row(state: dict[str, Any], opp: dict[str, Any], rules: gates.Gat
         "competitor_amount": rival["competitor_amount"] if rival else None,
         "budget_deadline": opp.get("budget_deadline"),
         "next_step": opp.get("next_step", ""),
+        "activities": opp.get("n_activities", 0),
         "demo_minutes": opp["demo_minutes"],
         "quality_demo": int(opp["quality_demo"]),
+        "survey_complete": int(survey_complete(opp)),
+        "decision_roles": max((len(set(d["fields"].get("decision_roles") or [])) for d in surveys), default=0),
         "intent_at": opp["intent_at"],
         "intent_title": opp["intent_title"],
         "followed_up_at": opp["followed_up_at"],
@@ -391,6 +394,16 @@ def opportunity_row(state: dict[str, Any], opp: dict[str, Any], rules: gates.Gat
         "rule_version": rules.version,
         "version": state["seq"],
     }
+
+
+def survey_complete(opp: dict[str, Any]) -> bool:
+    """A needs survey with the budget range and at least two decision-chain roles."""
+    return any(
+        d["fields"].get("budget_min") is not None
+        and d["fields"].get("budget_max") is not None
+        and len(set(d["fields"].get("decision_roles") or [])) >= 2
+        for d in opp["docs"].get("needs_survey", [])
+    )
 
 
 def account_row(state: dict[str, Any]) -> dict[str, Any]:

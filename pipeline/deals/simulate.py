@@ -111,6 +111,7 @@ class Deal:
     lost_after: str  # the last stage reached when lost
     skips: bool
     engaged: float  # how much the hospital engages (drives demos, reads, survey completeness)
+    budget_deadline: datetime
     events: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -163,6 +164,7 @@ class Book:
         logit = -0.9 + 2.4 * (engaged - 0.5) + h.rep.skill + (0.4 if h.tier == "三级甲等" else 0.0)
         win = rng.random() < 1 / (1 + math.exp(-logit))
         cycle = timedelta(days=min(150.0, max(12.0, rng.lognormvariate(math.log(42), 0.45))))
+        budget = created + cycle + timedelta(days=rng.uniform(-10, 40))  # the hospital's, whatever happens
         lost_after = "" if win else rng.choice(["lead", "solution", "solution", "quote", "quote", "contract"])
         if not win:
             reach = (STEPS.index(lost_after) + 1) / len(STEPS) if lost_after in STEPS else 0.1
@@ -178,6 +180,7 @@ class Book:
             lost_after,
             rng.random() < 0.12,
             engaged,
+            budget,
         )
         self._script(deal)
         return deal
@@ -200,7 +203,7 @@ class Book:
                     "product_line_id": pid,
                     "rep_id": rep.rep_id,
                     "expected_amount": str(price * d.units),
-                    "budget_deadline": (d.ends_at + timedelta(days=rng.uniform(-10, 40))).date().isoformat(),
+                    "budget_deadline": d.budget_deadline.date().isoformat(),
                 },
             )
         )
@@ -233,10 +236,11 @@ class Book:
                     },
                 )
             )
-        # contacts reading the product documents: more often on deals that will close
         mat_id, mat_title, pages = DOCS[pid]
-        for _ in range(rng.choices([0, 1, 2, 3], [3 - 2 * d.engaged, 2, 1 + d.engaged, d.engaged])[0]):
-            at = d.created + span * rng.uniform(0.05, 0.9)
+        # contacts of a hospital that buys read more (the field report's high-intent signal)
+        views = [1, 2, 2, 1 + d.engaged] if d.win else [4 - 2 * d.engaged, 1.5, 0.5, 0.1]
+        for _ in range(rng.choices([0, 1, 2, 3], views)[0]):
+            at = d.created + span * rng.uniform(0.05, 0.95)
             contact = rng.choice(h.contacts)
             read = rng.randint(1, pages) if rng.random() < 0.5 + 0.4 * d.engaged else 1
             ev.append(
@@ -468,8 +472,15 @@ def generate_crm(
     deals: int = 400,
     hospitals: int = 217,
     reps: int = 37,
+    bad_rate: float = 0.0,
+    max_bytes: int = 65_536,
 ) -> Iterator[tuple[str, bytes, bytes, datetime]]:
-    """(topic, key, value, occurred_at), as ``pipeline.simulate.generate`` yields them."""
+    """(topic, key, value, occurred_at), as ``pipeline.simulate.generate`` yields them, with
+    the same share of deliberately broken events."""
+    from pipeline.simulate import bad_event
+
     book = Book(seed, now=now or datetime.now(UTC), days=days, deals=deals, hospitals=hospitals, reps=reps)
+    bad_rng = random.Random(seed ^ 0xC0DE)
     for at, topic, key, env in book.stream():
-        yield topic, key.encode(), orjson.dumps(env), at
+        value = bad_event(bad_rng, env, max_bytes) if bad_rate and bad_rng.random() < bad_rate else orjson.dumps(env)
+        yield topic, key.encode(), value, at

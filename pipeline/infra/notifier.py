@@ -11,7 +11,7 @@ import orjson
 
 from pipeline.infra import topics
 from pipeline.infra.kafka_auth import client_kwargs
-from pipeline.infra.notify import Target, deliver
+from pipeline.infra.notify import Target, deliver, ident
 from pipeline.infra.notify import record as delivery_record
 from pipeline.infra.settings import Settings
 from schemas.results import rows_of
@@ -51,6 +51,7 @@ class Notifier:
 
         consumer = AIOKafkaConsumer(
             self.settings.topic(topics.ALERTS),
+            self.settings.topic(topics.DEAL_PUSHES),
             bootstrap_servers=self.settings.kafka_bootstrap,
             **client_kwargs(self.settings),
             group_id=self.settings.group_notify,
@@ -93,7 +94,8 @@ class Notifier:
             await producer.stop()
 
     async def _handle(self, producer: Any, alert: dict[str, Any]) -> None:
-        if alert.get("version", 1) != 1 or alert.get("status") != "open":
+        push = alert.get("kind") in ("deal_intent", "deal_top3")  # a deal push: no lifecycle, announced once
+        if not push and (alert.get("version", 1) != 1 or alert.get("status") != "open"):
             return  # lifecycle updates are not re-announced; suppressed alerts stay unpushed
         stale = _stale(alert, datetime.now(UTC))
         for target in self.targets:
@@ -109,11 +111,9 @@ class Notifier:
                     self.delivered += 1
                 else:
                     self.failed += 1
-                    log.warning(
-                        "alert %s not delivered to %s: %s", alert["alert_id"], target.channel, record["last_error"]
-                    )
+                    log.warning("alert %s not delivered to %s: %s", ident(alert), target.channel, record["last_error"])
             await producer.send(
-                self.settings.topic(topics.DELIVERIES), key=alert["alert_id"].encode(), value=orjson.dumps(record)
+                self.settings.topic(topics.DELIVERIES), key=ident(alert).encode(), value=orjson.dumps(record)
             )
 
 

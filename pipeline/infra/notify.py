@@ -25,12 +25,34 @@ SEVERITY_ZH = {"high": "高", "medium": "中", "low": "低"}
 
 
 def _markdown(alert: dict[str, Any]) -> str:
+    if alert.get("kind") == "deal_intent":
+        return _push_markdown(alert)
+    if alert.get("kind") == "deal_top3":
+        lines = "\n".join(f"> {t}" for t in alert.get("conversation") or [])
+        return f"**{alert['title']}**\n{lines}"
     return (
         f"**客户预警（{SEVERITY_ZH.get(alert['severity'], alert['severity'])}）**\n"
         f"> {alert['title']}\n"
         f"> 客户：{alert['customer_id']}　健康度：{alert['score']:.0f}（{alert['band']}）\n"
         f"> 负责人：{alert['assignee']}　触发时间：{alert['raised_at'][:16].replace('T', ' ')}"
     )
+
+
+def _push_markdown(push: dict[str, Any]) -> str:
+    """A high-intent push to the deal's rep: who read what, the recent talks, the rival's quote."""
+    talks = "\n".join(f"> - {t}" for t in push.get("conversation") or []) or "> - （暂无沟通记录）"
+    return (
+        f"**{push['title']}**\n"
+        f"> 商机：{push['opportunity_id']}　负责人：{push['rep_id']}\n"
+        f"> 最近沟通：\n{talks}\n"
+        f"> 竞品报价：{push['competitor_quote']}\n"
+        f"> 时间：{push['raised_at'][:16].replace('T', ' ')}"
+    )
+
+
+def ident(item: dict[str, Any]) -> str:
+    """An alert's id, or a deal push's."""
+    return str(item.get("alert_id") or item["push_id"])
 
 
 def wecom_body(alert: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +121,7 @@ def deliver(
 
 def record(alert: dict[str, Any], target: Target, attempts: int, status: str, error: str) -> dict[str, Any]:
     return {
-        "alert_id": alert["alert_id"],
+        "alert_id": ident(alert),
         "channel": target.channel,
         "status": status,
         "attempts": attempts,

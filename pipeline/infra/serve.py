@@ -58,8 +58,16 @@ class Serve:
             lag_report=watcher.report,
             metrics_registry=registry,
             freshness=freshness,
+            model_dir=settings.model_dir,
         )
-        tasks = [sink.run(), self.notifier.run(), watcher.run(self.stopping)]
+        from pipeline.deals.morning import morning_loop
+
+        tasks = [
+            sink.run(),
+            self.notifier.run(),
+            watcher.run(self.stopping),
+            morning_loop(settings, sink.db, self.stopping),
+        ]
         if settings.api_port:
             tasks.append(serve_api(self.api, settings.api_host, settings.api_port, self.stopping))
             log.info("console and API on http://%s:%s/", settings.api_host, settings.api_port)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +49,8 @@ def _converter(ch_type: str) -> Any:
             t = t[len(wrapper) : -1]
     if t.startswith("DateTime"):
         conv: Any = datetime.fromisoformat
+    elif t.startswith("Date"):  # Date, Date32: a day as ISO text
+        conv = lambda v: date.fromisoformat(str(v)[:10])  # noqa: E731  # a one-line converter
     elif t.startswith("Decimal"):
         conv = lambda v: Decimal(str(v))  # noqa: E731  # a one-line converter
     elif t.startswith(("UInt", "Int")):

@@ -143,3 +143,11 @@ def insert_truth(client: Any, rows: list[dict[str, Any]]) -> None:
     defaults = {"in_store_only": 0, "dip_from": None, "dip_to": None}  # recorded since migration 011
     data = [[r[c] if c in r or c not in defaults else defaults[c] for c in TRUTH_COLUMNS] for r in rows]
     client.insert("sim_truth", data, column_names=TRUTH_COLUMNS)
+
+
+DEAL_TRUTH_COLUMNS = ["opportunity_id", "rep_id", "outcome", "closes_at", "skips_gates"]
+
+
+def insert_deal_truth(client: Any, rows: list[dict[str, Any]]) -> None:
+    """The simulated B2B book's ground truth (``pipeline.deals.simulate.Book.truth``)."""
+    client.insert("sim_deal_truth", [[r[c] for c in DEAL_TRUTH_COLUMNS] for r in rows], column_names=DEAL_TRUTH_COLUMNS)

@@ -37,6 +37,7 @@ RESULT_TOPICS: tuple[str, ...] = (
     OPPORTUNITY_DECISIONS,
     "deal.activities",
     DEAL_PUSHES,
+    "deal.top3",
 )
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS, RECO_REQUESTS)

@@ -75,8 +75,11 @@ CREATE TABLE IF NOT EXISTS opportunities
     competitor_amount Nullable(Decimal(14, 2)),
     budget_deadline   Nullable(Date),
     next_step         String,
+    activities        UInt32,
     demo_minutes      Float32,
     quality_demo      UInt8,
+    survey_complete   UInt8,
+    decision_roles    UInt8,
     intent_at         Nullable(DateTime64(3, 'UTC')),
     intent_title      String,
     followed_up_at    Nullable(DateTime64(3, 'UTC')),
@@ -166,6 +169,31 @@ CREATE TABLE IF NOT EXISTS deal_pushes
 ENGINE = ReplacingMergeTree
 ORDER BY push_id
 SETTINGS non_replicated_deduplication_window = 1000;
+
+-- Each rep's TOP-3 deals of a business day (Asia/Shanghai), ranked by close probability x urgency.
+CREATE TABLE IF NOT EXISTS rep_top3
+(
+    day             Date,
+    rep_id          String,
+    rank            UInt8,
+    opportunity_id  String,
+    name            String,
+    account_name    String,
+    stage           LowCardinality(String),
+    probability     Float32,
+    urgency         Float32,
+    priority        Float32,
+    factors         Array(String),
+    urgent_because  Array(String),
+    model_version   LowCardinality(String),
+    computed_at     DateTime64(3, 'UTC'),
+    kafka_topic     LowCardinality(String),
+    kafka_partition UInt16,
+    kafka_offset    UInt64,
+    stored_at       DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(computed_at)
+ORDER BY (day, rep_id, rank);
 
 -- Ground truth of the simulated B2B book: how each deal really ends, never from real traffic.
 CREATE TABLE IF NOT EXISTS sim_deal_truth

@@ -17,6 +17,7 @@ import pytest
 
 from nlp.pii import Pii
 from pipeline.api.keys import KeyStore
+from pipeline.deals.simulate import generate_crm
 from pipeline.infra import kafka_admin, store
 from pipeline.infra.settings import Settings, pii_key
 from tests.integration.conftest import ServeRunner, WorkerProcess, free_port, wait_until
@@ -119,12 +120,24 @@ def send_cross_store(s: Settings) -> None:
     )
 
 
+def busiest_rep(db: Any) -> str:
+    return str(
+        db.query(
+            "SELECT rep_id FROM opportunities FINAL GROUP BY rep_id ORDER BY count() DESC, rep_id LIMIT 1"
+        ).result_rows[0][0]
+    )
+
+
 @pytest.fixture(scope="module")
 def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     tmp = tmp_path_factory.mktemp("console")
     tag = uuid.uuid4().hex[:8]
     s = base_settings.with_(
-        topic_prefix=f"t{tag}-", clickhouse_database=f"t_{tag}", api_port=free_port(), keys_file=tmp / "keys.json"
+        topic_prefix=f"t{tag}-",
+        clickhouse_database=f"t_{tag}",
+        api_port=free_port(),
+        keys_file=tmp / "keys.json",
+        model_dir=tmp / "models",
     )
     kafka_admin.ensure_topics(s)
     exp = simulated(21, days=14, customers=60, bad_rate=0.0, settings=s)
@@ -132,6 +145,7 @@ def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
     send_silent_key_contact(s)  # one high-severity field alert for sure
     send_visitor(s)  # and a member identified at S-SH-001 today, with a recommendation
     send_cross_store(s)
+    send(s, list(generate_crm(5, days=90, deals=60, hospitals=40, reps=8)))  # a small B2B book
     worker = WorkerProcess(s, tmp / "worker.log").start()
     server = ServeRunner(s).start()
     db = store.connect(s)
@@ -147,6 +161,8 @@ def console(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
             "other": ks.create("其他店长", "store_manager", stores=[s for s in stores if s != "S-SH-001"][:1])[0],
             "rep": ks.create("销售", "sales_rep", rep_id="REP-01")[0],
             "cs": ks.create("专员", "cs", specialist_id=cs[0][0] if cs else "CS-01")[0],
+            "seller": ks.create("生化销售", "sales_rep", rep_id=busiest_rep(db))[0],
+            "east": ks.create("华东销售经理", "sales_manager", region="华东")[0],
         }
         yield Console(s, server.url, db, keys, exp.phones)
     finally:
@@ -447,6 +463,117 @@ def test_console_in_a_real_browser(console: Console) -> None:
         what="the alert acknowledged from the browser",
     )
     assert console.one("SELECT acknowledged_by FROM alerts FINAL WHERE alert_id = {a:String}", a=alert_id) == "管理员"
+
+
+def test_a_rep_sees_their_own_deals_with_what_each_next_gate_misses(console: Console) -> None:
+    rep = console.one("SELECT rep_id FROM opportunities FINAL GROUP BY rep_id ORDER BY count() DESC, rep_id LIMIT 1")
+    mine = console.one("SELECT count() FROM opportunities FINAL WHERE rep_id = {r:String}", r=rep)
+    got = console.get("seller", "/api/deals?limit=100").json()
+    assert got["total"] == mine and {d["rep_id"] for d in got["items"]} == {rep}
+    blocked = [d for d in got["items"] if d["missing"]]
+    for d in blocked:
+        assert d["next_stage_zh"] and all(isinstance(m, str) and m for m in d["missing"])
+    other = console.one("SELECT opportunity_id FROM opportunities FINAL WHERE rep_id != {r:String} LIMIT 1", r=rep)
+    assert console.get("seller", f"/api/deals/{other}/audit").status_code == 404  # not their book
+    own = got["items"][0]["opportunity_id"]
+    trail = console.get("seller", f"/api/deals/{own}/audit").json()
+    stored = console.one("SELECT count() FROM opportunity_audit FINAL WHERE opportunity_id = {o:String}", o=own)
+    assert len(trail) == stored and all(t["rule_version"] for t in trail)
+    assert console.get("seller", "/api/deals/funnel").status_code == 403  # a manager's page
+    assert console.get("sh", "/api/deals").status_code == 403  # a store manager has no B2B book
+
+
+def test_a_sales_manager_sees_their_regions_funnel_refusals_and_coaching_list(console: Console) -> None:
+    region = "华东"
+    got = console.get("east", "/api/deals?limit=100").json()
+    assert got["total"] == console.one("SELECT count() FROM opportunities FINAL WHERE region = {r:String}", r=region)
+    assert {d["region"] for d in got["items"]} == {region}
+    f = console.get("east", "/api/deals/funnel").json()
+    now = {s["stage"]: s["now"] for s in f["stages"]}
+    stored = dict(
+        console.db.query(
+            "SELECT stage, count() FROM opportunities FINAL WHERE region = {r:String} GROUP BY stage",
+            parameters={"r": region},
+        ).result_rows
+    )
+    assert {k: v for k, v in now.items() if v} == {k: v for k, v in stored.items() if k != "lost"}
+    lead = f["stages"][0]
+    assert lead["reached"] == got["total"] and 0 < lead["to_next"] <= 1
+    refused = console.one(
+        "SELECT count() FROM opportunity_audit FINAL ARRAY JOIN missing WHERE decision = 'refused' "
+        "AND opportunity_id IN (SELECT opportunity_id FROM opportunities FINAL WHERE region = {r:String})",
+        r=region,
+    )
+    assert sum(r["count"] for r in f["refusals"]) == refused > 0
+    coach = console.get("east", "/api/deals/coaching?days=365").json()
+    late = console.db.query(
+        "SELECT DISTINCT rep_id FROM deal_activities FINAL WHERE late = 1 AND region = {r:String}",
+        parameters={"r": region},
+    ).result_rows
+    assert sorted(c["rep_id"] for c in coach) == sorted(r[0] for r in late)
+    assert all(c["late"] > 0 and c["median_delay_hours"] >= 0 for c in coach)
+    assert console.get("east", "/api/customers/C-VISIT-1").status_code == 403
+
+
+def test_a_reps_top3_is_ranked_by_the_model_trained_on_the_stored_history(console: Console) -> None:
+    from pipeline.deals import model
+
+    assert console.get("seller", "/api/deals/top3").json()["source"] == "none"  # no model yet, said so
+    snaps, outcomes = model.replay(model.from_store(console.db))
+    m = model.train(snaps, outcomes)
+    console.settings.model_dir.mkdir(parents=True, exist_ok=True)
+    (console.settings.model_dir / model.MODEL_FILE).write_text(m.to_json(), encoding="utf-8")
+    got = console.get("seller", "/api/deals/top3").json()
+    rep = busiest_rep(console.db)
+    items = got["items"]
+    assert got["source"] == "live" and 1 <= len(items) <= 3 and {i["rep_id"] for i in items} == {rep}
+    assert [i["rank"] for i in items] == list(range(1, len(items) + 1))
+    assert all(0 < i["probability"] < 1 and i["urgency"] >= 1 for i in items)
+    open_ids = {
+        r[0]
+        for r in console.db.query(
+            "SELECT opportunity_id FROM opportunities FINAL WHERE rep_id = {r:String} AND closed_at IS NULL",
+            parameters={"r": rep},
+        ).result_rows
+    }
+    assert {i["opportunity_id"] for i in items} <= open_ids
+    region = console.get("east", "/api/deals/top3").json()["items"]
+    reps_east = {
+        r[0]
+        for r in console.db.query("SELECT DISTINCT rep_id FROM opportunities FINAL WHERE region = '华东'").result_rows
+    }
+    assert {i["rep_id"] for i in region} <= reps_east
+
+
+def test_the_b2b_pages_in_a_real_browser(console: Console) -> None:
+    """A rep's deals with what each next gate misses and a deal's audit trail; a sales
+    manager's funnel and coaching list; screenshots go to artifacts/."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1180, "height": 820}, locale="zh-CN")
+        page.goto(console.url + "/")
+        page.fill("#key", console.keys["seller"])
+        page.click("#login-button")
+        expect(page.locator("nav #nav-deals")).to_have_class("active")  # a rep's home is their deals
+        expect(page.locator("#deals h2")).to_have_text("我的商机")
+        expect(page.locator("#deals .pager")).to_contain_text("共 ")
+        assert page.locator("nav #nav-dashboard").is_hidden() and page.locator("nav #nav-funnel").is_hidden()
+        page.screenshot(path=str(ARTIFACTS / "console-deals.png"), full_page=True)
+        page.locator("#deal-table tr[data-deal] a").first.click()
+        expect(page.locator("#audit h2")).to_contain_text("阶段变更记录")
+        expect(page.locator("#audit li").first).to_contain_text("规则版本")
+        page.click("#logout")
+        page.fill("#key", console.keys["east"])
+        page.click("#login-button")
+        expect(page.locator("#funnel h2")).to_have_text("销售漏斗 · 华东")
+        expect(page.locator("#funnel table tr")).to_have_count(7)  # header and six stages
+        expect(page.locator("#refusals li").first).to_contain_text("次")
+        expect(page.locator("#coaching")).to_contain_text("辅导清单")
+        page.screenshot(path=str(ARTIFACTS / "console-funnel.png"), full_page=True)
+        browser.close()
 
 
 def test_generated_requests_from_the_openapi_document_never_get_a_server_error(console: Console) -> None:

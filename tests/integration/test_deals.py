@@ -12,6 +12,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
+from pipeline.bizday import business_tz
 from pipeline.deals import gates
 from pipeline.infra.settings import Settings
 from tests.integration.conftest import count, wait_until
@@ -247,3 +248,96 @@ def test_a_running_worker_picks_up_an_edited_gates_file(
         "SELECT decision, to_stage FROM opportunity_audit FINAL WHERE rule_version = '2026-12-01.1'"
     ).result_rows
     assert decision == [("accepted", "contract")]  # ¥76,000 is under the new line
+
+
+def test_a_high_intent_push_reaches_the_reps_wecom_robot_with_the_talks_and_the_rival_quote(
+    settings: Settings, db: Any, worker: Any, sink: Any, tmp_path: Path
+) -> None:
+    import asyncio
+    import threading
+
+    from pipeline.infra.notifier import Notifier
+    from tests.robot_server import robot
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    crm = Crm("H-0003")
+    since = now - timedelta(days=10)
+    crm("crm.accounts", "crm.account", {"name": "绍兴市立医院", "region": "华东", "owner_rep_id": "R-007"}, since)
+    crm(
+        "crm.accounts",
+        "crm.contact",
+        {"contact_id": "CT-1", "name": "王主任", "department": "检验科", "role": "department_head"},
+        since,
+    )
+    crm(
+        "crm.opportunities",
+        "crm.opportunity_created",
+        {
+            "opportunity_id": "OP-7",
+            "name": "生化分析仪采购",
+            "product_line_id": "PL-BIO",
+            "rep_id": "R-007",
+            "expected_amount": "38000.00",
+        },
+        now - timedelta(days=9),
+    )
+    crm(
+        "crm.activities",
+        "crm.activity",
+        {
+            "activity_id": "A-1",
+            "opportunity_id": "OP-7",
+            "rep_id": "R-007",
+            "kind": "visit",
+            "contact_id": "CT-1",
+            "duration_minutes": 30,
+            "summary": "王主任关注检测速度和试剂成本",
+        },
+        now - timedelta(days=5),
+    )
+    crm(
+        "crm.opportunities",
+        "crm.quote",
+        {
+            "quote_id": "Q-7",
+            "opportunity_id": "OP-7",
+            "amount": "38000.00",
+            "lines": [{"product_line_id": "PL-BIO", "qty": 1, "unit_price": "38000.00"}],
+            "competitor": "迈瑞",
+            "competitor_amount": "35800.00",
+        },
+        now - timedelta(days=3),
+    )
+    crm(
+        "crm.activities",
+        "crm.doc_view",
+        {
+            "view_id": "V-7",
+            "contact_id": "CT-1",
+            "material_id": "MAT-BIO-01",
+            "title": "全自动生化分析仪参数对比表",
+            "dwell_seconds": 40,
+            "pages_read": 2,
+            "pages_total": 12,
+        },
+        now - timedelta(minutes=30),
+    )
+    with robot([(200, {"errcode": 0, "errmsg": "ok"})]) as (url, received):
+        notifier = Notifier(settings.with_(wecom_webhook=url), base_delay=0.05)
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=lambda: loop.run_until_complete(notifier.run()), daemon=True)
+        thread.start()
+        send(settings, crm.msgs)
+        worker(model_dir=tmp_path)
+        sink()
+        try:
+            wait_until(lambda: count(db, "SELECT count() FROM alert_deliveries FINAL") >= 1, what="delivery record")
+        finally:
+            loop.call_soon_threadsafe(notifier.stop)
+            thread.join(30)
+    text = received[0]["body"]["markdown"]["content"]
+    assert "高意向：绍兴市立医院 王主任（使用科室主任）打开了《全自动生化分析仪参数对比表》" in text
+    assert "拜访：王主任关注检测速度和试剂成本" in text and "竞品报价：迈瑞 报价 ¥35,800.00" in text
+    day = now.astimezone(business_tz()).strftime("%Y%m%d")
+    delivered = db.query("SELECT alert_id, status FROM alert_deliveries FINAL").result_rows
+    assert delivered == [(f"OP-7:intent:{day}", "delivered")]

@@ -62,14 +62,16 @@ async function login(k) {
   const allowed = {
     dashboard: ["admin", "store_manager"], search: ["admin", "store_manager", "sales_rep", "cs"],
     alerts: ["admin", "store_manager", "sales_rep", "cs"], ops: ["admin", "ops"],
+    deals: ["admin", "sales_manager", "sales_rep"], funnel: ["admin", "sales_manager"],
   };
   for (const [name, roles] of Object.entries(allowed)) document.getElementById("nav-" + name).hidden = !roles.includes(me.role);
-  go(me.role === "ops" ? "ops" : me.role === "store_manager" ? "dashboard" : "alerts");
+  const home = { ops: "ops", store_manager: "dashboard", sales_rep: "deals", sales_manager: "funnel" };
+  go(home[me.role] || "alerts");
 }
 
 function go(name, arg) {
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === name);
-  ({ dashboard, search, alerts, ops, customer })[name](arg).catch(fail);
+  ({ dashboard, search, alerts, ops, customer, deals, funnel, deal })[name](arg).catch(fail);
 }
 
 async function dashboard(storeId) {
@@ -207,4 +209,74 @@ function tagGroups(c, max) {
   return h("div", { class: "cloud" }, groups.map((g) => h("div", { class: "tag-group pol-" + g.polarity },
     h("span", { class: "tag-type" }, (TYPE_ZH[g.type] || g.type) + "："),
     g.tags.map((t) => h("span", { class: "t-" + t.type, title: "权重 " + t.weight.toFixed(3), style: "font-size:" + (12 + 14 * (t.weight / max)).toFixed(0) + "px" }, t.value)))));
+}
+
+// The B2B book: a rep's own deals (what each next gate still misses), intent pushes; a sales
+// manager's funnel, gate refusals and coaching list. Money arrives as text (Decimal) and is
+// shown as yuan.
+const STAGE_ZH = { lead: "线索", solution: "方案", quote: "报价", contract: "合同", collection: "回款", won: "回款完成", lost: "输单" };
+const PAGE = 20;
+
+function yuan(v) {
+  if (v === null || v === undefined || v === "") return "—";
+  return "¥" + Number(v).toLocaleString("zh-CN", { minimumFractionDigits: 0, maximumFractionDigits: 2 });
+}
+
+async function deals(arg) {
+  const state = arg || { stage: "", offset: 0 };
+  const q = "/api/deals?limit=" + PAGE + "&offset=" + state.offset + (state.stage ? "&stage=" + state.stage : "");
+  const [d, pushes, top] = await Promise.all([api(q), api("/api/deals/pushes?limit=5"), api("/api/deals/top3")]);
+  const pick = h("select", { id: "stage-filter", "aria-label": "按阶段筛选" },
+    h("option", { value: "" }, "全部阶段"), Object.entries(STAGE_ZH).map(([k, v]) => h("option", { value: k }, v)));
+  pick.value = state.stage;
+  pick.addEventListener("change", () => go("deals", { stage: pick.value, offset: 0 }));
+  const rows = d.items.map((o) => h("tr", { "data-deal": o.opportunity_id },
+    h("td", {}, h("a", { onclick: () => go("deal", o.opportunity_id) }, o.name), h("div", { class: "muted" }, o.account_name + " · " + o.rep_id)),
+    h("td", {}, o.stage_zh, o.intent_at ? h("span", { class: "intent" }, " 高意向") : null),
+    h("td", {}, o.next_stage ? (o.missing.length ? h("ul", { class: "plain missing" }, o.missing.map((m) => h("li", {}, m))) : h("span", { class: "done" }, "可推进到" + o.next_stage_zh)) : "—"),
+    h("td", {}, yuan(o.quote_amount || o.expected_amount), o.competitor ? h("div", { class: "muted" }, o.competitor + " " + yuan(o.competitor_amount)) : null),
+    h("td", {}, time(o.updated_at))));
+  const pager = h("p", { class: "pager" },
+    "共 " + d.total + " 个商机 · 第 " + (state.offset / PAGE + 1) + " / " + Math.max(1, Math.ceil(d.total / PAGE)) + " 页 ",
+    state.offset > 0 ? h("button", { onclick: () => go("deals", { ...state, offset: state.offset - PAGE }) }, "上一页") : null, " ",
+    state.offset + PAGE < d.total ? h("button", { onclick: () => go("deals", { ...state, offset: state.offset + PAGE }) }, "下一页") : null);
+  const mine = me.role === "sales_rep" ? top.items : top.items.slice(0, 9);
+  show(
+    h("section", { class: "card", id: "top3" }, h("h2", {}, "今日TOP3待推进商机"),
+      mine.length ? h("ol", { class: "top3" }, mine.map((t) => h("li", {},
+        h("strong", {}, t.name), " ", h("span", { class: "muted" }, t.account_name + " · " + t.stage_zh + (me.role === "sales_rep" ? "" : " · " + t.rep_id)),
+        h("div", {}, "成交概率 " + Math.round(t.probability * 100) + "% · 紧迫度 ×" + t.urgency.toFixed(2)),
+        h("ul", { class: "plain factors" }, t.factors.concat(t.urgent_because).map((f) => h("li", {}, f)))))) :
+        h("p", { class: "muted" }, "暂无（需先训练成交概率模型）")),
+    h("section", { class: "card", id: "pushes" }, h("h2", {}, "高意向推送"),
+      pushes.length ? h("ul", { class: "plain" }, pushes.map((p) => h("li", {}, h("strong", {}, p.title),
+        h("div", { class: "muted" }, time(p.raised_at) + " · 竞品报价：" + p.competitor_quote),
+        p.conversation.length ? h("ul", { class: "plain talks" }, p.conversation.map((t) => h("li", {}, t))) : null))) : h("p", { class: "muted" }, "暂无推送")),
+    h("section", { class: "card", id: "deals" }, h("h2", {}, me.role === "sales_rep" ? "我的商机" : "商机"), pick, pager,
+      d.items.length ? h("table", { id: "deal-table" }, h("tr", {}, h("th", {}, "商机"), h("th", {}, "阶段"), h("th", {}, "下一阶段还缺"), h("th", {}, "金额"), h("th", {}, "最近更新")), rows) : h("p", { class: "muted" }, "暂无商机")));
+}
+
+async function deal(id) {
+  const rows = await api("/api/deals/" + encodeURIComponent(id) + "/audit");
+  show(h("section", { class: "card", id: "audit" }, h("h2", {}, "商机 " + id + " · 阶段变更记录"),
+    h("button", { onclick: () => go("deals") }, "返回"),
+    rows.length ? h("ul", { class: "plain" }, rows.map((r) => h("li", { class: r.decision === "refused" ? "refused" : "accepted" },
+      h("strong", {}, (STAGE_ZH[r.from_stage] || "—") + " → " + STAGE_ZH[r.to_stage] + (r.decision === "refused" ? "（被拦截）" : "（已通过）")),
+      h("div", {}, r.reason), h("div", { class: "muted" }, time(r.requested_at) + " · " + r.requested_by + " · 规则版本 " + r.rule_version)))) : h("p", { class: "muted" }, "暂无记录")));
+}
+
+async function funnel() {
+  const [f, coach] = await Promise.all([api("/api/deals/funnel"), api("/api/deals/coaching")]);
+  const pct = (v) => (v === null ? "—" : Math.round(v * 100) + "%");
+  show(
+    h("section", { class: "card", id: "funnel" }, h("h2", {}, "销售漏斗" + (me.region ? " · " + me.region : "")),
+      h("table", {}, h("tr", {}, h("th", {}, "阶段"), h("th", {}, "当前"), h("th", {}, "曾到达"), h("th", {}, "转化到下一阶段")),
+        f.stages.map((s) => h("tr", {}, h("td", {}, s.stage_zh), h("td", {}, String(s.now)), h("td", {}, String(s.reached)), h("td", {}, pct(s.to_next))))),
+      h("p", { class: "muted" }, "输单 " + f.lost + " 个")),
+    h("section", { class: "card", id: "refusals" }, h("h2", {}, "阶段拦截（缺什么）"),
+      f.refusals.length ? h("ul", { class: "plain" }, f.refusals.map((r) => h("li", {}, r.missing + "：" + r.count + " 次"))) : h("p", { class: "muted" }, "暂无拦截")),
+    h("section", { class: "card", id: "coaching" }, h("h2", {}, "辅导清单（更新延迟超过24小时）"),
+      coach.length ? h("table", {}, h("tr", {}, h("th", {}, "销售"), h("th", {}, "延迟更新"), h("th", {}, "延迟中位数"), h("th", {}, "意向跟进超时")),
+        coach.map((c) => h("tr", {}, h("td", {}, c.rep_id + " · " + c.region), h("td", {}, c.late + " / " + c.activities), h("td", {}, c.median_delay_hours + " 小时"),
+          h("td", {}, c.follow_up_timeout_rate === null ? "—" : c.follow_up_timeouts + " / " + c.intent_deals)))) : h("p", { class: "muted" }, "近30天没有延迟更新的销售")));
 }
