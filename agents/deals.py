@@ -21,11 +21,11 @@ from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
-from pipeline.deals import book, gates
+from pipeline.deals import book, gates, grading
 from pipeline.infra import faust_compat
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
-from schemas.crm import CRM_TOPICS
+from schemas.crm import CRM_TOPICS, STATELESS
 from schemas.events import EventError
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("accounts", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "deals", dead)
-    rules = book.Rules(gates.load(settings.model_dir))
-    log.info("deals: stage gates %s", rules.current.version)
+    rules = book.Rules(gates.load(settings.model_dir), grading.load(settings.model_dir))
+    log.info("deals: stage gates %s, account grading %s", rules.current.version, rules.graded.rules.version)
 
     taken: dict[Any, tuple[int, datetime]] = {}  # source partition -> (offset, event time) last folded
     held_since: dict[int, float] = {}  # partition number -> when it started waiting for an idle topic
@@ -105,9 +105,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
                 decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
             taken[msg.tp] = (msg.offset, ev.envelope.occurred_at)
-            if ev.envelope.event_type == "crm.product":
+            if ev.envelope.event_type in STATELESS:  # reference data: no account, no state
                 out.add("events", row)
-                out.add("crm_products", product_row(payload, row))
+                if ev.envelope.event_type == "crm.product":
+                    out.add("crm_products", product_row(payload, row))
+                else:
+                    out.add("crm_reps", {**payload, "updated_at": row["occurred_at"], "version": _ms(row)})
                 continue
             groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
         for account_id, items in groups.items():
@@ -152,28 +155,34 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     app.agent(stream_topic, name="deals", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
 
-    edited = settings.model_dir / "gates.yaml"
-    seen: dict[str, float | None] = {"mtime": edited.stat().st_mtime if edited.exists() else None}
+    files = {name: settings.model_dir / f"{name}.yaml" for name in ("gates", "grading")}
+    seen: dict[str, float | None] = {n: f.stat().st_mtime if f.exists() else None for n, f in files.items()}
 
     async def reload_gates() -> None:
-        """A sales manager's edited gates file is picked up by a running worker: validated
-        first; a broken file, or a changed one with the same version, is refused and the
-        rules in force stay."""
-        try:
-            mtime = edited.stat().st_mtime
-        except FileNotFoundError:
-            return
-        if mtime == seen["mtime"]:
-            return
-        seen["mtime"] = mtime
-        try:
-            rules.loaded = gates.successor(rules.loaded, edited.read_text(encoding="utf-8"))
-        except (ValueError, OSError, UnicodeDecodeError) as exc:
-            log.error("stage gates %s refused, %s stays: %s", edited, rules.current.version, exc)
-            stats["deals.gates_refused"] += 1
-            return
-        log.info("stage gates %s loaded: version %s", edited, rules.current.version)
-        stats["deals.gates_reloads"] += 1
+        """A sales manager's edited gates file, or a marketing director's grading file, is
+        picked up by a running worker: validated first; a broken file, or a changed one with
+        the same version, is refused and the rules in force stay."""
+        for name, edited in files.items():
+            try:
+                mtime = edited.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if mtime == seen[name]:
+                continue
+            seen[name] = mtime
+            try:
+                text = edited.read_text(encoding="utf-8")
+                if name == "gates":
+                    rules.loaded = gates.successor(rules.loaded, text)
+                else:
+                    rules.graded = grading.successor(rules.graded, text)
+            except (ValueError, OSError, UnicodeDecodeError) as exc:
+                log.error("%s %s refused, the rules in force stay: %s", name, edited, exc)
+                stats[f"deals.{name}_refused"] += 1
+                continue
+            version = rules.current.version if name == "gates" else rules.graded.rules.version
+            log.info("%s %s loaded: version %s", name, edited, version)
+            stats[f"deals.{name}_reloads"] += 1
 
     app.timer(interval=GATES_CHECK_SECONDS)(reload_gates)
     return rules
@@ -181,7 +190,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
 
 def product_row(p: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """The latest catalogue entry wins (version: its event time in milliseconds)."""
-    at = datetime.fromisoformat(row["occurred_at"])
     return {
         "product_line_id": p["product_line_id"],
         "name": p["name"],
@@ -190,5 +198,10 @@ def product_row(p: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         "list_price": str(p["list_price"]),
         "launched_on": p.get("launched_on"),
         "updated_at": row["occurred_at"],
-        "version": int(at.timestamp() * 1000),
+        "version": _ms(row),
     }
+
+
+def _ms(row: dict[str, Any]) -> int:
+    """Reference data: the latest entry wins (its event time in milliseconds)."""
+    return int(datetime.fromisoformat(row["occurred_at"]).timestamp() * 1000)

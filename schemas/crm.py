@@ -63,6 +63,15 @@ class ProductLine(_Strict):
     launched_on: date | None = None  # a line launched within a year counts as a new product
 
 
+class Rep(_Strict):
+    """A sales rep on the roster; key = rep_id. New reps' first-order cycle starts at started_on."""
+
+    rep_id: Id
+    name: str = Field(min_length=1, max_length=32)
+    region: str = Field(min_length=1, max_length=16)
+    started_on: date
+
+
 class Account(_Strict):
     """A hospital (or company) account."""
 
@@ -206,6 +215,7 @@ class DocView(_Strict):
 # (event_type, version) -> (payload model, topic, needs customer_id, needs store_id)
 CRM_PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("crm.product", 1): (ProductLine, "crm.catalogue", False, False),
+    ("crm.rep", 1): (Rep, "crm.catalogue", False, False),
     ("crm.account", 1): (Account, "crm.accounts", False, False),
     ("crm.contact", 1): (Contact, "crm.accounts", False, False),
     ("crm.opportunity_created", 1): (OpportunityCreated, "crm.opportunities", False, False),
@@ -217,4 +227,5 @@ CRM_PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("crm.activity", 1): (Activity, "crm.activities", False, False),
     ("crm.doc_view", 1): (DocView, "crm.activities", False, False),
 }
-NEEDS_ACCOUNT: frozenset[str] = frozenset(t for (t, _v) in CRM_PAYLOADS if t != "crm.product")
+STATELESS: frozenset[str] = frozenset({"crm.product", "crm.rep"})  # reference data, keyed by its own id
+NEEDS_ACCOUNT: frozenset[str] = frozenset(t for (t, _v) in CRM_PAYLOADS if t not in STATELESS)

@@ -15,6 +15,7 @@ RESULT_TABLES: dict[str, str] = {
     "customer.tags": "customer_tags",
     "recommendations": "recommendations",
     "deal.products": "crm_products",
+    "deal.reps": "crm_reps",
     "deal.accounts": "crm_accounts",
     "deal.contacts": "crm_contacts",
     "opportunities": "opportunities",

@@ -227,7 +227,7 @@ def create_api(
     @app.get("/api/deals/funnel")
     async def funnel(p: Who) -> dict[str, Any]:
         need(p, "admin", "sales_manager")
-        return dict(await db(deal_queries.funnel, p))
+        return dict(await db(deal_queries.funnel, p, model_dir))
 
     @app.get("/api/deals/coaching")
     async def coaching(p: Who, days: Annotated[int, Query(ge=1, le=365)] = 30) -> list[dict[str, Any]]:
@@ -246,6 +246,26 @@ def create_api(
 
         m = model.load(model_dir) if model_dir is not None else None
         return dict(await db(deal_queries.top3, p, datetime.now(UTC), m))
+
+    @app.get("/api/deals/accounts")
+    async def graded_accounts(
+        p: Who,
+        grade: Literal["A", "B", "C"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        need(p, *SALES)
+        return dict(await db(deal_queries.accounts, p, grade, limit, offset))
+
+    @app.get("/api/deals/quality")
+    async def contact_quality(p: Who) -> dict[str, Any]:
+        need(p, "admin", "sales_manager")
+        return dict(await db(deal_queries.quality, p))
+
+    @app.get("/api/deals/new-reps")
+    async def new_reps(p: Who, days: Annotated[int, Query(ge=1, le=3650)] = 365) -> list[dict[str, Any]]:
+        need(p, "admin", "sales_manager")
+        return list(await db(deal_queries.new_reps, p, datetime.now(UTC), days))
 
     @app.get("/api/deals/{opportunity_id}/audit")
     async def deal_audit(opportunity_id: CustomerId, p: Who) -> list[dict[str, Any]]:

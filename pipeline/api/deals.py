@@ -4,10 +4,12 @@ their region's, an admin all. Every query goes through ``deal_scope``."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pipeline.api.keys import Principal
 from pipeline.api.queries import _clean, _rows
+from pipeline.deals import gates
 from schemas.crm import STAGE_ZH, STAGES
 
 LATE_HOURS = 24
@@ -87,7 +89,7 @@ def pushes(client: Any, p: Principal, limit: int) -> list[dict[str, Any]]:
     return [_clean(r) for r in rows]
 
 
-def funnel(client: Any, p: Principal) -> dict[str, Any]:
+def funnel(client: Any, p: Principal, model_dir: Path | None = None) -> dict[str, Any]:
     """Deals per stage, conversion from each stage to the next (deals that ever reached it), and
     the gate refusals by what was missing."""
     cond, params = deal_scope(p)
@@ -120,15 +122,17 @@ def funnel(client: Any, p: Principal) -> dict[str, Any]:
             }
         )
     refusals = client.query(
-        "SELECT splitByString('（', splitByString('：', m)[1])[1] AS kind, count() FROM opportunity_audit FINAL "  # noqa: S608  # fixed
-        f"ARRAY JOIN missing AS m WHERE decision = 'refused' AND {ids} "
-        "GROUP BY kind ORDER BY 2 DESC LIMIT 10",
+        "SELECT code, count() FROM opportunity_audit FINAL ARRAY JOIN missing_codes AS code "  # noqa: S608  # fixed
+        f"WHERE decision = 'refused' AND {ids} GROUP BY code ORDER BY 2 DESC, code LIMIT 20",
         parameters=params,
     ).result_rows
+    in_force = gates.shipped() if model_dir is None else gates.load(model_dir)
     return {
         "stages": stages,
         "lost": int(now.get("lost", 0)),
-        "refusals": [{"missing": str(k), "count": int(n)} for k, n in refusals],
+        "refusals": [
+            {"code": str(k), "missing": gates.label(str(k), in_force.rules), "count": int(n)} for k, n in refusals
+        ],
     }
 
 
@@ -190,3 +194,67 @@ def top3(client: Any, p: Principal, now: datetime, m: Any) -> dict[str, Any]:
         r["probability"] = round(float(r["probability"]), 3)
         r["urgency"] = round(float(r["urgency"]), 2)
     return {"day": day.isoformat(), "source": source if rows else "none", "items": [_clean(r) for r in rows]}
+
+
+def accounts(client: Any, p: Principal, grade: str | None, limit: int, offset: int) -> dict[str, Any]:
+    """Accounts with their A/B/C grade and what earned it (a rep: the accounts they own)."""
+    cond, params = deal_scope(p)
+    cond = cond.replace("rep_id =", "owner_rep_id =")
+    if grade:
+        cond += " AND grade = {grade:String}"
+        params["grade"] = grade
+    counts = dict(
+        client.query(
+            f"SELECT grade, count() FROM crm_accounts FINAL WHERE {cond} GROUP BY grade",  # noqa: S608  # fixed
+            parameters=params,
+        ).result_rows
+    )
+    rows = _rows(
+        client,
+        "SELECT account_id, name, region, tier, owner_rep_id, contacts, open_opportunities, grade, grade_score, "  # noqa: S608  # fixed
+        f"grade_reasons, grading_version FROM crm_accounts FINAL WHERE {cond} "
+        "ORDER BY grade_score DESC, account_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
+        {**params, "limit": limit, "offset": offset},
+    )
+    return {"by_grade": {str(k): int(v) for k, v in counts.items()}, "total": sum(counts.values()), "items": rows}
+
+
+def quality(client: Any, p: Principal) -> dict[str, Any]:
+    """Contact quality: closed deals with a demo of at least 45 minutes that showed the
+    hospital's own parameter pages, against the rest, and how often each was won."""
+    cond, params = deal_scope(p)
+    rows = client.query(
+        "SELECT quality_demo, count(), countIf(stage = 'won') FROM opportunities FINAL "  # noqa: S608  # fixed
+        f"WHERE closed_at IS NOT NULL AND {cond} GROUP BY quality_demo",
+        parameters=params,
+    ).result_rows
+    by = {int(q): (int(n), int(w)) for q, n, w in rows}
+    n1, w1 = by.get(1, (0, 0))
+    n0, w0 = by.get(0, (0, 0))
+    rate1 = w1 / n1 if n1 else None
+    rate0 = w0 / n0 if n0 else None
+    return {
+        "closed_deals": n0 + n1,
+        "quality_share": round(n1 / (n0 + n1), 3) if n0 + n1 else None,
+        "won_rate_quality": None if rate1 is None else round(rate1, 3),
+        "won_rate_rest": None if rate0 is None else round(rate0, 3),
+        "lift": round(rate1 / rate0, 2) if rate1 is not None and rate0 else None,
+    }
+
+
+def new_reps(client: Any, p: Principal, now: datetime, within_days: int) -> list[dict[str, Any]]:
+    """First-order cycle of reps who started within ``within_days``: days from their start to
+    their first won deal (None while they have none)."""
+    cond, params = deal_scope(p)
+    cond = cond.replace("rep_id =", "r.rep_id =").replace("region =", "r.region =")
+    params["since"] = (now - timedelta(days=within_days)).date()
+    rows = _rows(
+        client,
+        "SELECT r.rep_id AS rep_id, r.name AS name, r.region AS region, r.started_on AS started_on, "  # noqa: S608  # fixed
+        "dateDiff('day', r.started_on, toDate(w.first_won)) AS first_order_days "
+        "FROM (SELECT * FROM crm_reps FINAL) AS r LEFT JOIN (SELECT rep_id, min(closed_at) AS first_won "
+        "FROM opportunities FINAL WHERE stage = 'won' GROUP BY rep_id) AS w ON r.rep_id = w.rep_id "
+        f"WHERE r.started_on >= {{since:Date}} AND {cond} ORDER BY r.started_on, r.rep_id",
+        params,
+    )
+    return [_clean(r) for r in rows]

@@ -131,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     rc.set_defaults(fn=cmd_reco)
 
     dl = sub.add_parser("deals", help="the B2B pipeline: gates, close-probability model, TOP-3")
-    dl.add_argument("action", choices=["check-gates", "train", "top3"])
-    dl.add_argument("file", nargs="?", help="check-gates: the edited gates file")
+    dl.add_argument("action", choices=["check-gates", "check-grading", "train", "top3"])
+    dl.add_argument("file", nargs="?", help="check-gates, check-grading: the edited file")
     dl.add_argument("--rep", help="top3: one rep only")
     dl.set_defaults(fn=cmd_deals)
 

@@ -15,14 +15,17 @@ def cmd_deals(settings: Settings, args: argparse.Namespace) -> int:
     """`deals check-gates FILE`: validate a stage-gates file before it goes to
     SALESPULSE_MODEL_DIR/gates.yaml, where running workers pick it up within 10 seconds;
     `deals train`: the close-probability model from the stored CRM history;
+    `deals check-grading FILE`: the same for the account grading weights;
     `deals top3`: each rep's TOP-3 as the morning job ranks it (stop serve first when embedded)."""
     if args.action == "train":
         return _train(settings)
     if args.action == "top3":
         return _top3(settings, args.rep)
     if not args.file:
-        print("check-gates needs a FILE", file=sys.stderr)
+        print(f"{args.action} needs a FILE", file=sys.stderr)
         return 2
+    if args.action == "check-grading":
+        return _check_grading(settings, Path(args.file))
     from pipeline.deals import gates
     from schemas.crm import STAGE_ZH
 
@@ -45,6 +48,27 @@ def cmd_deals(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(f"  before {STAGE_ZH[g.to_stage]} ({g.to_stage}): {what}  [{g.id}]")
     print(f"copy it to {settings.model_dir / 'gates.yaml'}: running workers use it within 10 seconds")
+    return 0
+
+
+def _check_grading(settings: Settings, path: Path) -> int:
+    from pipeline.deals import grading
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        current = grading.load(settings.model_dir)
+        new = grading.successor(current, text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"{path}: refused: {exc}", file=sys.stderr)
+        return 1
+    r = new.rules
+    print(f"{path}: valid, version {r.version} (in force now: {current.rules.version})")
+    total = sum(r.weights.values())
+    for k, w in r.weights.items():
+        cap = f", full at {r.caps[k]:g}" if k in r.caps else ""
+        print(f"  {grading.SIGNAL_ZH[k]} ({k}): {w / total:.0%} of the score{cap}")
+    print(f"  A from {r.thresholds['A']:g}, B from {r.thresholds['B']:g}, else C")
+    print(f"copy it to {settings.model_dir / 'grading.yaml'}: running workers use it within 10 seconds")
     return 0
 
 

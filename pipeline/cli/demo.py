@@ -86,8 +86,8 @@ def demo_deals(client: Any) -> str:
         "SELECT countIf(decision = 'accepted'), countIf(decision = 'refused') FROM opportunity_audit FINAL"
     ).result_rows[0]
     kinds = client.query(
-        "SELECT splitByString('（', splitByString('：', m)[1])[1] AS k, count() FROM opportunity_audit FINAL "
-        "ARRAY JOIN missing AS m WHERE decision = 'refused' GROUP BY k ORDER BY 2 DESC LIMIT 5"
+        "SELECT code, count() FROM opportunity_audit FINAL ARRAY JOIN missing_codes AS code "
+        "WHERE decision = 'refused' GROUP BY code ORDER BY 2 DESC, code LIMIT 6"
     ).result_rows
     out.append(
         f"stage moves: {moved} accepted, {refused} refused by the gates: " + ", ".join(f"{k} {n}" for k, n in kinds)

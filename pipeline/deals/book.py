@@ -20,10 +20,11 @@ from typing import Any
 
 from pipeline.bizday import business_tz
 from pipeline.customer import Results
-from pipeline.deals import gates
+from pipeline.deals import gates, grading
 from pipeline.intake import now_iso
 from schemas.crm import ROLE_ZH, STAGE_ZH, STAGES
 
+ACTIVITY_TIMES = 50  # recent activity times kept per account (grading counts the last 30 days)
 KEEP = 5  # documents per type, quotes and activities kept per opportunity
 QUALITY_DEMO_MINUTES = 45.0  # a demo this long that showed the hospital's own parameter pages
 LATE_UPDATE = timedelta(hours=24)
@@ -32,10 +33,11 @@ DEEP_READ_SECONDS = 180.0
 
 
 class Rules:
-    """The gates in force; swapped whole when a sales manager's new file is picked up."""
+    """The gates and the grading in force; each swapped whole when an edited file is picked up."""
 
-    def __init__(self, loaded: gates.Loaded) -> None:
+    def __init__(self, loaded: gates.Loaded, graded: grading.Loaded | None = None) -> None:
         self.loaded = loaded
+        self.graded = graded or grading.shipped()
 
     @property
     def current(self) -> gates.GateRules:
@@ -46,6 +48,7 @@ class Rules:
 class Touched:
     account: bool = False
     opps: set[str] = field(default_factory=set)
+    at: str = ""  # event time of the latest event folded: the account is graded as of then
 
 
 def new_account(account_id: str) -> dict[str, Any]:
@@ -75,6 +78,7 @@ def fold(
     state["seq"] += 1
     etype = row["event_type"]
     at = row["occurred_at"]
+    touched.at = max(touched.at, at)
     p = payload
     opps: dict[str, dict[str, Any]] = state["opps"]
     if etype == "crm.account":
@@ -185,7 +189,8 @@ def _request(
     opp = state["opps"].get(p["opportunity_id"])
     to = p["to_stage"]
     in_force = rules.current
-    missing = gates.judge(opp, to, in_force)
+    found = gates.check(opp, to, in_force)
+    missing = [text for _code, text in found]
     frm = opp["stage"] if opp else ""
     if opp is not None:
         if missing:
@@ -212,6 +217,7 @@ def _request(
                 "to_stage": to,
                 "decision": decision,
                 "missing": missing,
+                "missing_codes": [code for code, _text in found],
                 "reason": (
                     f"已从「{STAGE_ZH.get(frm, frm)}」推进到「{STAGE_ZH[to]}」"
                     if not missing
@@ -228,6 +234,9 @@ def _request(
 def _activity(state: dict[str, Any], opp: dict[str, Any], p: dict[str, Any], row: dict[str, Any], out: Results) -> None:
     at = row["occurred_at"]
     opp["n_activities"] = opp.get("n_activities", 0) + 1
+    times = state.setdefault("activity_times", [])
+    times.append(at)
+    del times[:-ACTIVITY_TIMES]
     opp["activities"].append(
         {"kind": p["kind"], "at": at, "minutes": p["duration_minutes"], "summary": p.get("summary", "")}
     )
@@ -343,8 +352,13 @@ def settle(state: dict[str, Any], touched: Touched, rules: Rules, out: Results) 
     """Once per account per batch: the rows of the deals and of the account that changed."""
     for opp_id in sorted(touched.opps):
         out.add("opportunities", opportunity_row(state, state["opps"][opp_id], rules.current))
-    if touched.account and state["account"] is not None:
-        out.add("crm_accounts", account_row(state))
+    if state["account"] is None or not (touched.account or touched.opps or touched.at):
+        return
+    at = datetime.fromisoformat(touched.at) if touched.at else None
+    row = account_row(state, rules.graded.rules, at)
+    if touched.account or (row["grade"], row["grade_score"]) != tuple(state.get("graded", ("", -1.0))):
+        state["graded"] = [row["grade"], row["grade_score"]]
+        out.add("crm_accounts", row)
 
 
 def next_stage(stage: str) -> str:
@@ -406,9 +420,10 @@ def survey_complete(opp: dict[str, Any]) -> bool:
     )
 
 
-def account_row(state: dict[str, Any]) -> dict[str, Any]:
+def account_row(state: dict[str, Any], rules: grading.GradingRules, at: datetime | None) -> dict[str, Any]:
     a = state["account"]
     roles = sorted({c["role"] for c in state["contacts"].values()})
+    letter, score, why = grading.grade(state, at, rules) if at is not None else ("C", 0.0, [])
     return {
         "account_id": state["account_id"],
         "name": a["name"],
@@ -418,5 +433,9 @@ def account_row(state: dict[str, Any]) -> dict[str, Any]:
         "contacts": len(state["contacts"]),
         "decision_roles": roles,
         "open_opportunities": sum(1 for o in state["opps"].values() if not o["closed_at"]),
+        "grade": letter,
+        "grade_score": score,
+        "grade_reasons": why,
+        "grading_version": rules.version,
         "version": state["seq"],
     }

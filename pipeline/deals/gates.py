@@ -110,28 +110,55 @@ def yuan(v: Decimal) -> str:
 
 def judge(opp: dict[str, Any] | None, to_stage: str, rules: GateRules) -> list[str]:
     """The missing items, in Chinese, that keep ``opp`` from moving to ``to_stage``; [] = accepted."""
+    return [text for _code, text in check(opp, to_stage, rules)]
+
+
+def check(opp: dict[str, Any] | None, to_stage: str, rules: GateRules) -> list[tuple[str, str]]:
+    """As ``judge``, each item with a stable code (the gate's id, or unknown_deal, closed,
+    same_stage, no_going_back, skipped_stages) to count refusals by."""
     if opp is None:
-        return ["未找到该商机（请先创建商机）"]
+        return [("unknown_deal", "未找到该商机（请先创建商机）")]
     stage = opp["stage"]
     if stage in ("won", "lost"):
-        return [f"商机已关闭（{STAGE_ZH[stage]}），不能再变更阶段"]
+        return [("closed", f"商机已关闭（{STAGE_ZH[stage]}），不能再变更阶段")]
     if to_stage == stage:
-        return [f"商机已处于「{STAGE_ZH[stage]}」阶段"]
+        return [("same_stage", f"商机已处于「{STAGE_ZH[stage]}」阶段")]
     if to_stage == "lost":
         return []
     here, there = STAGES.index(stage), STAGES.index(to_stage)
     if there < here:
-        return [] if rules.allow_back else [f"不允许退回到「{STAGE_ZH[to_stage]}」阶段"]
-    missing: list[str] = []
+        return [] if rules.allow_back else [("no_going_back", f"不允许退回到「{STAGE_ZH[to_stage]}」阶段")]
+    missing: list[tuple[str, str]] = []
     if there > here + 1 and not rules.allow_skip:
         skipped = "、".join(STAGE_ZH[s] for s in STAGES[here + 1 : there])
-        missing.append(f"不能跳过阶段：{skipped}")
+        missing.append(("skipped_stages", f"不能跳过阶段：{skipped}"))
     for gate in rules.gates:
         # a skip (where allowed) must still pass the gates of every stage it passes
         if STAGES.index(gate.to_stage) <= here or STAGES.index(gate.to_stage) > there:
             continue
-        missing.extend(_gate(opp, gate))
+        missing.extend((gate.id, text) for text in _gate(opp, gate))
     return missing
+
+
+CODE_ZH = {
+    "unknown_deal": "商机不存在",
+    "closed": "商机已关闭",
+    "same_stage": "已处于该阶段",
+    "no_going_back": "不允许退回",
+    "skipped_stages": "跳过阶段",
+}
+
+
+def label(code: str, rules: GateRules) -> str:
+    """A refusal code as a sales manager reads it."""
+    if code in CODE_ZH:
+        return CODE_ZH[code]
+    gate = next((g for g in rules.gates if g.id == code), None)
+    if gate is None:
+        return code
+    if gate.kind == "document" and gate.doc_type is not None:
+        return f"{STAGE_ZH[gate.to_stage]}前需{DOC_TYPE_ZH[gate.doc_type]}"
+    return f"报价超过{yuan(gate.quote_over or Decimal(0))}需{APPROVER_ZH[gate.approver_role or 'director']}审批"
 
 
 def _gate(opp: dict[str, Any], gate: Gate) -> list[str]:

@@ -200,7 +200,7 @@ def from_store(client: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any], st
     """The stored CRM events (masked, as the fold saw them), in event time."""
     res = client.query(
         "SELECT event_id, event_type, occurred_at, payload, account_id FROM events FINAL "
-        "WHERE startsWith(event_type, 'crm.') AND event_type != 'crm.product' ORDER BY occurred_at, event_id"
+        "WHERE startsWith(event_type, 'crm.') AND account_id != '' ORDER BY occurred_at, event_id"
     )
     for event_id, etype, occurred, payload, account in res.result_rows:
         at = _ts(occurred).isoformat(timespec="milliseconds")  # as the fold's rows write it: UTC, aware

@@ -386,6 +386,16 @@ class Book:
             }
             heap.append((self.start, seq, "crm.catalogue", pid, self._env("crm.product", self.start, None, body, seq)))
             seq += 1
+        for rep in self.reps:
+            at = min(rep.started, self.start)
+            body = {
+                "rep_id": rep.rep_id,
+                "name": f"{rep.rep_id[-2:]}号销售",
+                "region": rep.region,
+                "started_on": rep.started.date().isoformat(),
+            }
+            heap.append((at, seq, "crm.catalogue", rep.rep_id, self._env("crm.rep", at, None, body, seq)))
+            seq += 1
         for h in self.hospitals:
             at = self.start - timedelta(minutes=5)
             body = {"name": h.name, "region": h.region, "tier": h.tier, "owner_rep_id": h.rep.rep_id}

@@ -31,6 +31,7 @@ RESULT_TOPICS: tuple[str, ...] = (
     CUSTOMER_TAGS,
     RECOMMENDATIONS,
     "deal.products",
+    "deal.reps",
     "deal.accounts",
     "deal.contacts",
     "opportunities",

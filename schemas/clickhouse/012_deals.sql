@@ -18,6 +18,22 @@ CREATE TABLE IF NOT EXISTS crm_products
 ENGINE = ReplacingMergeTree(version)
 ORDER BY product_line_id;
 
+CREATE TABLE IF NOT EXISTS crm_reps
+(
+    rep_id          String,
+    name            String,
+    region          LowCardinality(String),
+    started_on      Date,
+    updated_at      DateTime64(3, 'UTC'),
+    version         UInt64,
+    kafka_topic     LowCardinality(String),
+    kafka_partition UInt16,
+    kafka_offset    UInt64,
+    stored_at       DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY rep_id;
+
 CREATE TABLE IF NOT EXISTS crm_accounts
 (
     account_id         String,
@@ -28,6 +44,10 @@ CREATE TABLE IF NOT EXISTS crm_accounts
     contacts           UInt32,
     decision_roles     Array(LowCardinality(String)),
     open_opportunities UInt32,
+    grade              LowCardinality(String),
+    grade_score        Float32,
+    grade_reasons      Array(String),
+    grading_version    LowCardinality(String),
     version            UInt64,
     kafka_topic        LowCardinality(String),
     kafka_partition    UInt16,
@@ -110,6 +130,7 @@ CREATE TABLE IF NOT EXISTS opportunity_audit
     to_stage        LowCardinality(String),
     decision        LowCardinality(String),
     missing         Array(String),
+    missing_codes   Array(LowCardinality(String)),
     reason          String,
     request_reason  String,
     rule_version    LowCardinality(String),

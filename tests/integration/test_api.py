@@ -500,7 +500,7 @@ def test_a_sales_manager_sees_their_regions_funnel_refusals_and_coaching_list(co
     lead = f["stages"][0]
     assert lead["reached"] == got["total"] and 0 < lead["to_next"] <= 1
     refused = console.one(
-        "SELECT count() FROM opportunity_audit FINAL ARRAY JOIN missing WHERE decision = 'refused' "
+        "SELECT count() FROM opportunity_audit FINAL ARRAY JOIN missing_codes WHERE decision = 'refused' "
         "AND opportunity_id IN (SELECT opportunity_id FROM opportunities FINAL WHERE region = {r:String})",
         r=region,
     )
@@ -513,6 +513,31 @@ def test_a_sales_manager_sees_their_regions_funnel_refusals_and_coaching_list(co
     assert sorted(c["rep_id"] for c in coach) == sorted(r[0] for r in late)
     assert all(c["late"] > 0 and c["median_delay_hours"] >= 0 for c in coach)
     assert console.get("east", "/api/customers/C-VISIT-1").status_code == 403
+    graded = console.get("east", "/api/deals/accounts?limit=100").json()
+    stored = dict(
+        console.db.query(
+            "SELECT grade, count() FROM crm_accounts FINAL WHERE region = {r:String} GROUP BY grade",
+            parameters={"r": region},
+        ).result_rows
+    )
+    assert graded["by_grade"] == stored and {a["region"] for a in graded["items"]} == {region}
+    assert [a["grade_score"] for a in graded["items"]] == sorted(
+        (a["grade_score"] for a in graded["items"]), reverse=True
+    )
+    q = console.get("east", "/api/deals/quality").json()
+    closed = console.one(
+        "SELECT count() FROM opportunities FINAL WHERE region = {r:String} AND closed_at IS NOT NULL", r=region
+    )
+    assert q["closed_deals"] == closed and 0 <= q["quality_share"] <= 1
+    fresh = console.get("east", "/api/deals/new-reps?days=3650").json()
+    reps = console.db.query(
+        "SELECT rep_id FROM crm_reps FINAL WHERE region = {r:String} ORDER BY started_on, rep_id",
+        parameters={"r": region},
+    ).result_rows
+    assert [r["rep_id"] for r in fresh] == [r[0] for r in reps]
+    for r in fresh:
+        if r["first_order_days"] is not None:
+            assert r["first_order_days"] >= 0
 
 
 def test_a_reps_top3_is_ranked_by_the_model_trained_on_the_stored_history(console: Console) -> None:

@@ -15,6 +15,7 @@ from nlp.pii import Pii
 from pipeline import customer, intake
 from pipeline.deals import book, gates
 from pipeline.deals.simulate import Book
+from schemas.crm import STATELESS
 from schemas.events import EventError, validate
 
 PII = Pii(b"unit-test-key-0123456789abcdef!!")
@@ -173,6 +174,10 @@ def test_stages_cannot_be_skipped_and_a_closed_deal_does_not_move() -> None:
     assert leap["decision"] == "refused"
     assert leap["missing"][0] == "不能跳过阶段：方案、报价"
     assert any("需求调研表" in m for m in leap["missing"])  # the skipped stages' gates are named too
+    assert leap["missing_codes"] == ["skipped_stages", "needs_survey_before_quote"]  # what refusals are counted by
+    rules = gates.shipped().rules
+    assert [gates.label(c, rules) for c in leap["missing_codes"]] == ["跳过阶段", "报价前需需求调研表"]
+    assert gates.label("director_approval_over_50k", rules) == "报价超过¥50,000.00需总监审批"
     assert desk.ask("lost", T0 + timedelta(days=1))["decision"] == "accepted"
     assert desk.ask("solution", T0 + timedelta(days=2))["missing"] == ["商机已关闭（输单），不能再变更阶段"]
     assert desk.rows("opportunities")[-1]["closed_at"] is not None
@@ -398,7 +403,7 @@ def simulated_rows(seed: int, deals: int = 400) -> tuple[Book, list[tuple[dict[s
     b = Book(seed, now=datetime(2026, 11, 30, tzinfo=UTC), days=180, deals=deals)
     rows = []
     for _at, topic, key, env in b.stream():
-        if env["event_type"] != "crm.product":
+        if env["event_type"] not in STATELESS:
             row, p = intake.accepted(validate(env, topic), PII)
             rows.append((row, p, key))
     return b, rows
@@ -484,3 +489,76 @@ def test_urgency_reads_the_budget_deadline_the_quiet_days_and_fresh_intent() -> 
         {**row, "budget_deadline": None, "last_activity_at": "2026-11-29T00:00:00+00:00", "intent_at": None}, at
     )
     assert calm == 1.0 and none == []
+
+
+def graded_state() -> dict[str, Any]:
+    at = "2026-11-20T00:00:00+00:00"
+    won = {"stage": "won", "closed_at": "2026-06-01T00:00:00+00:00", "quotes": [{"amount": "250000.00"}]}
+    won.update(expected_amount="260000.00", intent_at=None)
+    old = {"stage": "won", "closed_at": "2025-06-01T00:00:00+00:00", "quotes": [], "expected_amount": "900000.00"}
+    old["intent_at"] = None
+    open_deal = {"stage": "quote", "closed_at": None, "quotes": [], "expected_amount": "150000.00", "intent_at": at}
+    return {
+        "account": {"tier": "三级甲等"},
+        "contacts": {f"c{i}": {"role": r} for i, r in enumerate(["department_head", "equipment", "procurement"])},
+        "opps": {"a": won, "b": old, "c": open_deal},
+        "activity_times": ["2026-11-25T00:00:00+00:00"] * 4 + ["2026-09-01T00:00:00+00:00"] * 9,
+    }
+
+
+def test_account_grading_by_hand_worked_example_and_configurable_weights() -> None:
+    from pipeline.deals import grading
+
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    rules = grading.shipped().rules
+    # pipeline 150k of 300k: 30 x 0.5 = 15; won within a year 250k of 500k: 25 x 0.5 = 12.5 (the
+    # 900k deal closed 18 months ago does not count); read 10 days ago: 15; 3 of 5 roles: 9;
+    # 4 activities in 30 days of 8: 5; 三级甲等: 5. Total 61.5 of 100: A (from 60).
+    letter, score, why = grading.grade(graded_state(), at, rules)
+    assert (letter, score) == ("A", 61.5)
+    assert why == ["在途商机金额 +15", "近30天阅读产品资料 +15", "近一年成交金额 +12"]  # ties in file order
+    text = (grading.resources.files("pipeline.deals") / "data" / "grading.yaml").read_text(encoding="utf-8")
+    stricter = grading.successor(
+        grading.parse(text), text.replace("A: 60", "A: 70").replace('"2026-11-30.1"', '"2026-12-02.1"')
+    )
+    assert grading.grade(graded_state(), at, stricter.rules)[0] == "B"
+    with pytest.raises(ValueError, match="give it a new version"):
+        grading.successor(grading.parse(text), text.replace("A: 60", "A: 70"))
+    with pytest.raises(ValueError, match="unknown signals"):
+        grading.parse(text.replace("tier: 5", "tier: 5\n  golf: 3"))
+    with pytest.raises(ValueError, match="B <= A"):
+        grading.parse(text.replace("B: 30", "B: 80"))
+
+
+def test_an_account_is_graded_again_as_its_events_arrive() -> None:
+    desk = Desk()
+    opened(desk, amount="38000.00")
+    first = desk.rows("crm_accounts")[-1]
+    assert first["grade"] == "C" and first["grading_version"] == "2026-11-30.1"
+    for i in range(8):
+        desk.send(
+            "crm.activity",
+            {
+                "activity_id": f"A-{i}",
+                "opportunity_id": "OP-1",
+                "rep_id": "R-001",
+                "kind": "visit",
+                "duration_minutes": 30,
+            },
+            T0 + timedelta(days=1, hours=i),
+        )
+    desk.send(
+        "crm.doc_view",
+        {
+            "view_id": "V-1",
+            "contact_id": "CT-1",
+            "material_id": "M-1",
+            "title": "全自动生化分析仪参数对比表",
+            "dwell_seconds": 30,
+            "pages_read": 1,
+            "pages_total": 12,
+        },
+        T0 + timedelta(days=2),
+    )
+    later = desk.rows("crm_accounts")[-1]
+    assert later["grade_score"] > first["grade_score"] and "近30天阅读产品资料 +15" in later["grade_reasons"]

@@ -266,7 +266,8 @@ async function deal(id) {
 }
 
 async function funnel() {
-  const [f, coach] = await Promise.all([api("/api/deals/funnel"), api("/api/deals/coaching")]);
+  const [f, coach, graded, quality, fresh] = await Promise.all([api("/api/deals/funnel"), api("/api/deals/coaching"),
+    api("/api/deals/accounts?limit=10"), api("/api/deals/quality"), api("/api/deals/new-reps")]);
   const pct = (v) => (v === null ? "—" : Math.round(v * 100) + "%");
   show(
     h("section", { class: "card", id: "funnel" }, h("h2", {}, "销售漏斗" + (me.region ? " · " + me.region : "")),
@@ -275,6 +276,16 @@ async function funnel() {
       h("p", { class: "muted" }, "输单 " + f.lost + " 个")),
     h("section", { class: "card", id: "refusals" }, h("h2", {}, "阶段拦截（缺什么）"),
       f.refusals.length ? h("ul", { class: "plain" }, f.refusals.map((r) => h("li", {}, r.missing + "：" + r.count + " 次"))) : h("p", { class: "muted" }, "暂无拦截")),
+    h("section", { class: "card", id: "grading" }, h("h2", {}, "客户分级"),
+      h("p", {}, ["A", "B", "C"].map((g) => g + "类 " + (graded.by_grade[g] || 0) + " 家").join(" · ")),
+      h("ul", { class: "plain" }, graded.items.map((a) => h("li", {}, h("strong", {}, a.grade + " "), a.name + "（" + Math.round(a.grade_score) + "分）",
+        h("div", { class: "muted" }, a.grade_reasons.join("；")))))),
+    h("section", { class: "card", id: "quality" }, h("h2", {}, "接触质量"),
+      quality.closed_deals ? h("p", {}, "已结束商机中 " + pct(quality.quality_share) + " 做过≥45分钟且含定制参数页的演示；赢单率 " +
+        pct(quality.won_rate_quality) + "，其余 " + pct(quality.won_rate_rest) + (quality.lift ? "（" + quality.lift + " 倍）" : "")) : h("p", { class: "muted" }, "暂无已结束商机")),
+    h("section", { class: "card", id: "new-reps" }, h("h2", {}, "新人首单周期"),
+      fresh.length ? h("ul", { class: "plain" }, fresh.map((r) => h("li", {}, r.name + "（" + r.rep_id + "，" + r.started_on + " 入职）：" +
+        (r.first_order_days === null ? "尚未成交" : r.first_order_days + " 天")))) : h("p", { class: "muted" }, "近一年没有新入职销售")),
     h("section", { class: "card", id: "coaching" }, h("h2", {}, "辅导清单（更新延迟超过24小时）"),
       coach.length ? h("table", {}, h("tr", {}, h("th", {}, "销售"), h("th", {}, "延迟更新"), h("th", {}, "延迟中位数"), h("th", {}, "意向跟进超时")),
         coach.map((c) => h("tr", {}, h("td", {}, c.rep_id + " · " + c.region), h("td", {}, c.late + " / " + c.activities), h("td", {}, c.median_delay_hours + " 小时"),
