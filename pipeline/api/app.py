@@ -210,6 +210,15 @@ def create_api(
         except queries.QuotaExceeded as exc:
             raise HTTPException(429, f"今日手机号查询次数已用完（{exc}）", headers={"Retry-After": "3600"}) from None
 
+    def deal_model() -> Any:
+        """The trained close-probability model, if any (a broken file reads as none)."""
+        from pipeline.deals import model
+
+        try:
+            return model.load(model_dir) if model_dir is not None else None
+        except (ValueError, OSError, KeyError):
+            return None
+
     # The B2B book: a rep sees their own deals, a sales manager their region's, an admin all.
     SALES = ("admin", "sales_manager", "sales_rep")
     Stage = Literal["lead", "solution", "quote", "contract", "collection", "won", "lost"]
@@ -222,7 +231,7 @@ def create_api(
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> dict[str, Any]:
         need(p, *SALES)
-        return dict(await db(deal_queries.deals, p, stage, limit, offset))
+        return dict(await db(deal_queries.deals, p, stage, limit, offset, deal_model()))
 
     @app.get("/api/deals/funnel")
     async def funnel(p: Who) -> dict[str, Any]:
@@ -242,10 +251,7 @@ def create_api(
     @app.get("/api/deals/top3")
     async def top3(p: Who) -> dict[str, Any]:
         need(p, *SALES)
-        from pipeline.deals import model
-
-        m = model.load(model_dir) if model_dir is not None else None
-        return dict(await db(deal_queries.top3, p, datetime.now(UTC), m))
+        return dict(await db(deal_queries.top3, p, datetime.now(UTC), deal_model()))
 
     @app.get("/api/deals/accounts")
     async def graded_accounts(

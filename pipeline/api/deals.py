@@ -3,7 +3,7 @@ their region's, an admin all. Every query goes through ``deal_scope``."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ def deal_scope(p: Principal) -> tuple[str, dict[str, Any]]:
     return "0", {}
 
 
-def deals(client: Any, p: Principal, stage: str | None, limit: int, offset: int) -> dict[str, Any]:
-    """Open and closed deals in scope, newest change first, with what the next gate misses."""
+def deals(client: Any, p: Principal, stage: str | None, limit: int, offset: int, m: Any = None) -> dict[str, Any]:
+    """Open and closed deals in scope, newest change first, with what the next gate misses
+    and, for open deals when a model is trained, the close probability and its factors."""
     cond, params = deal_scope(p)
     where = [cond]
     if stage:
@@ -40,11 +41,19 @@ def deals(client: Any, p: Principal, stage: str | None, limit: int, offset: int)
         "SELECT opportunity_id, account_id, account_name, region, name, product_line_id, rep_id, stage, "  # noqa: S608  # as above
         "stage_since, updated_at, last_activity_at, expected_amount, quote_amount, competitor, competitor_amount, "
         "budget_deadline, next_stage, missing, refusals, intent_at, intent_title, followed_up_at, quality_demo, "
+        "created_at, activities, demo_minutes, survey_complete, decision_roles, "
         f"closed_at FROM opportunities FINAL WHERE {sql_where} "
         "ORDER BY isNotNull(closed_at), updated_at DESC, opportunity_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
         {**params, "limit": limit, "offset": offset},
     )
+    now = datetime.now(UTC)
     for r in rows:
+        r["probability"], r["factors"] = None, []
+        if m is not None and r["closed_at"] is None:
+            from pipeline.deals.model import features
+
+            x = features(r, now)
+            r["probability"], r["factors"] = round(m.probability(x), 3), m.factors(x)
         r["stage_zh"] = STAGE_ZH.get(r["stage"], r["stage"])
         r["next_stage_zh"] = STAGE_ZH.get(r["next_stage"], "")
         for money in ("expected_amount", "quote_amount", "competitor_amount"):

@@ -20,7 +20,6 @@ from pipeline.intake import iso
 from schemas.crm import STAGE_ZH
 
 log = logging.getLogger(__name__)
-MORNING_HOUR = 8  # business time: the ranking is ready before the 08:30 stand-up
 
 OPEN_DEALS = (
     "SELECT opportunity_id, account_name, region, name, rep_id, stage, stage_since, created_at, last_activity_at, "
@@ -87,9 +86,10 @@ def push_rows(rows: list[dict[str, Any]], day: date) -> list[dict[str, Any]]:
 
 
 async def morning_loop(
-    settings: Settings, db: Callable[..., Awaitable[Any]], stopping: asyncio.Event, interval: float = 60.0
+    settings: Settings, db: Callable[..., Awaitable[Any]], stopping: asyncio.Event, interval: float = 15.0
 ) -> None:
-    """Once a business day from MORNING_HOUR: rank, store, push. A restart the same day finds
+    """Once a business day from ``settings.top3_hour`` (business time; 8: ready before the
+    08:30 stand-up): rank, store, push. A restart the same day finds
     today's rows stored and does not push again."""
     from aiokafka import AIOKafkaProducer
 
@@ -102,14 +102,21 @@ async def morning_loop(
         while not stopping.is_set():
             now = datetime.now(UTC)
             local = now.astimezone(business_tz())
-            if local.hour >= MORNING_HOUR and done != local.date():
-                m = deal_model.load(settings.model_dir)
+            if local.hour >= settings.top3_hour and done != local.date():
+                try:
+                    m = deal_model.load(settings.model_dir)
+                except (ValueError, OSError, KeyError) as exc:  # a stale or broken file must not stop serve
+                    if not warned:
+                        log.error("deal model refused, no morning TOP-3: %s", exc)
+                        warned = True
+                    m = None
                 if m is None:
                     if not warned:
                         log.info("no deal model (`salespulse deals train`): no morning TOP-3")
                         warned = True
                 else:
                     stored = await db(stored_for, local.date())
+                    rows: list[dict[str, Any]] = []
                     if not stored:
                         rows = await db(ranking, m, now)
                         if producer is None:
@@ -127,7 +134,8 @@ async def morning_loop(
                             )
                         await producer.flush()
                         log.info("morning TOP-3 for %s: %d reps", local.date(), len({r["rep_id"] for r in rows}))
-                    done = local.date()
+                    if stored or rows:  # no open deals yet: look again at the next check
+                        done = local.date()
             try:
                 await asyncio.wait_for(stopping.wait(), interval)
             except TimeoutError:

@@ -58,6 +58,7 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     keys_file: Path = Path("var/api_keys.json")
+    top3_hour: int = 8  # business time from which serve ranks the day's TOP-3 deals per rep
 
     def topic(self, name: str) -> str:
         """Full topic name; the prefix isolates tests and tenants on one broker."""
@@ -118,6 +119,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "SALESPULSE_API_HOST": ("api_host", str),
     "SALESPULSE_API_PORT": ("api_port", int),
     "SALESPULSE_KEYS_FILE": ("keys_file", Path),
+    "SALESPULSE_TOP3_HOUR": ("top3_hour", int),
 }
 
 # Documented in README; tests check the two lists stay equal.
@@ -169,6 +171,8 @@ def _check(s: Settings) -> None:
         raise SettingsError(f"SALESPULSE_BUSINESS_TIMEZONE={s.business_timezone!r} is not an IANA time zone") from None
     if s.partitions < 1:
         raise SettingsError("SALESPULSE_PARTITIONS must be >= 1")
+    if not 0 <= s.top3_hour <= 23:
+        raise SettingsError("SALESPULSE_TOP3_HOUR must be an hour, 0-23")
     if s.env == "production" and s.pii_hmac_key in ("", DEMO_PII_KEY):
         raise SettingsError("SALESPULSE_PII_HMAC_KEY must be set to a secret of >= 16 bytes in production")
 

@@ -562,6 +562,11 @@ def test_a_reps_top3_is_ranked_by_the_model_trained_on_the_stored_history(consol
         ).result_rows
     }
     assert {i["opportunity_id"] for i in items} <= open_ids
+    listed = console.get("seller", "/api/deals?limit=100").json()["items"]
+    for d in listed:  # close probability per open deal, once a model is trained
+        assert (d["probability"] is None) == (d["closed_at"] is not None)
+        if d["probability"] is not None:
+            assert 0 < d["probability"] < 1 and all(f[0] in "＋－" for f in d["factors"])
     region = console.get("east", "/api/deals/top3").json()["items"]
     reps_east = {
         r[0]

@@ -341,3 +341,61 @@ def test_a_high_intent_push_reaches_the_reps_wecom_robot_with_the_talks_and_the_
     day = now.astimezone(business_tz()).strftime("%Y%m%d")
     delivered = db.query("SELECT alert_id, status FROM alert_deliveries FINAL").result_rows
     assert delivered == [(f"OP-7:intent:{day}", "delivered")]
+
+
+def test_serve_ranks_each_reps_top3_in_the_morning_stores_it_and_pushes_it(
+    settings: Settings, db: Any, worker: Any, tmp_path: Path
+) -> None:
+    """Raw CRM events -> worker -> sink -> serve's morning job (model on disk) -> rep_top3
+    rows in ClickHouse and one push per rep to the WeCom robot."""
+    from nlp.pii import Pii
+    from pipeline import intake
+    from pipeline.deals import model
+    from pipeline.deals.simulate import Book, generate_crm
+    from schemas.crm import STATELESS
+    from schemas.events import validate
+    from tests.integration.conftest import ServeRunner, free_port
+    from tests.robot_server import robot
+
+    now = datetime.now(UTC)
+    pii = Pii(b"any-key-for-the-model-0123456789")
+    train_book = Book(11, now=now, days=180, deals=300)  # trained elsewhere, on another book
+    rows = []
+    for _at, topic, key, env in train_book.stream():
+        if env["event_type"] not in STATELESS:
+            rows.append((*intake.accepted(validate(env, topic), pii), key))
+    snaps, outcomes = model.replay(rows)
+    (tmp_path / model.MODEL_FILE).write_text(model.train(snaps, outcomes).to_json(), encoding="utf-8")
+    book = list(generate_crm(5, now=now, days=90, deals=60, hospitals=40, reps=8))
+    send(settings, [(t, k, v) for t, k, v, _at in book])
+    with robot([(200, {"errcode": 0, "errmsg": "ok"})]) as (url, received):
+        s = settings.with_(model_dir=tmp_path, top3_hour=0, api_port=free_port(), wecom_webhook=url)
+        worker(model_dir=tmp_path)
+        server = ServeRunner(s).start()
+        try:
+            wait_until(lambda: count(db, "SELECT count() FROM rep_top3") > 0, 150, "the morning TOP-3 stored")
+            wait_until(
+                lambda: count(db, "SELECT count() FROM alert_deliveries FINAL WHERE alert_id LIKE '%:top3:%'") > 0,
+                60,
+                "a TOP-3 push delivered",
+            )
+        finally:
+            server.stop()
+    top = db.query("SELECT rep_id, rank, probability, factors, opportunity_id FROM rep_top3 FINAL").result_rows
+    by_rep: dict[str, list[Any]] = {}
+    for rep, rank, p, factors, opp in top:
+        by_rep.setdefault(rep, []).append((rank, p, factors, opp))
+    for rep, items in by_rep.items():
+        assert sorted(r[0] for r in items) == list(range(1, len(items) + 1)) and len(items) <= 3
+        assert all(0 < r[1] < 1 for r in items)
+        owned = count(
+            db,
+            "SELECT count() FROM opportunities FINAL WHERE rep_id = {r:String} AND opportunity_id IN {o:Array(String)}",
+            r=rep,
+            o=[r[3] for r in items],
+        )
+        assert owned == len(items)  # every ranked deal is the rep's own
+    pushed = [
+        r["body"]["markdown"]["content"] for r in received if "今日TOP3待推进商机" in r["body"]["markdown"]["content"]
+    ]
+    assert pushed and all("成交概率" in t for t in pushed)

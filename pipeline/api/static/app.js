@@ -232,7 +232,8 @@ async function deals(arg) {
   pick.addEventListener("change", () => go("deals", { stage: pick.value, offset: 0 }));
   const rows = d.items.map((o) => h("tr", { "data-deal": o.opportunity_id },
     h("td", {}, h("a", { onclick: () => go("deal", o.opportunity_id) }, o.name), h("div", { class: "muted" }, o.account_name + " · " + o.rep_id)),
-    h("td", {}, o.stage_zh, o.intent_at ? h("span", { class: "intent" }, " 高意向") : null),
+    h("td", {}, o.stage_zh, o.intent_at ? h("span", { class: "intent" }, " 高意向") : null,
+      o.probability === null ? null : h("div", { class: "muted", title: o.factors.join("；") }, "成交概率 " + Math.round(o.probability * 100) + "%")),
     h("td", {}, o.next_stage ? (o.missing.length ? h("ul", { class: "plain missing" }, o.missing.map((m) => h("li", {}, m))) : h("span", { class: "done" }, "可推进到" + o.next_stage_zh)) : "—"),
     h("td", {}, yuan(o.quote_amount || o.expected_amount), o.competitor ? h("div", { class: "muted" }, o.competitor + " " + yuan(o.competitor_amount)) : null),
     h("td", {}, time(o.updated_at))));
