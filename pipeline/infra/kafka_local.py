@@ -197,7 +197,10 @@ def _format(settings: Settings, p: Paths) -> None:
 
         p.cluster_id.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
     cid = p.cluster_id.read_text().strip()
-    cmd = _java_cmd(settings, p, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(p.config), "--standalone")
+    # "--cluster-id=ID": an id may start with "-" (base64url), which argparse would take for an option
+    cmd = _java_cmd(
+        settings, p, "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(p.config), "--standalone"
+    )
     if settings.kafka_local_sasl:  # the broker's own SCRAM user must exist before its first start
         cmd += ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={_admin_password(p)}]"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603  # fixed argv

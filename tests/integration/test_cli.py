@@ -130,3 +130,20 @@ def test_broker_restart_keeps_data(base_settings: Settings, settings: Settings) 
     values = sorted(m.value.decode() for m in consumer)
     consumer.close()
     assert values == sorted(f"m{i}" for i in range(20))
+
+
+def test_storage_is_formatted_when_the_cluster_id_starts_with_a_dash(tmp_path: Path) -> None:
+    """One id in 64 (base64url) starts with "-": Kafka's argparse read it as an option and the
+    broker never started (seen on a fresh CI clone)."""
+    from pipeline.infra import kafka_local
+
+    root = Path(__file__).resolve().parents[2]
+    s = Settings(var_dir=tmp_path, kafka_port=19192, kafka_controller_port=19193)
+    p = kafka_local.paths(s)
+    p.root.mkdir(parents=True)
+    (p.root / "libs").symlink_to(root / "var" / "kafka" / "libs", target_is_directory=True)
+    p.logs.mkdir()
+    p.config.write_text(kafka_local._properties(s, p))
+    p.cluster_id.write_text("-YjUQGAVQT2JysKNjOFKjw")
+    kafka_local._format(s, p)
+    assert "cluster.id=-YjUQGAVQT2JysKNjOFKjw" in (p.data / "meta.properties").read_text()
