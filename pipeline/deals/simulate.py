@@ -387,7 +387,7 @@ class Book:
             heap.append((self.start, seq, "crm.catalogue", pid, self._env("crm.product", self.start, None, body, seq)))
             seq += 1
         for rep in self.reps:
-            at = min(rep.started, self.start)
+            at = self.start - timedelta(minutes=10)  # the roster as the CRM holds it; started_on says when
             body = {
                 "rep_id": rep.rep_id,
                 "name": f"{rep.rep_id[-2:]}号销售",
