@@ -64,7 +64,7 @@ def alert_truth(client: Any, before: int = BEFORE_DAYS, after: int = AFTER_DAYS)
         for row in client.query("SELECT customer_id, churn_at, dip_from, dip_to FROM sim_truth FINAL").result_rows
     ]
     span_from, span_to = client.query(  # the customers' events: CRM history spans other months
-        "SELECT min(occurred_at), max(occurred_at) FROM events WHERE customer_id != ''"
+        "SELECT min(occurred_at), max(occurred_at) FROM events WHERE NOT startsWith(event_type, 'crm.')"
     ).result_rows[0]
     if not truth or span_from is None:
         return []
