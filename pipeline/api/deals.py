@@ -15,14 +15,14 @@ from schemas.crm import STAGE_ZH, STAGES
 LATE_HOURS = 24
 
 
-def deal_scope(p: Principal) -> tuple[str, dict[str, Any]]:
-    """(a condition on rows that carry rep_id and region, its parameters) for this principal."""
+def deal_scope(p: Principal, rep: str = "rep_id", region: str = "region") -> tuple[str, dict[str, Any]]:
+    """(a condition on the columns ``rep`` and ``region`` of the rows read, its parameters)."""
     if p.role == "admin":
         return "1", {}
     if p.role == "sales_manager":
-        return "region = {scope_region:String}", {"scope_region": p.region}
+        return f"{region} = {{scope_region:String}}", {"scope_region": p.region}
     if p.role == "sales_rep":
-        return "rep_id = {scope_rep:String}", {"scope_rep": p.rep_id}
+        return f"{rep} = {{scope_rep:String}}", {"scope_rep": p.rep_id}
     return "0", {}
 
 
@@ -207,8 +207,7 @@ def top3(client: Any, p: Principal, now: datetime, m: Any) -> dict[str, Any]:
 
 def accounts(client: Any, p: Principal, grade: str | None, limit: int, offset: int) -> dict[str, Any]:
     """Accounts with their A/B/C grade and what earned it (a rep: the accounts they own)."""
-    cond, params = deal_scope(p)
-    cond = cond.replace("rep_id =", "owner_rep_id =")
+    cond, params = deal_scope(p, rep="owner_rep_id")
     if grade:
         cond += " AND grade = {grade:String}"
         params["grade"] = grade
@@ -254,8 +253,7 @@ def quality(client: Any, p: Principal) -> dict[str, Any]:
 def new_reps(client: Any, p: Principal, now: datetime, within_days: int) -> list[dict[str, Any]]:
     """First-order cycle of reps who started within ``within_days``: days from their start to
     their first won deal (None while they have none)."""
-    cond, params = deal_scope(p)
-    cond = cond.replace("rep_id =", "r.rep_id =").replace("region =", "r.region =")
+    cond, params = deal_scope(p, rep="r.rep_id", region="r.region")
     params["since"] = (now - timedelta(days=within_days)).date()
     rows = _rows(
         client,

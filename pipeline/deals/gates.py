@@ -6,15 +6,13 @@ and a requested stage in, the missing items in Simplified Chinese out (none: acc
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.deals import rulefile
 from schemas.crm import DOC_TYPE_ZH, ROLE_ZH, STAGE_ZH, STAGES
 
 FIELD_ZH = {"budget_range": "预算范围", "decision_roles": "决策链角色", "po_number": "PO编号"}
@@ -61,43 +59,23 @@ class GateRules(_Strict):
         return self
 
 
-class Loaded:
-    """The rules in force and the text's digest (a changed text must carry a new version)."""
-
-    def __init__(self, rules: GateRules, digest: str) -> None:
-        self.rules = rules
-        self.digest = digest
+Loaded = rulefile.Loaded[GateRules]
 
 
 def parse(text: str) -> Loaded:
-    """Validate a gates file; a bad one raises ValueError naming what is wrong."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not YAML: {exc}") from None
-    try:
-        rules = GateRules.model_validate(doc)
-    except ValidationError as exc:
-        raise ValueError(str(exc)) from None
-    return Loaded(rules, hashlib.sha256(text.encode()).hexdigest())
+    return rulefile.parse(GateRules, text)
 
 
 def shipped() -> Loaded:
-    return parse(resources.files("pipeline.deals").joinpath("data", "gates.yaml").read_text(encoding="utf-8"))
+    return rulefile.shipped(GateRules, "gates.yaml")
 
 
 def load(model_dir: Path) -> Loaded:
-    """The sales manager's file in the model directory, else the shipped one."""
-    edited = model_dir / "gates.yaml"
-    return parse(edited.read_text(encoding="utf-8")) if edited.exists() else shipped()
+    return rulefile.load(GateRules, "gates.yaml", model_dir)
 
 
 def successor(current: Loaded, text: str) -> Loaded:
-    """A new file for a running worker: validated, and refused if it changed without a new version."""
-    new = parse(text)
-    if new.digest != current.digest and new.rules.version == current.rules.version:
-        raise ValueError(f"the file changed but its version is still {current.rules.version!r}: give it a new version")
-    return new
+    return rulefile.successor(current, text)
 
 
 def money(v: Any) -> Decimal:

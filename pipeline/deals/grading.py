@@ -3,15 +3,14 @@ marketing director changes without code (``grading.yaml``); pure, graded as even
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pipeline.deals import rulefile
 
 SIGNALS = ("pipeline_value", "won_value", "intent", "decision_chain", "activity", "tier")
 SIGNAL_ZH = {
@@ -48,37 +47,23 @@ class GradingRules(BaseModel):
         return self
 
 
-class Loaded:
-    def __init__(self, rules: GradingRules, digest: str) -> None:
-        self.rules = rules
-        self.digest = digest
+Loaded = rulefile.Loaded[GradingRules]
 
 
 def parse(text: str) -> Loaded:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not YAML: {exc}") from None
-    try:
-        return Loaded(GradingRules.model_validate(doc), hashlib.sha256(text.encode()).hexdigest())
-    except ValidationError as exc:
-        raise ValueError(str(exc)) from None
+    return rulefile.parse(GradingRules, text)
 
 
 def shipped() -> Loaded:
-    return parse(resources.files("pipeline.deals").joinpath("data", "grading.yaml").read_text(encoding="utf-8"))
+    return rulefile.shipped(GradingRules, "grading.yaml")
 
 
 def load(model_dir: Path) -> Loaded:
-    edited = model_dir / "grading.yaml"
-    return parse(edited.read_text(encoding="utf-8")) if edited.exists() else shipped()
+    return rulefile.load(GradingRules, "grading.yaml", model_dir)
 
 
 def successor(current: Loaded, text: str) -> Loaded:
-    new = parse(text)
-    if new.digest != current.digest and new.rules.version == current.rules.version:
-        raise ValueError(f"the file changed but its version is still {current.rules.version!r}: give it a new version")
-    return new
+    return rulefile.successor(current, text)
 
 
 def signals(state: dict[str, Any], at: datetime) -> dict[str, float]:

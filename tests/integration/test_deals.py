@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ def test_a_running_worker_picks_up_an_edited_gates_file(
     w = worker(model_dir=tmp_path)
     sink()
     wait_until(lambda: count(db, "SELECT count() FROM opportunity_audit") == 4, what="the first decisions")
-    shipped = (gates.resources.files("pipeline.deals") / "data" / "gates.yaml").read_text(encoding="utf-8")
+    shipped = (resources.files("pipeline.deals") / "data" / "gates.yaml").read_text(encoding="utf-8")
     # the same version with a change: refused, the rules in force stay
     (tmp_path / "gates.yaml").write_text(shipped.replace("quote_over: 50000", "quote_over: 100000"), encoding="utf-8")
     wait_until(lambda: "stage gates" in w.log_path.read_text() and "refused" in w.log_path.read_text(), 30, "refusal")

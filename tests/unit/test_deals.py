@@ -6,6 +6,7 @@ import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -236,7 +237,7 @@ def test_payment_complete_needs_the_po_acceptance_scan() -> None:
 
 
 def test_thresholds_are_configuration_and_a_changed_file_needs_a_new_version() -> None:
-    shipped_text = (gates.resources.files("pipeline.deals") / "data" / "gates.yaml").read_text(encoding="utf-8")
+    shipped_text = (resources.files("pipeline.deals") / "data" / "gates.yaml").read_text(encoding="utf-8")
     current = gates.parse(shipped_text)
     edited = shipped_text.replace("quote_over: 50000", "quote_over: 100000")
     with pytest.raises(ValueError, match="give it a new version"):
@@ -517,7 +518,7 @@ def test_account_grading_by_hand_worked_example_and_configurable_weights() -> No
     letter, score, why = grading.grade(graded_state(), at, rules)
     assert (letter, score) == ("A", 61.5)
     assert why == ["在途商机金额 +15", "近30天阅读产品资料 +15", "近一年成交金额 +12"]  # ties in file order
-    text = (grading.resources.files("pipeline.deals") / "data" / "grading.yaml").read_text(encoding="utf-8")
+    text = (resources.files("pipeline.deals") / "data" / "grading.yaml").read_text(encoding="utf-8")
     stricter = grading.successor(
         grading.parse(text), text.replace("A: 60", "A: 70").replace('"2026-11-30.1"', '"2026-12-02.1"')
     )

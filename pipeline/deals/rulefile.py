@@ -1,0 +1,56 @@
+"""Versioned rules files business people edit without code (stage gates, account grading):
+validated, shipped with a default, overridden from the model directory, and refused when a
+changed text keeps its version (every audit row names the version that judged it)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[R]):
+    """The rules in force and their text's digest."""
+
+    rules: R
+    digest: str
+
+
+def parse(model: type[R], text: str) -> Loaded[R]:
+    """Validate a rules file; a bad one raises ValueError naming what is wrong."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not YAML: {exc}") from None
+    try:
+        rules = model.model_validate(doc)
+    except ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    return Loaded(rules, hashlib.sha256(text.encode()).hexdigest())
+
+
+def shipped(model: type[R], name: str) -> Loaded[R]:
+    return parse(model, resources.files("pipeline.deals").joinpath("data", name).read_text(encoding="utf-8"))
+
+
+def load(model: type[R], name: str, model_dir: Path) -> Loaded[R]:
+    """The edited file in the model directory, else the shipped one."""
+    edited = model_dir / name
+    return parse(model, edited.read_text(encoding="utf-8")) if edited.exists() else shipped(model, name)
+
+
+def successor(current: Loaded[R], text: str) -> Loaded[R]:
+    """A new file for a running worker: validated, and refused if it changed without a new version."""
+    new = parse(type(current.rules), text)
+    old_version = getattr(current.rules, "version", "")
+    if new.digest != current.digest and getattr(new.rules, "version", "") == old_version:
+        raise ValueError(f"the file changed but its version is still {old_version!r}: give it a new version")
+    return new
