@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.deals import rulefile
+from pipeline import rulefile
 from schemas.crm import DOC_TYPE_ZH, ROLE_ZH, STAGE_ZH, STAGES
 
 FIELD_ZH = {"budget_range": "预算范围", "decision_roles": "决策链角色", "po_number": "PO编号"}

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.deals import rulefile
+from pipeline import rulefile
 
 SIGNALS = ("pipeline_value", "won_value", "intent", "decision_chain", "activity", "tier")
 SIGNAL_ZH = {

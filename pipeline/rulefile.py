@@ -1,6 +1,6 @@
-"""Versioned rules files business people edit without code (stage gates, account grading):
-validated, shipped with a default, overridden from the model directory, and refused when a
-changed text keeps its version (every audit row names the version that judged it)."""
+"""Versioned rules files business people edit without code (stage gates, account grading,
+rebates): validated, shipped with a default, overridden from the model directory, and
+refused when a changed text keeps its version (every row they judge names that version)."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def parse(model: type[R], text: str) -> Loaded[R]:
     return Loaded(rules, hashlib.sha256(text.encode()).hexdigest())
 
 
-def shipped(model: type[R], name: str) -> Loaded[R]:
-    return parse(model, resources.files("pipeline.deals").joinpath("data", name).read_text(encoding="utf-8"))
+def shipped(model: type[R], name: str, package: str = "pipeline.deals") -> Loaded[R]:
+    return parse(model, resources.files(package).joinpath("data", name).read_text(encoding="utf-8"))
 
 
-def load(model: type[R], name: str, model_dir: Path) -> Loaded[R]:
-    """The edited file in the model directory, else the shipped one."""
+def load(model: type[R], name: str, model_dir: Path, package: str = "pipeline.deals") -> Loaded[R]:
+    """The edited file in the model directory, else the one shipped in ``package``."""
     edited = model_dir / name
-    return parse(model, edited.read_text(encoding="utf-8")) if edited.exists() else shipped(model, name)
+    return parse(model, edited.read_text(encoding="utf-8")) if edited.exists() else shipped(model, name, package)
 
 
 def successor(current: Loaded[R], text: str) -> Loaded[R]:
