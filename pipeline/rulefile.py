@@ -54,3 +54,24 @@ def successor(current: Loaded[R], text: str) -> Loaded[R]:
     if new.digest != current.digest and getattr(new.rules, "version", "") == old_version:
         raise ValueError(f"the file changed but its version is still {old_version!r}: give it a new version")
     return new
+
+
+@dataclass(frozen=True)
+class Kind(Generic[R]):
+    """One kind of rules file: its model, file name and the package that ships the default."""
+
+    model: type[R]
+    name: str
+    package: str
+
+    def parse(self, text: str) -> Loaded[R]:
+        return parse(self.model, text)
+
+    def shipped(self) -> Loaded[R]:
+        return shipped(self.model, self.name, self.package)
+
+    def load(self, model_dir: Path) -> Loaded[R]:
+        return load(self.model, self.name, model_dir, self.package)
+
+    def successor(self, current: Loaded[R], text: str) -> Loaded[R]:
+        return successor(current, text)

@@ -7,7 +7,6 @@ and a requested stage in, the missing items in Simplified Chinese out (none: acc
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,22 +59,8 @@ class GateRules(_Strict):
 
 
 Loaded = rulefile.Loaded[GateRules]
-
-
-def parse(text: str) -> Loaded:
-    return rulefile.parse(GateRules, text)
-
-
-def shipped() -> Loaded:
-    return rulefile.shipped(GateRules, "gates.yaml")
-
-
-def load(model_dir: Path) -> Loaded:
-    return rulefile.load(GateRules, "gates.yaml", model_dir)
-
-
-def successor(current: Loaded, text: str) -> Loaded:
-    return rulefile.successor(current, text)
+FILE = rulefile.Kind(GateRules, "gates.yaml", "pipeline.deals")
+parse, shipped, load, successor = FILE.parse, FILE.shipped, FILE.load, FILE.successor
 
 
 def money(v: Any) -> Decimal:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,22 +47,8 @@ class GradingRules(BaseModel):
 
 
 Loaded = rulefile.Loaded[GradingRules]
-
-
-def parse(text: str) -> Loaded:
-    return rulefile.parse(GradingRules, text)
-
-
-def shipped() -> Loaded:
-    return rulefile.shipped(GradingRules, "grading.yaml")
-
-
-def load(model_dir: Path) -> Loaded:
-    return rulefile.load(GradingRules, "grading.yaml", model_dir)
-
-
-def successor(current: Loaded, text: str) -> Loaded:
-    return rulefile.successor(current, text)
+FILE = rulefile.Kind(GradingRules, "grading.yaml", "pipeline.deals")
+parse, shipped, load, successor = FILE.parse, FILE.shipped, FILE.load, FILE.successor
 
 
 def signals(state: dict[str, Any], at: datetime) -> dict[str, float]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,18 +32,8 @@ class MatchRules(BaseModel):
 
 
 Loaded = rulefile.Loaded[MatchRules]
-
-
-def parse(text: str) -> Loaded:
-    return rulefile.parse(MatchRules, text)
-
-
-def shipped() -> Loaded:
-    return rulefile.shipped(MatchRules, "matching.yaml", "pipeline.money")
-
-
-def load(model_dir: Path) -> Loaded:
-    return rulefile.load(MatchRules, "matching.yaml", model_dir, "pipeline.money")
+FILE = rulefile.Kind(MatchRules, "matching.yaml", "pipeline.money")
+parse, shipped, load, successor = FILE.parse, FILE.shipped, FILE.load, FILE.successor
 
 
 def new_contract(contract_id: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -62,22 +61,8 @@ class RebateRules(_Strict):
 
 
 Loaded = rulefile.Loaded[RebateRules]
-
-
-def parse(text: str) -> Loaded:
-    return rulefile.parse(RebateRules, text)
-
-
-def shipped() -> Loaded:
-    return rulefile.shipped(RebateRules, "rebates.yaml", "pipeline.money")
-
-
-def load(model_dir: Path) -> Loaded:
-    return rulefile.load(RebateRules, "rebates.yaml", model_dir, "pipeline.money")
-
-
-def successor(current: Loaded, text: str) -> Loaded:
-    return rulefile.successor(current, text)
+FILE = rulefile.Kind(RebateRules, "rebates.yaml", "pipeline.money")
+parse, shipped, load, successor = FILE.parse, FILE.shipped, FILE.load, FILE.successor
 
 
 @dataclass(frozen=True)
