@@ -7,7 +7,7 @@ dead letter with a reason instead of silently-wrong state.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -184,6 +184,9 @@ EVENT_TOPICS: tuple[str, ...] = (
 )
 
 
+MAX_CLOCK_AHEAD = timedelta(hours=1)  # producers' clocks may run this far ahead of ours
+
+
 class EventError(ValueError):
     """A rejected event; ``kind`` is a stable machine-readable class for counting."""
 
@@ -215,6 +218,14 @@ def validate(doc: Any, expected_topic: str | None = None) -> Event:
         env = Envelope.model_validate(doc)
     except ValidationError as exc:
         raise EventError("invalid_envelope", _short(exc)) from None
+    if env.occurred_at > datetime.now(UTC) + MAX_CLOCK_AHEAD:
+        # An event from the future (a typo such as 9999-12-31, a terminal's wrong clock) would
+        # move the event-time watermark past every real event and freeze the customer's state.
+        raise EventError(
+            "future_event_time",
+            f"occurred_at {env.occurred_at.isoformat()} is more than {MAX_CLOCK_AHEAD} ahead of now: check the "
+            "producer's clock",
+        )
     spec = PAYLOADS.get((env.event_type, env.schema_version))
     if spec is None:
         known = sorted(v for (t, v) in PAYLOADS if t == env.event_type)

@@ -100,3 +100,12 @@ def test_simulator_is_deterministic_for_a_seed() -> None:
     c = [v for _t, _k, v, _ts in generate(12, days=1, now=now, customers=40)]
     assert a == b
     assert a != c
+
+
+def test_an_event_from_the_future_is_refused_with_a_reason() -> None:
+    """9999-12-31 once moved the watermark to year 9999 and left the customer at_risk for good."""
+    with pytest.raises(EventError, match="ahead of now") as refused:
+        decode(orjson.dumps(purchase(occurred_at="9999-12-31T00:00:00+00:00")), "pos.transactions", 65_536)
+    assert refused.value.kind == "future_event_time"
+    soon = (datetime.now(UTC) + timedelta(minutes=50)).isoformat()  # a clock a little ahead: kept
+    assert decode(orjson.dumps(purchase(occurred_at=soon)), "pos.transactions", 65_536).occurred_at.year >= 2026
