@@ -168,3 +168,59 @@ def test_anomalies_are_red_payments_without_a_contract_and_invoices_above_the_or
     assert reasons[0][1] == "收到回款 ¥30,000.00 但没有对应的合同/订单"
     assert colour(contract("10000.00", (("10500.00", 1),)), 1) == ("pending", [])  # ¥500 above: within
     assert colour(contract("10000.00", (("10500.01", 1),)), 1) == ("red", ["invoice_above_order"])
+
+
+def test_a_distributors_ledger_matches_contracts_and_estimates_the_rebate_live() -> None:
+    """Work in progress (issue 14): the pure fold the money agent will run."""
+    from pipeline.money import ledger
+
+    state = ledger.new_distributor("DIST-01")
+    n = 0
+
+    def send(etype: str, payload: dict[str, Any], at: datetime) -> list[tuple[str, dict[str, Any]]]:
+        nonlocal n
+        n += 1
+        row = {"event_type": etype, "occurred_at": at.isoformat()}
+        return ledger.fold(
+            state,
+            row,
+            payload,
+            source="m:0",
+            offset=n,
+            rebate_rules=RULES,
+            match_rules=MATCH,
+            new_lines=frozenset({"PL-POC"}),
+        )
+
+    lines = [{"product_line_id": "PL-BIO", "qty": 10, "unit_price": "60000.00"}]
+    out = send(
+        "money.order",
+        {"order_id": "SO-1", "contract_id": "K-1", "rep_id": "R-1", "amount": "600000.00", "lines": lines},
+        T0,
+    )
+    est = dict(out)["rebate_estimates"]
+    assert est["estimate"] == "12000.00" and est["quarter"] == "2026-Q4"  # the 500,000 tier: 2% of 600,000
+    assert dict(out)["three_way_match"]["status"] == "pending"
+    send(
+        "money.invoice",
+        {"invoice_id": "I-1", "contract_id": "K-1", "amount": "600000.00", "due_on": "2026-11-01"},
+        T0 + timedelta(days=3),
+    )
+    out = send(
+        "money.payment",
+        {"payment_id": "P-1", "contract_id": "K-1", "invoice_id": "I-1", "amount": "599600.00"},
+        T0 + timedelta(days=20),
+    )
+    assert dict(out)["three_way_match"]["status"] == "green"  # ¥400 short: within ¥500
+    assert state["quarters"]["2026-Q4"]["on_time_collections"] == "599600.00"
+    before = str(state)
+    replay = ledger.fold(
+        state,
+        {"event_type": "money.payment", "occurred_at": T0.isoformat()},
+        {"payment_id": "P-9", "contract_id": "K-1", "amount": "1.00"},
+        source="m:0",
+        offset=2,
+        rebate_rules=RULES,
+        match_rules=MATCH,
+    )
+    assert replay == [] and str(state) == before  # an offset already folded changes nothing
