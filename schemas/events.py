@@ -24,6 +24,7 @@ __all__ = [
 
 from schemas.base import Id, Money, _Strict
 from schemas.crm import CRM_PAYLOADS, CRM_TOPICS, NEEDS_ACCOUNT
+from schemas.money import MONEY_PAYLOADS, MONEY_TOPICS
 
 
 class BasketLine(_Strict):
@@ -171,6 +172,7 @@ PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("store.note", 1): (Note, "store.notes", True, True),
     ("alert.action", 1): (AlertAction, "alert.actions", True, False),
     **CRM_PAYLOADS,
+    **MONEY_PAYLOADS,
 }
 
 EVENT_TOPICS: tuple[str, ...] = (
@@ -181,9 +183,11 @@ EVENT_TOPICS: tuple[str, ...] = (
     "store.notes",
     "alert.actions",
     *CRM_TOPICS,
+    *MONEY_TOPICS,
 )
 
 
+MONEY_PAYLOADS_TYPES = frozenset(t for (t, _v) in MONEY_PAYLOADS)  # keyed by the distributor's account
 MAX_CLOCK_AHEAD = timedelta(hours=1)  # producers' clocks may run this far ahead of ours
 
 
@@ -242,7 +246,7 @@ def validate(doc: Any, expected_topic: str | None = None) -> Event:
         raise EventError("invalid_envelope", f"{env.event_type} requires customer_id")
     if needs_store and not env.store_id:
         raise EventError("invalid_envelope", f"{env.event_type} requires store_id")
-    if env.event_type in NEEDS_ACCOUNT and not env.account_id:
+    if (env.event_type in NEEDS_ACCOUNT or env.event_type in MONEY_PAYLOADS_TYPES) and not env.account_id:
         raise EventError("invalid_envelope", f"{env.event_type} requires account_id")
     try:
         payload = model.model_validate(env.payload)

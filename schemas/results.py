@@ -23,6 +23,8 @@ RESULT_TABLES: dict[str, str] = {
     "deal.activities": "deal_activities",
     "deal.pushes": "deal_pushes",
     "deal.top3": "rep_top3",
+    "money.estimates": "rebate_estimates",
+    "money.match": "three_way_match",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

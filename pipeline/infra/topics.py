@@ -39,6 +39,8 @@ RESULT_TOPICS: tuple[str, ...] = (
     "deal.activities",
     DEAL_PUSHES,
     "deal.top3",
+    "money.estimates",
+    "money.match",
 )
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS, RECO_REQUESTS)

@@ -1,0 +1,83 @@
+"""Money agent (issue 14, work in progress): orders, invoices and payments keyed by the
+distributor; a live rebate estimate per order and the three-way match per contract, on the
+same Batcher as the other agents. Deliveries and service tickets are stored as events for
+the revenue and tender views."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from agents.batching import Batcher, result_topics
+from agents.customer import in_event_time
+from agents.deadletters import make_dead
+from nlp.pii import Pii
+from pipeline import customer, intake
+from pipeline.infra.faust_app import faust_topic
+from pipeline.infra.settings import Settings
+from pipeline.money import ledger, matching, rebates
+from schemas.events import EventError
+from schemas.money import MONEY_TOPICS
+
+log = logging.getLogger(__name__)
+KEYED = frozenset({"money.order", "money.invoice", "money.payment"})
+
+
+def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> None:
+    sources = {settings.topic(t): t for t in MONEY_TOPICS}
+    stream_topic = faust_topic(app, *sources, partitions=settings.partitions)
+    outputs = result_topics(app, settings)
+    dead = make_dead(app, settings, pii, stats)
+    table = app.Table("distributors", default=None, partitions=settings.partitions)
+    batcher = Batcher(app, table, settings, stats, "money", dead)
+    rebate_rules = rebates.load(settings.model_dir).rules
+    match_rules = matching.load(settings.model_dir).rules
+    log.info("money: rebates %s, matching %s", rebate_rules.version, match_rules.version)
+
+    async def process(batch: Sequence[Any]) -> None:
+        out = customer.Results()
+        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        for i, event in enumerate(batch):
+            msg = event.message
+            try:
+                ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
+                row, payload = intake.accepted(ev, pii)
+            except EventError as exc:
+                out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                continue
+            out.add("events", row)
+            if ev.envelope.event_type in KEYED:
+                groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
+        for distributor, items in groups.items():
+            state = batcher.get(distributor) or ledger.new_distributor(distributor)
+            changed = False
+            for i, _ev, msg, row, payload in in_event_time(items):
+                try:
+                    produced = ledger.fold(
+                        state,
+                        row,
+                        payload,
+                        source=f"{msg.topic}:{msg.partition}",
+                        offset=msg.offset,
+                        rebate_rules=rebate_rules,
+                        match_rules=match_rules,
+                    )
+                except Exception as exc:  # one bad event must not cost the others theirs
+                    log.exception("money fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
+                    out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
+                    continue
+                changed = True
+                for table_name, r in produced:
+                    out.add(table_name, r)
+            if changed:
+                state["partition"] = items[0][2].partition
+                batcher.put(distributor, state["partition"], state)
+        await batcher.emit(outputs, batch, out)
+
+    async def agent(stream: Any) -> None:
+        await batcher.run(stream, process)
+
+    app.agent(stream_topic, name="money", concurrency=1)(agent)
+    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
