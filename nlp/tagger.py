@@ -101,12 +101,46 @@ APPAREL_CUES = frozenset("穿 穿着 穿了 试穿 码 尺码 上身 版型 身�
 ACCESSORIES = frozenset("包 腰带 围巾 丝巾 帽子".split())  # a bag's size is no fit of hers
 # Family words that name the customer's own family only with a cue (我的孩子, 给妈妈买, 带孩子,
 # 孩子3岁): on their own they are as often anyone's (书里的母亲, 教育孩子, 大卫的妈妈).
-AMBIGUOUS_FAMILY = frozenset("孩子 小孩 娃 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫".split())
-OWN_CUES = frozenset("我 我的 我家 我们 自己 她 他 她的 他的 给 带 带着 陪 和 跟 家里 家 送 送给 买给 连".split())
+AMBIGUOUS_FAMILY = frozenset(
+    "孩子 小孩 小孩子 娃 宝宝 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫 爱人".split()
+)
+# Of those, the ones that are no household fact as a clause's subject: 老人普遍……, 父母要给孩子……
+# speak of anyone's; 妈妈告诉宝宝 is the writer herself. They need a possessive or an errand.
+NEEDS_OWNER = frozenset("父母 老人 母亲 父亲 妈妈 爱人".split())
+OWN_CUES = frozenset("我 我的 我家 我们 自己 她 他 她的 他的 给 带 带着 陪 和 跟 家里 送 送给 买给 连".split())
+PRONOUNS = frozenset("她 他 她的 他的".split())  # the customer in a note, unless someone else was named first
+# A family word in a general statement is anyone's: 容易给孩子造成阴影, 大人在给小孩讲的同时,
+# 朗读给孩子听的书, 给孩子朗读的好处 (a reader who reads to her own child says so: 我每天给宝宝讲).
+GENERIC_BEFORE = frozenset("容易 大人 应该 家长 父母 教育 为 可以 考虑 教 如何 与".split())
+GENERIC_AFTER = ("的书", "书目", "的好处", "的同时", "的读物", "的故事", "听的", "看的", "的工作", "的话")
+FIRST_PERSON = frozenset("我 我的 我家 我们 自己".split())
+# Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
+LEADS = frozenset("反正 而且 结果 现在 后来 不但 因为 所以 连 可 就 还 也 都 本来 其实".split())
+CONDITIONAL = frozenset("如果 假如 要是 若是 万一 的话".split())  # 如果说儿子……: no fact about her
+RELATIVES_AFTER = tuple("的亲戚 的朋友 的同事 的邻居 的同学 的家长".split())  # 宝宝的亲戚: someone else's
+# An occasion the rest of its clause rates a place or a thing for is what it suits, not
+# hers (出差住在这里是很不错的选择, 出差带着方便, 旅游商务皆可考虑, 度假好地方).
+SUITABILITY = ("选择", "之选", "首选", "方便", "皆可", "好地方", "地方", "考虑", "理想")
+# Things a hotel, a book or a screen has: a colour or defect named with them is not of her
+# clothes (毛巾很旧还有破洞, 黄色的那种 of the towels, 人物有点变形 in a game).
+NOT_HERS = frozenset("毛巾 浴巾 白毛巾 床单 被子 枕头 窗帘 地毯 人物 门 木门 沙发".split())
+# A clause about the room (房间只配二件羽绒服, 房内连鞋拔也没有): what it names is the hotel's.
+PLACES = frozenset("房间 房内 酒店 宾馆 饭店 客房".split())
+# An occasion in a review is hers with a sign that she is in it (来江门出差, 此次旅行, 出差时,
+# 因为出差需要, 我经常出差); in a note about clothes the note itself is that sign.
+OCCASION_CUES = frozenset(
+    "我 我们 本人 自己 她 顾客 来 去 到 出去 回 时 的时候 期间 需要 用 穿 带 买 要 想 准备 参加 这次 此次 每次 "
+    "经常 一直 平时 再 下次 上次 下周 上周 明天 周末 前 这几天 常 想要 打算 住 在 一次 正好 为了 结束".split()
+)
+PEOPLE = frozenset("小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年".split())
+SENTENCE_BREAK = set("。！？；!?;.\n\r")
 NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
+# A garment word inside another thing: 羽绒被子 is bedding, 红帽子系统 software, 鞋撑 (a typo
+# for 携程 in a hotel review) no shoe.
+NOT_A_GARMENT = ("被", "系统", "软件", "公司", "撑", "拔")
 NOT_AN_OCCASION = tuple(
     "设施 中心 手册 旺季 淡季 房 场所 器材 用品 人员 的朋友 人群 城市 热点 的迅速 发展 宾馆 酒店 景点 胜地 "
-    "的选择 的地方 的好地方 书 重量 的人".split()
+    "的选择 的地方 的好地方 书 重量 的人 公司 会议 团队 规划 部门 目的地 充电器 之道 场 大饭店 饭店 山庄 后".split()
 )
 NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
@@ -114,6 +148,16 @@ PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
 OPPOSITE = {"长": "短", "宽": "窄", "短": "长", "窄": "宽"}
 SIZE_CANON = {"2XL": "XXL", "3XL": "XXXL", "加大码": "大码"}
 MAX_NOTE_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rest of the note says around a clause."""
+
+    others_before: bool = False  # someone else (同事, 朋友, 您) named earlier in the sentence
+    others_earlier: bool = False  # ... or anywhere earlier in the note: 她 may be that person
+    not_hers_before: bool = False  # the sentence named a hotel's towels (毛巾，浴巾……黄色的那种)
+    conditional_before: bool = False  # 如果说儿子……，那女儿……: the sentence is a hypothetical
 
 
 @dataclass(frozen=True)
@@ -233,12 +277,48 @@ class NoteTagger:
             or ((self._kind(w)[0] in ("category", "part")) and self._kind(w)[1] not in ACCESSORIES)
             for w, _s, _e in toks
         ) or bool(SIZE_RE.search(norm) and ("码" in norm or "号" in norm))
-        for clause in self._clauses(toks):
-            tags.extend(self._clause_tags(clause, text, returning, apparel))
+        for clause, before, _after in self._in_sentences(toks):
+            ctx = Context(
+                others_before=self._others_last(before),
+                others_earlier=any(self._kind(w)[0] == "companion" for w, _s, _e in toks if _e <= clause[0][1]),
+                not_hers_before=any(w in NOT_HERS for w in before),
+                conditional_before=any(w in CONDITIONAL for w in before),
+            )
+            tags.extend(self._clause_tags(clause, text, returning, apparel, ctx))
         tags.extend(self._sizes(norm, text, toks))
         if masked:
             tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
+
+    def _in_sentences(
+        self, toks: list[tuple[str, int, int]]
+    ) -> Iterable[tuple[list[tuple[str, int, int]], list[str], list[str]]]:
+        """Each clause with the words of its sentence before and after it (a sentence ends at
+        。！？; a clause also at commas, colons and 但): who else the sentence is about, and
+        what it rates, reach past a comma (同事们都说：出差就住如家)."""
+        sentence: list[tuple[str, int, int]] = []
+        for t in [*toks, ("。", -1, -1)]:
+            if t[0] in SENTENCE_BREAK or (t[0] and all(c in SENTENCE_BREAK for c in t[0])):
+                clauses = list(self._clauses(sentence))
+                for clause in clauses:
+                    start, end = clause[0][1], clause[-1][2]
+                    yield (
+                        clause,
+                        [w for w, _s, e in sentence if e <= start],
+                        [w for w, s, _e in sentence if s >= end],
+                    )
+                sentence = []
+            else:
+                sentence.append(t)
+
+    def _others_last(self, words: list[str]) -> bool:
+        """Someone else is the last person named (有朋友买了，我也买了 ends with her)."""
+        for w in reversed(words):
+            if w in FIRST_PERSON or w in PERSON_SELF:
+                return False
+            if self._kind(w)[0] == "companion":
+                return True
+        return False
 
     def _clauses(self, toks: list[tuple[str, int, int]]) -> Iterable[list[tuple[str, int, int]]]:
         cur: list[tuple[str, int, int]] = []
@@ -259,7 +339,12 @@ class NoteTagger:
         return any(self._kind(clause[j][0])[0] == "neg" for j in range(max(0, i - 2), i))
 
     def _clause_tags(
-        self, clause: list[tuple[str, int, int]], text: str, returning: bool, apparel: bool = True
+        self,
+        clause: list[tuple[str, int, int]],
+        text: str,
+        returning: bool,
+        apparel: bool = True,
+        ctx: Context = Context(),
     ) -> list[Tag]:
         """A clause's tags. Cues scope the rest of the clause: 喜欢/不要 make what follows a
         preference/dislike, 不要/就算了 after a thing refuse it (黑色的不要); a hedge (担心,
@@ -273,6 +358,9 @@ class NoteTagger:
         allergic = any(k == "cue_allergy" for k, _c in kinds)
         past = any(k == "past" for k, _c in kinds)
         hedged = unsaid = other = False
+        words = [w for w, _s, _e in clause]
+        conditional = any(w in CONDITIONAL for w in words) or ctx.conditional_before
+        not_hers = any(w in NOT_HERS for w in words) or ctx.not_hers_before or (bool(words) and words[0] in PLACES)
         bought = any(w.startswith(("买", "拿", "换", "要")) for w, _s, _e in clause)
         refused_at: int | None = None
         plain: list[tuple[int, str, str, int, int, str]] = []  # things named with no cue: (index, kind, ...)
@@ -323,6 +411,18 @@ class NoteTagger:
                     continue  # 蓝蓝, 白白多交: a name or a manner, not a colour
                 if kind == "colour" and text[e:].startswith(NOT_AN_ITEM):
                     continue  # 黄色斑点, 灰色的教条: no colour of anything she wears
+                if kind == "category" and text[e:].startswith(NOT_A_GARMENT):
+                    continue  # 羽绒被子, 红帽子系统, 鞋撑
+                worn = kind in ("colour", "category") and self._worn_by_someone(clause, i)
+                if (kind == "colour" and not_hers) or worn:
+                    continue  # the hotel's towels; 穿白色礼服的小姐: not hers
+                if kind == "category" and (
+                    words[0] in PLACES or any(w in ("没有", "没送", "没") for w in words[max(0, i - 3) : i])
+                ):
+                    continue  # 房间只配二件羽绒服, 没送包包: not hers
+                if kind == "colour" and not (apparel or cues) and self._names_item(clause, i, text):
+                    add(kind, canon)  # 白色的包包: the colour of her bag, in a note not about clothes
+                    continue
                 if kind == "colour" and not (apparel or cues):
                     plain.append((i, kind, canon, s, e, surface))  # refused later (紫色不考虑), else no tag
                     continue  # a colour of clothes, in a note about clothes (not a laptop's)
@@ -339,19 +439,33 @@ class NoteTagger:
                     if kind != "style":
                         add(kind, canon)
             elif kind == "pairing":
+                if words[0] in PLACES:
+                    continue  # 房间只配二件羽绒服: the room's
                 if apparel or canon != "套装":  # 套装 in a note about clothes; a laptop bundle is no outfit
                     add("pairing", canon)
             elif kind in ("quality", "occasion", "family"):
                 if self._negated(clause, i) or (hedged and kind == "quality"):
                     continue
-                if kind == "family" and word in AMBIGUOUS_FAMILY and not self._own(clause, i, text):
+                if kind == "quality" and not_hers:
+                    continue  # 毛巾……破洞: the hotel's towel
+                if kind in ("family", "occasion") and conditional:
+                    continue  # 如果说儿子……: a hypothetical
+                if kind == "family" and word in AMBIGUOUS_FAMILY and not self._own(clause, i, text, ctx):
                     continue
+                if kind == "family" and text[e:].startswith(RELATIVES_AFTER):
+                    continue  # 新得了宝宝的亲戚: a relative's baby
+                if kind == "occasion" and (ctx.others_before or any(w.startswith(SUITABILITY) for w in words[i + 1 :])):
+                    continue  # 同事们都说：出差就住如家; 出差住这里是不错的选择
                 if kind == "occasion" and canon in NEEDS_CLOTHES and not apparel:
                     continue
-                if kind in ("occasion", "family") and any(
-                    clause[j][0] in ("适合", "不适合", "适用", "对于", "小时候") for j in range(i)
+                if (
+                    kind in ("occasion", "family")
+                    and any(clause[j][0] in ("适合", "不适合", "适用", "对于", "小时候") for j in range(i))
+                    and not (i > 0 and clause[i - 1][0] == "的" and any(w in FIRST_PERSON for w in words[:i]))
                 ):
                     continue  # 适合出差, 适合小孩的书, 小时候爸妈: what it suits, not who she is now
+                if kind == "occasion" and not apparel and not any(w in OCCASION_CUES for w in words):
+                    continue  # 旅游商务皆可考虑, 旅游规划师: nothing says she is on one
                 if kind == "occasion" and (hedged or other or text[e:].startswith(NOT_AN_OCCASION)):
                     continue  # 适合出差 says what it suits; 健身设施, 旅游旺季 are no occasion of hers
                 if kind == "family" and text[e : e + 1] == "们":
@@ -369,6 +483,9 @@ class NoteTagger:
                     continue  # 腰别太紧 / 不要太短的: a wish, not how it fits
                 if i + 1 < len(clause) and clause[i + 1][0] in ("问题", "毛病", "瑕疵"):
                     continue  # 有点小问题: a small problem, not a small size
+                nxt = [w for w, _s, _e in clause[i + 1 : i + 3]]
+                if nxt[:1] == ["的"] and len(nxt) > 1 and (nxt[1] in PEOPLE or self._kind(nxt[1])[0] == "family"):
+                    continue  # 太大的孩子: an older child, not a size
                 part = next(
                     (j for j in range(i - 1, max(-1, i - 4), -1) if self._kind(clause[j][0])[0] == "part"), None
                 )
@@ -382,6 +499,7 @@ class NoteTagger:
             elif (
                 kind == "part"
                 and word[-1] in ADJ_CHARS
+                and text[e : e + 1] not in ("裤", "衫", "裙", "袖")  # 长衣长裤: long clothes, no 衣长
                 and len(word) > 1
                 and not hedged
                 and not (i > 0 and clause[i - 1][0] in ACTION_BEFORE)
@@ -404,27 +522,59 @@ class NoteTagger:
             out.extend(Tag("dislike", c, s, e, sf) for i, _k, c, s, e, sf in plain if i < refused_at)
         return out
 
-    @staticmethod
-    def _own(clause: list[tuple[str, int, int]], i: int, text: str) -> bool:
+    def _own(self, clause: list[tuple[str, int, int]], i: int, text: str, ctx: Context = Context()) -> bool:
         """Whether an ambiguous family word names the customer's own: a possessive or an
-        errand before it in the clause (我的孩子, 给妈妈买, 带孩子), or an age after it."""
+        errand before it in the clause (我的孩子, 给妈妈买, 带孩子), or an age after it; 她的
+        is someone else's once someone else was named before (同事……她女儿)."""
+        word = clause[i][0]
         before = [w for w, _s, _e in clause[max(0, i - 4) : i]]
-        if not before:
+        if all(w in LEADS for w in before):
             # the clause's subject: in a note about her, her family (孩子三岁, 老公在旁边等); a
             # clause of that word alone is someone calling out (他说，妈妈，……)
-            return len(clause) > 1
+            return len(clause) > 1 and word not in NEEDS_OWNER and not ctx.others_earlier
         if before[-1] in ("说", "叫", "喊") or before[-2:] == ["要", "给"]:
             return False  # 她说妈妈给我买: she is the mother; 要给孩子读: advice to anyone
         if before[-1] in ("好", "个", "好的"):
             return False  # 找个好老公: anyone's
         if before and before[-1] == "的" and len(before) > 1 and before[-2] not in OWN_CUES:
             return False  # 大卫的妈妈, 书中的母亲
-        if any(w in OWN_CUES for w in before):
-            return True
+        mine = any(w in FIRST_PERSON for w in before)
+        if not mine and (
+            any(w in GENERIC_BEFORE for w in before) or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
+        ):
+            return False  # a general statement about anyone's children
+        earlier = [w for w, _s, _e in clause[:i]]
+        if not mine and ctx.others_earlier and any(w in PRONOUNS for w in earlier):
+            return False  # 同事……她常会买些书给孩子: once someone else is named, 她 may be that person
+        if not mine and ctx.others_before:
+            return False  # 几个同事托我买……特别是送给父母: their parents
+        owners = [w for w in before if w in OWN_CUES]
+        if owners:
+            return not (ctx.others_earlier and all(w in PRONOUNS for w in owners))
         after = text[clause[i][2] : clause[i][2] + 6]
         if after.startswith(("的妈", "的爸", "他妈", "她妈", "他爸", "她爸")):
             return True  # 两个孩子的妈: she is the mother
         return bool(re.search(r"\d+岁|[一二两三四五六七八九十]+岁", after))
+
+    @staticmethod
+    def _rest(text: str, clause: list[tuple[str, int, int]], i: int) -> list[str]:
+        """The rest of the clause after word ``i`` as two-to-four-character windows."""
+        tail = text[clause[i][2] : clause[-1][2]][:8]
+        return [tail[j : j + n] for n in (2, 3, 4) for j in range(len(tail) - n + 1)]
+
+    def _worn_by_someone(self, clause: list[tuple[str, int, int]], i: int) -> bool:
+        """穿白色礼服的小姐: a colour or garment that a person named after it wears."""
+        rest = [w for w, _s, _e in clause[i + 1 : i + 5]]
+        return any(rest[j] == "的" and rest[j + 1] in PEOPLE for j in range(len(rest) - 1))
+
+    def _names_item(self, clause: list[tuple[str, int, int]], i: int, text: str) -> bool:
+        """A colour right before an item (白色的包包, 黑色背包): that item's colour."""
+        rest = clause[i + 1 : i + 3]
+        if rest and rest[0][0] == "的":
+            rest = rest[1:]
+        if not rest or self._kind(rest[0][0])[0] != "category":
+            return False
+        return not text[rest[0][2] :].startswith(NOT_A_GARMENT)
 
     def _colour_word(self, clause: list[tuple[str, int, int]], i: int, apparel: bool) -> bool:
         """A one-character colour (黑, 白) names a colour before a garment, 色 or 款, or before
