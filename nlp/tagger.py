@@ -102,16 +102,18 @@ ACCESSORIES = frozenset("包 腰带 围巾 丝巾 帽子".split())  # a bag's si
 # Family words that name the customer's own family only with a cue (我的孩子, 给妈妈买, 带孩子,
 # 孩子3岁): on their own they are as often anyone's (书里的母亲, 教育孩子, 大卫的妈妈).
 AMBIGUOUS_FAMILY = frozenset(
-    "孩子 小孩 小孩子 娃 宝宝 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫 爱人".split()
+    "孩子 小孩 小孩子 娃 宝宝 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫 爱人 先生 老爸".split()
 )
 # Of those, the ones that are no household fact as a clause's subject: 老人普遍……, 父母要给孩子……
 # speak of anyone's; 妈妈告诉宝宝 is the writer herself. They need a possessive or an errand.
-NEEDS_OWNER = frozenset("父母 老人 母亲 父亲 妈妈 爱人".split())
+NEEDS_OWNER = frozenset("父母 老人 母亲 父亲 妈妈 爱人 小孩子 先生 老爸".split())
+# A parent word in a sentence about her child is the writer herself (女儿……和妈妈讨论).
+PARENT_WORDS = frozenset("妈妈 爸爸 妈 母亲 父亲".split())
 OWN_CUES = frozenset("我 我的 我家 我们 自己 她 他 她的 他的 给 带 带着 陪 和 跟 家里 送 送给 买给 连".split())
 PRONOUNS = frozenset("她 他 她的 他的".split())  # the customer in a note, unless someone else was named first
 # A family word in a general statement is anyone's: 容易给孩子造成阴影, 大人在给小孩讲的同时,
 # 朗读给孩子听的书, 给孩子朗读的好处 (a reader who reads to her own child says so: 我每天给宝宝讲).
-GENERIC_BEFORE = frozenset("容易 大人 应该 家长 父母 教育 为 可以 考虑 教 如何 与".split())
+GENERIC_BEFORE = frozenset("容易 大人 应该 家长 父母 教育 为 可以 考虑 教 如何 与 不能 有关".split())
 GENERIC_AFTER = ("的书", "书目", "的好处", "的同时", "的读物", "的故事", "听的", "看的", "的工作", "的话")
 FIRST_PERSON = frozenset("我 我的 我家 我们 自己".split())
 # Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
@@ -123,7 +125,7 @@ RELATIVES_AFTER = tuple("的亲戚 的朋友 的同事 的邻居 的同学 的�
 SUITABILITY = ("选择", "之选", "首选", "方便", "皆可", "好地方", "地方", "考虑", "理想")
 # Things a hotel, a book or a screen has: a colour or defect named with them is not of her
 # clothes (毛巾很旧还有破洞, 黄色的那种 of the towels, 人物有点变形 in a game).
-NOT_HERS = frozenset("毛巾 浴巾 白毛巾 床单 被子 枕头 窗帘 地毯 人物 门 木门 沙发".split())
+NOT_HERS = frozenset("毛巾 浴巾 白毛巾 床单 被子 枕头 窗帘 地毯 人物 门 木门 沙发 床垫 床 牙刷 螺丝".split())
 # A clause about the room (房间只配二件羽绒服, 房内连鞋拔也没有): what it names is the hotel's.
 PLACES = frozenset("房间 房内 酒店 宾馆 饭店 客房".split())
 # An occasion in a review is hers with a sign that she is in it (来江门出差, 此次旅行, 出差时,
@@ -132,15 +134,18 @@ OCCASION_CUES = frozenset(
     "我 我们 本人 自己 她 顾客 来 去 到 出去 回 时 的时候 期间 需要 用 穿 带 买 要 想 准备 参加 这次 此次 每次 "
     "经常 一直 平时 再 下次 上次 下周 上周 明天 周末 前 这几天 常 想要 打算 住 在 一次 正好 为了 结束".split()
 )
-PEOPLE = frozenset("小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年".split())
+PEOPLE = frozenset(
+    "小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年 人员 商务人员 朋友 人们 商务人".split()
+)
 SENTENCE_BREAK = set("。！？；!?;.\n\r")
 NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
 # A garment word inside another thing: 羽绒被子 is bedding, 红帽子系统 software, 鞋撑 (a typo
 # for 携程 in a hotel review) no shoe.
-NOT_A_GARMENT = ("被", "系统", "软件", "公司", "撑", "拔")
+NOT_A_GARMENT = ("被", "系统", "软件", "公司", "撑", "拔", "枕")
 NOT_AN_OCCASION = tuple(
     "设施 中心 手册 旺季 淡季 房 场所 器材 用品 人员 的朋友 人群 城市 热点 的迅速 发展 宾馆 酒店 景点 胜地 "
-    "的选择 的地方 的好地方 书 重量 的人 公司 会议 团队 规划 部门 目的地 充电器 之道 场 大饭店 饭店 山庄 后".split()
+    "的选择 的地方 的好地方 书 重量 的人 公司 会议 团队 规划 部门 目的地 充电器 之道 场 大饭店 饭店 山庄 后 "
+    "停车 的冲动 的想法".split()
 )
 NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
@@ -158,6 +163,7 @@ class Context:
     others_earlier: bool = False  # ... or anywhere earlier in the note: 她 may be that person
     not_hers_before: bool = False  # the sentence named a hotel's towels (毛巾，浴巾……黄色的那种)
     conditional_before: bool = False  # 如果说儿子……，那女儿……: the sentence is a hypothetical
+    child_before: bool = False  # the sentence named a child of hers before (女儿……和妈妈讨论)
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,7 @@ class NoteTagger:
                 others_earlier=any(self._kind(w)[0] == "companion" for w, _s, _e in toks if _e <= clause[0][1]),
                 not_hers_before=any(w in NOT_HERS for w in before),
                 conditional_before=any(w in CONDITIONAL for w in before),
+                child_before=any(self._kind(w) == ("family", "有小孩") for w in before),
             )
             tags.extend(self._clause_tags(clause, text, returning, apparel, ctx))
         tags.extend(self._sizes(norm, text, toks))
@@ -423,7 +430,7 @@ class NoteTagger:
                 if kind == "colour" and not (apparel or cues) and self._names_item(clause, i, text):
                     add(kind, canon)  # 白色的包包: the colour of her bag, in a note not about clothes
                     continue
-                if kind == "colour" and not (apparel or cues):
+                if kind == "colour" and not (apparel or cues & {"like", "dislike"}):
                     plain.append((i, kind, canon, s, e, surface))  # refused later (紫色不考虑), else no tag
                     continue  # a colour of clothes, in a note about clothes (not a laptop's)
                 if "dislike" in cues:
@@ -432,7 +439,7 @@ class NoteTagger:
                     add("preference", canon)
                 elif kind == "category" and "recommend" in cues:
                     add("recommended", canon)
-                elif kind == "category" and "pair" in cues:
+                elif kind == "category" and "pair" in cues and (apparel or canon != "包"):  # 配个包包: a laptop's bag
                     add("pairing", canon)
                 else:
                     plain.append((i, kind, canon, s, e, surface))
@@ -454,6 +461,14 @@ class NoteTagger:
                     continue
                 if kind == "family" and text[e:].startswith(RELATIVES_AFTER):
                     continue  # 新得了宝宝的亲戚: a relative's baby
+                if kind == "family" and i > 0 and clause[i - 1][0] in PRONOUNS and ctx.others_earlier:
+                    continue  # 被同事抢走了！据说他儿子很喜欢: the colleague's son
+                if kind == "family" and word in PARENT_WORDS and (ctx.child_before or text[e : e + 1] == "桑"):
+                    continue  # 女儿……和妈妈讨论: the writer is the mother; 妈妈桑 is no mother
+                if kind == "family" and canon == "孕期" and text[e : e + 1] in ("前", "后"):
+                    continue  # 怀孕前: not pregnant now
+                if kind == "occasion" and self._of_others(clause, i, text):
+                    continue  # 来天津出差旅游的朋友, 很少出差的商务人员: other people's trips
                 if kind == "occasion" and (ctx.others_before or any(w.startswith(SUITABILITY) for w in words[i + 1 :])):
                     continue  # 同事们都说：出差就住如家; 出差住这里是不错的选择
                 if kind == "occasion" and canon in NEEDS_CLOTHES and not apparel:
@@ -483,6 +498,10 @@ class NoteTagger:
                     continue  # 腰别太紧 / 不要太短的: a wish, not how it fits
                 if i + 1 < len(clause) and clause[i + 1][0] in ("问题", "毛病", "瑕疵"):
                     continue  # 有点小问题: a small problem, not a small size
+                if any(w in PLACES or w in NOT_HERS for w in words[:i]):
+                    continue  # 房间小了点: the room, not her clothes
+                if re.match(r"(了)?一[颗个块根条张只]", text[e : e + 3]):
+                    continue  # 小了一颗螺丝: one missing, not a size
                 nxt = [w for w, _s, _e in clause[i + 1 : i + 3]]
                 if nxt[:1] == ["的"] and len(nxt) > 1 and (nxt[1] in PEOPLE or self._kind(nxt[1])[0] == "family"):
                     continue  # 太大的孩子: an older child, not a size
@@ -561,6 +580,14 @@ class NoteTagger:
         """The rest of the clause after word ``i`` as two-to-four-character windows."""
         tail = text[clause[i][2] : clause[-1][2]][:8]
         return [tail[j : j + n] for n in (2, 3, 4) for j in range(len(tail) - n + 1)]
+
+    def _of_others(self, clause: list[tuple[str, int, int]], i: int, text: str) -> bool:
+        """来天津出差旅游的朋友: the occasion describes people named after it."""
+        for w, _s, e in clause[i + 1 : i + 4]:
+            if w == "的":
+                after = text[e : e + 4]
+                return after.startswith(tuple(PEOPLE)) or any(self._kind(after[:n])[0] == "companion" for n in (2, 3))
+        return False
 
     def _worn_by_someone(self, clause: list[tuple[str, int, int]], i: int) -> bool:
         """穿白色礼服的小姐: a colour or garment that a person named after it wears."""
