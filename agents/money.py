@@ -1,13 +1,15 @@
-"""Money agent (issue 14, work in progress): orders, invoices and payments keyed by the
-distributor; a live rebate estimate per order and the three-way match per contract, on the
-same Batcher as the other agents. Deliveries and service tickets are stored as events for
-the revenue and tender views."""
+"""Money agent (issue 14): orders, invoices, payments, deliveries and service tickets keyed by
+the distributor, folded into its ledger on the same Batcher as the other agents; reps'
+forecasts are stored as they come. After each batch the contracts of every distributor this
+worker holds are judged at the event-time high-water mark, so a document missing after its
+grace period turns a contract yellow even when that distributor sends nothing more."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from agents.batching import Batcher, result_topics
@@ -18,11 +20,21 @@ from pipeline import customer, intake
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.money import ledger, matching, rebates
-from schemas.events import EventError
+from schemas.events import MONEY_PAYLOADS_TYPES, EventError
 from schemas.money import MONEY_TOPICS
 
 log = logging.getLogger(__name__)
-KEYED = frozenset({"money.order", "money.invoice", "money.payment"})
+
+
+def forecast_row(row: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "forecast_id": p["forecast_id"],
+        "rep_id": p["rep_id"],
+        "region": p["region"],
+        "amount": str(p["amount"]),
+        "horizon_days": p.get("horizon_days", 30),
+        "made_at": row["occurred_at"],
+    }
 
 
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> None:
@@ -35,6 +47,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     rebate_rules = rebates.load(settings.model_dir).rules
     match_rules = matching.load(settings.model_dir).rules
     log.info("money: rebates %s, matching %s", rebate_rules.version, match_rules.version)
+    high: list[datetime] = []  # the latest event time read (one item), for the grace-period sweep
+
+    def held_partitions() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic in sources}
 
     async def process(batch: Sequence[Any]) -> None:
         out = customer.Results()
@@ -48,8 +64,13 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
                 out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
                 continue
             out.add("events", row)
-            if ev.envelope.event_type in KEYED:
+            at = ev.envelope.occurred_at
+            if not high or at > high[0]:
+                high[:] = [at]
+            if ev.envelope.event_type in MONEY_PAYLOADS_TYPES:
                 groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
+            elif ev.envelope.event_type == "money.forecast":
+                out.add("money_forecasts", forecast_row(row, payload))
         for distributor, items in groups.items():
             state = batcher.get(distributor) or ledger.new_distributor(distributor)
             changed = False
@@ -74,7 +95,21 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             if changed:
                 state["partition"] = items[0][2].partition
                 batcher.put(distributor, state["partition"], state)
+        if high:
+            sweep(out, high[0])
         await batcher.emit(outputs, batch, out)
+
+    def sweep(out: customer.Results, until: datetime) -> None:
+        """Grace periods that ended by ``until`` for every distributor held here."""
+        held = held_partitions()
+        for distributor, state in list(table.data.items()):
+            if not isinstance(state, dict) or state.get("partition") not in held:
+                continue
+            rows = ledger.advance(state, until, match_rules)
+            if rows:
+                for table_name, r in rows:
+                    out.add(table_name, r)
+                batcher.put(distributor, state["partition"], state)
 
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process)

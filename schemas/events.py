@@ -24,7 +24,7 @@ __all__ = [
 
 from schemas.base import Id, Money, _Strict
 from schemas.crm import CRM_PAYLOADS, CRM_TOPICS, NEEDS_ACCOUNT
-from schemas.money import MONEY_PAYLOADS, MONEY_TOPICS
+from schemas.money import MONEY_PAYLOADS, MONEY_TOPICS, UNKEYED
 
 
 class BasketLine(_Strict):
@@ -187,7 +187,7 @@ EVENT_TOPICS: tuple[str, ...] = (
 )
 
 
-MONEY_PAYLOADS_TYPES = frozenset(t for (t, _v) in MONEY_PAYLOADS)  # keyed by the distributor's account
+MONEY_PAYLOADS_TYPES = frozenset(t for (t, _v) in MONEY_PAYLOADS if t not in UNKEYED)  # keyed by the distributor
 MAX_CLOCK_AHEAD = timedelta(hours=1)  # producers' clocks may run this far ahead of ours
 
 
@@ -291,13 +291,15 @@ def json_schemas() -> dict[str, dict[str, Any]]:
             required.add("customer_id")
         if needs_store:
             required.add("store_id")
-        if etype in NEEDS_ACCOUNT:
+        keyed_by_account = etype in NEEDS_ACCOUNT or etype in MONEY_PAYLOADS_TYPES
+        if keyed_by_account:
             required.add("account_id")
         schema["required"] = sorted(required)
         if defs:
             schema["$defs"] = defs
         schema["title"] = f"{etype} v{version}"
-        key = "account_id" if etype in NEEDS_ACCOUNT else "product_line_id" if topic == "crm.catalogue" else None
+        key = "account_id" if keyed_by_account else "product_line_id" if topic == "crm.catalogue" else None
+        key = key or ("rep_id" if etype == "money.forecast" else None)
         key = key or ("store_id" if topic == "pos.inventory" else "customer_id")
         schema["description"] = f"Send on topic {topic}; key = {key}."
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -1,7 +1,7 @@
-"""Money contracts of the B2B book (issue 14, work in progress): orders, payments, invoices,
-deliveries and service tickets, keyed by the distributor (``account_id`` in the envelope is
-the distributor's account), so a distributor's rebate quarter and the three-way match of each
-of its contracts live in one state record."""
+"""Money contracts of the B2B book (issue 14): orders, payments, invoices, deliveries and
+service tickets, keyed by the distributor (``account_id`` in the envelope is the distributor's
+account), so a distributor's rebate quarter and the three-way match of each of its contracts
+live in one state record; and reps' collection forecasts, which need no account."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ MONEY_TOPICS: tuple[str, ...] = (
     "money.invoices",
     "money.deliveries",
     "service.tickets",
+    "money.forecasts",
 )
 
 
@@ -81,10 +82,22 @@ class ServiceTicket(_Strict):
     step: Literal["fault_reported", "first_remote_response", "resolved"]
 
 
+class Forecast(_Strict):
+    """A rep's forecast of the collections (回款) they expect within the next ``horizon_days``."""
+
+    forecast_id: Id
+    rep_id: Id
+    region: str = Field(min_length=1, max_length=16)
+    amount: Money = Field(gt=0)
+    horizon_days: int = Field(default=30, ge=1, le=366)
+
+
 MONEY_PAYLOADS: dict[tuple[str, int], tuple[type[_Strict], str, bool, bool]] = {
     ("money.order", 1): (Order, "money.orders", False, False),
     ("money.payment", 1): (Payment, "money.payments", False, False),
     ("money.invoice", 1): (Invoice, "money.invoices", False, False),
     ("money.delivery", 1): (Delivery, "money.deliveries", False, False),
     ("service.ticket", 1): (ServiceTicket, "service.tickets", False, False),
+    ("money.forecast", 1): (Forecast, "money.forecasts", False, False),
 }
+UNKEYED: frozenset[str] = frozenset({"money.forecast"})  # a rep's, across distributors

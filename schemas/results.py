@@ -25,6 +25,12 @@ RESULT_TABLES: dict[str, str] = {
     "deal.top3": "rep_top3",
     "money.estimates": "rebate_estimates",
     "money.match": "three_way_match",
+    "money.order.lines": "money_orders",
+    "money.collections": "money_payments",
+    "money.delivered": "deliveries",
+    "service.steps": "service_tickets",
+    "money.forecast.rows": "money_forecasts",
+    "money.rebate.lines": "rebate_lines",
 }
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")

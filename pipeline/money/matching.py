@@ -52,6 +52,21 @@ def _last(docs: dict[str, dict[str, Any]]) -> datetime | None:
     return max((datetime.fromisoformat(d["at"]) for d in docs.values()), default=None)
 
 
+def deadlines(c: dict[str, Any], rules: MatchRules) -> list[datetime]:
+    """The moments at which the contract's colour may turn with no new document: the grace
+    periods' ends."""
+    out = []
+    if c["order"] is None:
+        seen = min((t for t in (_first(c["payments"]), _first(c["invoices"])) if t is not None), default=None)
+        if seen is not None:
+            out.append(seen + timedelta(hours=rules.orphan_grace_hours))
+        return out
+    ordered_at = datetime.fromisoformat(c["order"]["at"])
+    out.append(ordered_at + timedelta(days=rules.invoice_grace_days))
+    out.append((_last(c["invoices"]) or ordered_at) + timedelta(days=rules.payment_grace_days))
+    return sorted(out)
+
+
 def status(c: dict[str, Any], at: datetime, rules: MatchRules) -> tuple[str, list[tuple[str, str]]]:
     """(colour, [(code, reason in Chinese)]) of a contract at ``at``."""
     tol = rules.tolerance

@@ -30,9 +30,17 @@ class Tier(_Strict):
     rate: Decimal = Field(ge=0, le=1)
 
 
-class Bonus(_Strict):
+class NewProductBonus(_Strict):
+    """On purchases of the product lines finance declares new for the period."""
+
     rate: Decimal = Field(ge=0, le=1)
-    launch_window_days: int = Field(default=365, ge=1)
+    product_lines: list[str] = Field(min_length=1)
+
+
+class Bonus(_Strict):
+    """On collections received within ``due_days`` of their invoice."""
+
+    rate: Decimal = Field(ge=0, le=1)
     due_days: int = Field(default=30, ge=0)
 
 
@@ -48,7 +56,7 @@ class RebateRules(_Strict):
     version: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:\-]+$")
     tier_mode: Literal["whole", "marginal"] = "whole"
     quarterly_tiers: list[Tier] = Field(min_length=1)
-    new_product_bonus: Bonus | None = None
+    new_product_bonus: NewProductBonus | None = None
     payment_timeliness_bonus: Bonus | None = None
     conditions: list[Condition] = []
 
@@ -72,7 +80,7 @@ class Quarter:
     distributor_id: str
     quarter: str  # e.g. 2026-Q4
     purchases: Decimal  # orders net of returns
-    new_product_purchases: Decimal  # of lines launched within the bonus window
+    new_product_purchases: Decimal  # of the product lines the rules declare new
     receivables: Decimal  # invoiced and due in the quarter
     collections: Decimal  # received against those receivables
     on_time_collections: Decimal  # received within due_days of the invoice
@@ -127,15 +135,15 @@ def quarter_lines(q: Quarter, rules: RebateRules) -> list[dict[str, Any]]:
     amount, which = tier_amount(q.purchases, rules)
     line("quarterly_tier", f"季度阶梯返点（{which}）", q.purchases, None, amount, purchases=q.purchases)
     if rules.new_product_bonus is not None:
-        b = rules.new_product_bonus
+        nb = rules.new_product_bonus
         line(
             "new_product_bonus",
             "新品奖励",
             q.new_product_purchases,
-            b.rate,
-            q.new_product_purchases * b.rate,
+            nb.rate,
+            q.new_product_purchases * nb.rate,
             new_product_purchases=q.new_product_purchases,
-            launch_window_days=b.launch_window_days,
+            product_lines="/".join(nb.product_lines),
         )
     if rules.payment_timeliness_bonus is not None:
         b = rules.payment_timeliness_bonus
@@ -151,19 +159,23 @@ def quarter_lines(q: Quarter, rules: RebateRules) -> list[dict[str, Any]]:
     subtotal = sum((ln["amount"] for ln in lines), Decimal(0))
     ratio = collections_ratio(q)
     met = [c for c in rules.conditions if _holds(c, q, ratio)]
-    if met:
-        best = max(met, key=lambda c: c.coefficient)
+    best = max(met, key=lambda c: c.coefficient) if met else None
+    for c in rules.conditions:  # every condition has its line, met or not, so a statement shows why
+        applies = c is best
+        state = "达标" if applies else "已达标，取更高系数" if c in met else "未达标"
         line(
-            f"condition:{best.id}",
-            f"达标系数 ×{best.coefficient}",
+            f"condition:{c.id}",
+            f"达标系数 ×{c.coefficient}（{state}）",
             subtotal,
-            best.coefficient - 1,
-            subtotal * (best.coefficient - 1),
+            c.coefficient - 1,
+            subtotal * (c.coefficient - 1) if applies else Decimal(0),
             collections=q.collections,
             receivables=q.receivables,
             collections_ratio=ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP),
             new_product_purchases=q.new_product_purchases,
+            purchases=q.purchases,
         )
+        lines[-1]["met"] = applies
     return lines
 
 

@@ -72,7 +72,7 @@ def test_schemas_export_writes_one_schema_per_event_type(settings: Settings, tmp
     assert res.returncode == 0, res.stderr
     files = sorted(p.name for p in (tmp_path / "schemas").iterdir())
     assert "store.note.v1.schema.json" in files and "alert.action.v1.schema.json" in files
-    assert "crm.stage_request.v1.schema.json" in files and len(files) == 29  # 12 retail and app, 12 CRM, 5 money
+    assert "crm.stage_request.v1.schema.json" in files and len(files) == 30  # 12 retail and app, 12 CRM, 6 money
 
 
 def test_lag_reports_committed_and_end_per_partition(settings: Settings) -> None:

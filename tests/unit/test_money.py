@@ -52,7 +52,8 @@ def test_a_quarter_by_hand() -> None:
     ]
     assert rebates.total(lines) == D("52740.00")
     assert lines[0]["title"] == "季度阶梯返点（满¥1,000,000档 3%）"
-    assert all(ln["rule_version"] == "2026-Q4.1" for ln in lines)
+    assert all(ln["rule_version"] == "2026-Q4.2" for ln in lines)
+    assert lines[3]["title"] == "达标系数 ×1.2（达标）" and lines[3]["met"]
     assert lines[3]["inputs"]["collections_ratio"] == "0.8500" and lines[3]["base"] == D("43950.00")
 
 
@@ -88,8 +89,12 @@ def test_marginal_tiers_by_hand() -> None:
 def test_the_coefficient_condition_boundaries(collections: str, new_products: str, applies: bool) -> None:
     q = quarter(purchases="1000000", new_product_purchases=new_products, receivables="1000000", collections=collections)
     got = amounts(q)
-    assert ("condition:collections_and_new_products" in got) is applies
-    if applies:
+    line = rebates.quarter_lines(q, RULES)[-1]
+    assert line["rule"] == "condition:collections_and_new_products" and line["met"] is applies
+    assert line["title"].endswith("（达标）" if applies else "（未达标）")
+    if not applies:
+        assert got["condition:collections_and_new_products"] == D("0.00")
+    else:
         sub = got["quarterly_tier"] + got["new_product_bonus"] + got["payment_timeliness_bonus"]
         assert got["condition:collections_and_new_products"] == (sub * D("0.2")).quantize(D("0.01"))
 
@@ -101,7 +106,7 @@ def test_lines_round_half_up_to_the_fen() -> None:
 
 def test_no_receivables_counts_as_fully_collected() -> None:
     q = quarter(purchases="100000", new_product_purchases="300000")
-    assert "condition:collections_and_new_products" in amounts(q)
+    assert rebates.quarter_lines(q, RULES)[-1]["met"]
 
 
 def test_a_finance_leads_edit_is_validated_and_versioned() -> None:
@@ -110,11 +115,11 @@ def test_a_finance_leads_edit_is_validated_and_versioned() -> None:
     with pytest.raises(ValueError, match="give it a new version"):
         rebates.successor(current, text.replace('coefficient: "1.2"', 'coefficient: "1.3"'))
     newer = rebates.successor(
-        current, text.replace('coefficient: "1.2"', 'coefficient: "1.3"').replace("2026-Q4.1", "2026-Q4.2")
+        current, text.replace('coefficient: "1.2"', 'coefficient: "1.3"').replace("2026-Q4.2", "2026-Q4.3")
     )
     q = quarter(purchases="1000000", new_product_purchases="300000", receivables="100", collections="100")
     line = rebates.quarter_lines(q, newer.rules)[-1]
-    assert line["rule_version"] == "2026-Q4.2" and line["rate"] == D("0.3")
+    assert line["rule_version"] == "2026-Q4.3" and line["rate"] == D("0.3")
     with pytest.raises(ValueError, match="rise strictly"):
         rebates.parse(text.replace("from: 500000", "from: 2500000"))
 
@@ -170,52 +175,65 @@ def test_anomalies_are_red_payments_without_a_contract_and_invoices_above_the_or
     assert colour(contract("10000.00", (("10500.01", 1),)), 1) == ("red", ["invoice_above_order"])
 
 
-def test_a_distributors_ledger_matches_contracts_and_estimates_the_rebate_live() -> None:
-    """Work in progress (issue 14): the pure fold the money agent will run."""
-    from pipeline.money import ledger
+class Ledger:
+    """A distributor's ledger fed events the way the agent feeds them (one source, rising offsets)."""
 
-    state = ledger.new_distributor("DIST-01")
-    n = 0
+    def __init__(self) -> None:
+        from pipeline.money import ledger
 
-    def send(etype: str, payload: dict[str, Any], at: datetime) -> list[tuple[str, dict[str, Any]]]:
-        nonlocal n
-        n += 1
+        self.ledger = ledger
+        self.state = ledger.new_distributor("DIST-01")
+        self.n = 0
+
+    def send(self, etype: str, payload: dict[str, Any], at: datetime) -> dict[str, list[dict[str, Any]]]:
+        self.n += 1
         row = {"event_type": etype, "occurred_at": at.isoformat()}
-        return ledger.fold(
-            state,
-            row,
-            payload,
-            source="m:0",
-            offset=n,
-            rebate_rules=RULES,
-            match_rules=MATCH,
-            new_lines=frozenset({"PL-POC"}),
-        )
+        out: dict[str, list[dict[str, Any]]] = {}
+        for table, r in self.ledger.fold(
+            self.state, row, payload, source="m:0", offset=self.n, rebate_rules=RULES, match_rules=MATCH
+        ):
+            out.setdefault(table, []).append(r)
+        return out
 
-    lines = [{"product_line_id": "PL-BIO", "qty": 10, "unit_price": "60000.00"}]
-    out = send(
-        "money.order",
-        {"order_id": "SO-1", "contract_id": "K-1", "rep_id": "R-1", "amount": "600000.00", "lines": lines},
-        T0,
-    )
-    est = dict(out)["rebate_estimates"]
-    assert est["estimate"] == "12000.00" and est["quarter"] == "2026-Q4"  # the 500,000 tier: 2% of 600,000
-    assert dict(out)["three_way_match"]["status"] == "pending"
-    send(
+
+def order(oid: str, contract_id: str, amount: str, product: str = "PL-BIO", qty: int = 10, **kw: Any) -> dict[str, Any]:
+    unit = (D(amount) / qty).quantize(D("0.01"))
+    return {
+        "order_id": oid,
+        "contract_id": contract_id,
+        "rep_id": "R-1",
+        "region": "华东",
+        "hospital_account_id": "H-1",
+        "lines": [{"product_line_id": product, "qty": qty, "unit_price": str(unit)}],
+        "amount": amount,
+        "promised_delivery": "2026-10-20",
+        **kw,
+    }
+
+
+def test_a_distributors_ledger_matches_contracts_and_estimates_the_rebate_live() -> None:
+    book = Ledger()
+    out = book.send("money.order", order("SO-1", "K-1", "600000.00"), T0)
+    assert out["rebate_estimates"][0]["estimate"] == "12000.00"  # the 500,000 tier: 2% of 600,000
+    assert out["rebate_estimates"][0]["quarter"] == "2026-Q4"
+    assert out["three_way_match"][0]["status"] == "pending" and out["three_way_match"][0]["rep_id"] == "R-1"
+    assert [r["amount"] for r in out["money_orders"]] == ["600000.00"] and out["money_orders"][0]["deliverable"] == 1
+    book.send(
         "money.invoice",
         {"invoice_id": "I-1", "contract_id": "K-1", "amount": "600000.00", "due_on": "2026-11-01"},
         T0 + timedelta(days=3),
     )
-    out = send(
+    out = book.send(
         "money.payment",
         {"payment_id": "P-1", "contract_id": "K-1", "invoice_id": "I-1", "amount": "599600.00"},
         T0 + timedelta(days=20),
     )
-    assert dict(out)["three_way_match"]["status"] == "green"  # ¥400 short: within ¥500
-    assert state["quarters"]["2026-Q4"]["on_time_collections"] == "599600.00"
-    before = str(state)
-    replay = ledger.fold(
-        state,
+    assert out["three_way_match"][0]["status"] == "green"  # ¥400 short: within ¥500
+    assert out["money_payments"][0]["rep_id"] == "R-1"
+    assert book.state["months"]["2026-10"]["on_time_collections"] == "599600.00"  # within 30 days of the invoice
+    before = str(book.state)
+    replay = book.ledger.fold(
+        book.state,
         {"event_type": "money.payment", "occurred_at": T0.isoformat()},
         {"payment_id": "P-9", "contract_id": "K-1", "amount": "1.00"},
         source="m:0",
@@ -223,4 +241,60 @@ def test_a_distributors_ledger_matches_contracts_and_estimates_the_rebate_live()
         rebate_rules=RULES,
         match_rules=MATCH,
     )
-    assert replay == [] and str(state) == before  # an offset already folded changes nothing
+    assert replay == [] and str(book.state) == before  # an offset already folded changes nothing
+
+
+def test_new_products_are_the_lines_the_rules_declare_new() -> None:
+    book = Ledger()
+    book.send("money.order", order("SO-1", "K-1", "200000.00", product="PL-POC"), T0)
+    out = book.send("money.order", order("SO-2", "K-2", "100000.00", product="PL-BIO"), T0 + timedelta(hours=1))
+    assert book.state["months"]["2026-10"]["new_product_purchases"] == "200000.00"
+    assert [r["new_product"] for r in out["money_orders"]] == [0]
+
+
+def test_a_months_statement_is_the_quarter_to_its_end_whatever_the_order_of_arrival() -> None:
+    book = Ledger()
+    nov = datetime(2026, 11, 10, 2, tzinfo=UTC)
+    out = book.send("money.order", order("SO-2", "K-2", "300000.00"), nov)
+    assert {r["month"] for r in out["rebate_lines"]} == {"2026-11"}
+    late = book.send("money.order", order("SO-1", "K-1", "300000.00"), T0)  # dated October, read after November
+    lines = {(r["month"], r["rule"]): r for r in late["rebate_lines"]}
+    assert {m for m, _ in lines} == {"2026-10", "2026-11"}  # October's own and November's to date both move
+    assert lines[("2026-10", "quarterly_tier")]["amount"] == "0.00"  # 300,000 by the end of October
+    assert lines[("2026-11", "quarterly_tier")]["amount"] == "12000.00"  # 600,000 by the end of November: 2%
+    assert lines[("2026-11", "quarterly_tier")]["rule_version"] == RULES.version
+    assert orjson_loads(lines[("2026-11", "quarterly_tier")]["inputs"]) == {"purchases": "600000.00"}
+
+
+def orjson_loads(text: str) -> Any:
+    import orjson
+
+    return orjson.loads(text)
+
+
+def test_a_missing_invoice_turns_yellow_at_the_moment_its_grace_ends() -> None:
+    book = Ledger()
+    book.send("money.order", order("SO-1", "K-1", "50000.00"), T0)
+    # the next event for this distributor comes 40 days later: the contract went yellow at day 15
+    out = book.send("money.order", order("SO-2", "K-2", "10000.00"), T0 + timedelta(days=40))
+    yellow = [r for r in out["three_way_match"] if r["contract_id"] == "K-1"]
+    assert [r["status"] for r in yellow] == ["yellow"]
+    assert yellow[0]["changed_at"] == (T0 + timedelta(days=15)).isoformat()
+    assert book.ledger.advance(book.state, T0 + timedelta(days=41), MATCH) == []  # nothing new came true
+    swept = book.ledger.advance(book.state, T0 + timedelta(days=60), MATCH)  # K-2's own invoice grace
+    assert [(r["contract_id"], r["status"]) for r in [row for _t, row in swept]] == [("K-2", "yellow")]
+
+
+def test_payments_and_deliveries_before_their_order_get_its_rep_and_hospital_when_it_comes() -> None:
+    book = Ledger()
+    book.send(
+        "money.delivery",
+        {"delivery_id": "DL-1", "contract_id": "K-1", "promised_on": "2026-10-10", "delivered_on": "2026-10-13"},
+        T0,
+    )
+    out = book.send("money.payment", {"payment_id": "P-1", "contract_id": "K-1", "amount": "100.00"}, T0)
+    assert out["money_payments"][0]["rep_id"] == ""
+    out = book.send("money.order", order("SO-1", "K-1", "100.00", qty=1), T0 + timedelta(hours=1))
+    assert out["money_payments"][0]["rep_id"] == "R-1"
+    assert out["deliveries"][0]["hospital_account_id"] == "H-1" and out["deliveries"][0]["days_late"] == 3
+    assert out["deliveries"][0]["on_time"] == 0
