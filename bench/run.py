@@ -436,7 +436,7 @@ CRM_DEALS = 2000
 def crm_messages() -> list[tuple[str, bytes, bytes, datetime]]:
     from pipeline.deals.simulate import generate_crm
 
-    return list(generate_crm(5, deals=CRM_DEALS, days=180))
+    return list(generate_crm(5, deals=CRM_DEALS, days=180, money=False))  # the deals agent's path alone
 
 
 def crm_run(s: Settings, msgs: list[tuple[str, bytes, bytes, datetime]], logdir: Path) -> float:

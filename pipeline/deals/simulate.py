@@ -484,13 +484,20 @@ def generate_crm(
     reps: int = 37,
     bad_rate: float = 0.0,
     max_bytes: int = 65_536,
+    money: bool = True,
 ) -> Iterator[tuple[str, bytes, bytes, datetime]]:
     """(topic, key, value, occurred_at), as ``pipeline.simulate.generate`` yields them, with
-    the same share of deliberately broken events."""
+    the same share of deliberately broken events; with ``money``, the book's orders, invoices,
+    payments, deliveries, service tickets and forecasts too (``pipeline.money.simulate``)."""
     from pipeline.simulate import bad_event
 
     book = Book(seed, now=now or datetime.now(UTC), days=days, deals=deals, hospitals=hospitals, reps=reps)
     bad_rng = random.Random(seed ^ 0xC0DE)
-    for at, topic, key, env in book.stream():
+    stream: Iterator[tuple[datetime, str, str, dict[str, Any]]] = book.stream()
+    if money:
+        from pipeline.money.simulate import MoneyBook
+
+        stream = heapq.merge(stream, MoneyBook(book, seed).stream(), key=lambda e: e[0])
+    for at, topic, key, env in stream:
         value = bad_event(bad_rng, env, max_bytes) if bad_rate and bad_rng.random() < bad_rate else orjson.dumps(env)
         yield topic, key.encode(), value, at
