@@ -28,6 +28,7 @@ from pipeline.api import queries
 from pipeline.api.guard import Guard, LoginThrottle
 from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
 from pipeline.health.alerts import ALLOWED_FROM
+from pipeline.money import reports as money_reports
 
 AFTER = {"acknowledge": "acknowledged", "resolve": "resolved"}
 
@@ -280,6 +281,88 @@ def create_api(
         if out is None:
             raise HTTPException(404, "no such deal")
         return list(out)
+
+    # The money side: finance sees every distributor and contract; a sales manager their
+    # region's contracts, a rep their own (rebate statements are finance's alone).
+    MONEY = ("admin", "finance", "sales_manager", "sales_rep")
+    Month = Annotated[str, Path(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")]
+
+    def money_scope(p: Principal) -> tuple[str, dict[str, Any]]:
+        if p.role in ("admin", "finance"):
+            return "1", {}
+        return deal_queries.deal_scope(p)
+
+    @app.get("/api/money/match")
+    async def match_board(
+        p: Who,
+        status: Literal["green", "yellow", "red", "pending"] | None = None,
+        distributor: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        need(p, *MONEY)
+        return dict(await db(money_reports.match_board, money_scope(p), status, distributor, limit, offset))
+
+    @app.get("/api/money/statements")
+    async def statements(p: Who) -> list[dict[str, Any]]:
+        """The statements on record: distributor, month, total, rule versions."""
+        need(p, "admin", "finance")
+        return list(await db(money_reports.statements))
+
+    @app.get("/api/money/statements/{distributor}/{month}", response_model=None)
+    async def statement(
+        distributor: CustomerId, month: Month, p: Who, fmt: Literal["json", "csv", "xlsx"] = "json"
+    ) -> dict[str, Any] | Response:
+        need(p, "admin", "finance")
+        st = await db(money_reports.statement, distributor, month)
+        if st is None:
+            raise HTTPException(404, "no statement for that distributor and month")
+        name = f"rebate-{distributor}-{month}"
+        if fmt == "csv":
+            return Response(
+                money_reports.statement_csv(st).encode("utf-8"),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+        if fmt == "xlsx":
+            return Response(
+                money_reports.statement_xlsx(st),
+                media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+            )
+        return dict(st)
+
+    @app.get("/api/money/deliverable")
+    async def deliverable(
+        p: Who,
+        by: Literal["region", "product_line", "rep"] = "region",
+        region: Annotated[str | None, Query(max_length=16)] = None,
+        product_line: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        need(p, *MONEY)
+        return dict(await db(money_reports.deliverable, money_scope(p), by, region, product_line))
+
+    @app.get("/api/money/forecast")
+    async def forecast(p: Who, by: Literal["rep", "region"] = "rep") -> dict[str, Any]:
+        need(p, *MONEY)
+        return dict(await db(money_reports.forecast_accuracy, money_scope(p), by))
+
+    @app.get("/api/money/tender", response_model=None)
+    async def tender(
+        p: Who,
+        hospital: Annotated[str | None, Query(max_length=64)] = None,
+        fmt: Literal["json", "csv"] = "json",
+    ) -> list[dict[str, Any]] | Response:
+        need(p, *MONEY)
+        rows = list(await db(money_reports.tender, money_scope(p), datetime.now(UTC), hospital))
+        if fmt == "csv":
+            name = f"tender-evidence-{hospital or 'all'}"
+            return Response(
+                money_reports.tender_csv(rows).encode("utf-8"),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+        return rows
 
     @app.get("/api/ops/lag")
     async def lag(p: Who) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-Role = Literal["admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs"]
-ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs")
+Role = Literal["admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs", "finance"]
+ROLES: tuple[str, ...] = ("admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs", "finance")
 ROLE_ZH = {
     "admin": "管理员",
     "ops": "运维",
@@ -28,6 +28,7 @@ ROLE_ZH = {
     "sales_rep": "销售代表",
     "sales_manager": "销售经理",
     "cs": "客户成功专员",
+    "finance": "财务",
 }
 
 

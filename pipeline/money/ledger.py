@@ -5,7 +5,8 @@ Every event yields the rows it changes: the order's lines (``money_orders``), pa
 the rep they are credited to (``money_payments``), deliveries, service tickets, a live rebate
 estimate per order, the rebate statement lines of every month it moves (``rebate_lines``) and
 each change of a contract's colour (``three_way_match``), stamped with the event-time moment
-it came true. Money is text in the state (JSON changelog) and Decimal wherever it is used.
+it came true; judgements run on one clock per distributor that never goes back (the later of
+the event's time and the last moment judged), so the latest row is the latest knowledge. Money is text in the state (JSON changelog) and Decimal wherever it is used.
 
 A month's statement is the quarter to date as of that month's end: the state keeps sums per
 month, so an event that arrives late (dated in October, read in November) moves October's and
@@ -91,26 +92,29 @@ def _fold(
         return out
     contract_id = p.get("contract_id") or ""
     c = state["contracts"].setdefault(contract_id, matching.new_contract(contract_id))
-    moved = False
+    moved: set[str] = set()  # months whose sums changed
     if etype == "money.order":
         out.extend(_order(state, c, row, p, rebate_rules))
-        moved = True
+        moved.add(month)
     elif etype == "money.invoice":
         c["invoices"][p["invoice_id"]] = {"amount": str(p["amount"]), "at": row["occurred_at"], "due_on": p["due_on"]}
         _add(state, month, "receivables", Decimal(str(p["amount"])))
-        moved = True
+        moved.add(month)
+        for pay in c["payments"].values():  # payments read before their invoice: on time after all?
+            if pay.get("invoice_id") == p["invoice_id"] and not pay.get("on_time"):
+                moved |= _count_on_time(state, c, pay, rebate_rules)
     elif etype == "money.payment":
-        c["payments"][p["payment_id"]] = {
+        pay = {
             "amount": str(p["amount"]),
             "at": row["occurred_at"],
             "invoice_id": p.get("invoice_id"),
+            "on_time": False,
         }
-        amount = Decimal(str(p["amount"]))
-        _add(state, month, "collections", amount)
-        if _on_time(c, p.get("invoice_id"), at, rebate_rules):
-            _add(state, month, "on_time_collections", amount)
+        c["payments"][p["payment_id"]] = pay
+        _add(state, month, "collections", Decimal(str(p["amount"])))
+        moved.add(month)
+        moved |= _count_on_time(state, c, pay, rebate_rules)
         out.append(("money_payments", payment_row(state, c, p["payment_id"])))
-        moved = True
     elif etype == "money.delivery":
         c.setdefault("deliveries", {})[p["delivery_id"]] = {
             "promised_on": p["promised_on"],
@@ -119,9 +123,13 @@ def _fold(
         }
         out.append(("deliveries", delivery_row(state, c, p["delivery_id"])))
     if moved:
-        out.extend(statement_rows(state, month, rebate_rules, row["occurred_at"]))
+        out.extend(statement_rows(state, moved, rebate_rules, row["occurred_at"]))
     if contract_id:
-        out.extend(_judge(state, c, at, match_rules))
+        # judged on the distributor's one clock: never before a moment already judged, so a
+        # document read late (its topic behind the others) still has the last word
+        since = state.get("checked_until")
+        when = max(at, datetime.fromisoformat(since)) if since else at
+        out.extend(_judge(state, c, when, match_rules))
     return out
 
 
@@ -185,13 +193,21 @@ def _order(
     return out
 
 
-def _on_time(c: dict[str, Any], invoice_id: str | None, at: datetime, rules: rebates.RebateRules) -> bool:
-    """Received within the rule's days of the invoice it names (no invoice named: not on time)."""
+def _count_on_time(
+    state: dict[str, Any], c: dict[str, Any], pay: dict[str, Any], rules: rebates.RebateRules
+) -> set[str]:
+    """Count a payment as on time once it is known to be: received within the rule's days of
+    the invoice it names (no invoice named, or not on record yet: not yet). The months moved."""
     b = rules.payment_timeliness_bonus
-    inv = c["invoices"].get(invoice_id or "")
-    if b is None or inv is None:
-        return False
-    return at - datetime.fromisoformat(inv["at"]) <= timedelta(days=b.due_days)
+    inv = c["invoices"].get(pay.get("invoice_id") or "")
+    if b is None or inv is None or pay.get("on_time"):
+        return set()
+    at = datetime.fromisoformat(pay["at"])
+    if at - datetime.fromisoformat(inv["at"]) > timedelta(days=b.due_days):
+        return set()
+    pay["on_time"] = True
+    _add(state, month_of(at), "on_time_collections", Decimal(pay["amount"]))
+    return {month_of(at)}
 
 
 def payment_row(state: dict[str, Any], c: dict[str, Any], payment_id: str) -> dict[str, Any]:
@@ -293,12 +309,15 @@ def quarter_to(state: dict[str, Any], month: str | None = None, quarter: str | N
     return rebates.Quarter(distributor_id=state["distributor_id"], quarter=q, **sums)
 
 
-def statement_rows(state: dict[str, Any], month: str, rules: rebates.RebateRules, as_of: str) -> Rows:
-    """The statement lines of ``month`` and of every later month of its quarter on record."""
-    q = quarter_of_month(month)
-    months = sorted({m for m in state["months"] if quarter_of_month(m) == q and m >= month} | {month})
+def statement_rows(state: dict[str, Any], moved: set[str], rules: rebates.RebateRules, as_of: str) -> Rows:
+    """The statement lines of the ``moved`` months and of every later month of their quarters
+    on record (a month's statement is its quarter to date)."""
+    months: set[str] = set(moved)
+    for month in moved:
+        q = quarter_of_month(month)
+        months |= {m for m in state["months"] if quarter_of_month(m) == q and m >= month}
     out: Rows = []
-    for m in months:
+    for m in sorted(months):
         for n, ln in enumerate(rebates.quarter_lines(quarter_to(state, month=m), rules), 1):
             out.append(("rebate_lines", line_row(ln, m, n, as_of)))
     return out
