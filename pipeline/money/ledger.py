@@ -6,7 +6,8 @@ the rep they are credited to (``money_payments``), deliveries, service tickets, 
 estimate per order, the rebate statement lines of every month it moves (``rebate_lines``) and
 each change of a contract's colour (``three_way_match``), stamped with the event-time moment
 it came true; judgements run on one clock per distributor that never goes back (the later of
-the event's time and the last moment judged), so the latest row is the latest knowledge. Money is text in the state (JSON changelog) and Decimal wherever it is used.
+the event's time and the last moment judged), so the latest row is the latest knowledge.
+Money is text in the state (JSON changelog) and Decimal wherever it is used.
 
 A month's statement is the quarter to date as of that month's end: the state keeps sums per
 month, so an event that arrives late (dated in October, read in November) moves October's and
