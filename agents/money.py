@@ -16,7 +16,7 @@ from agents.batching import Batcher, result_topics
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake
+from pipeline import customer, intake, rulefile
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.money import ledger, matching, rebates
@@ -24,6 +24,7 @@ from schemas.events import MONEY_PAYLOADS_TYPES, EventError
 from schemas.money import MONEY_TOPICS
 
 log = logging.getLogger(__name__)
+RULES_CHECK_SECONDS = 10.0
 
 
 def forecast_row(row: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
@@ -44,9 +45,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("distributors", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "money", dead)
-    rebate_rules = rebates.load(settings.model_dir).rules
-    match_rules = matching.load(settings.model_dir).rules
-    log.info("money: rebates %s, matching %s", rebate_rules.version, match_rules.version)
+    rebate_file = rulefile.Watched(rebates.FILE, settings.model_dir)
+    match_file = rulefile.Watched(matching.FILE, settings.model_dir)
+    log.info("money: rebates %s, matching %s", rebate_file.rules.version, match_file.rules.version)
     high: list[datetime] = []  # the latest event time read (one item), for the grace-period sweep
 
     def held_partitions() -> set[int]:
@@ -82,8 +83,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
                         payload,
                         source=f"{msg.topic}:{msg.partition}",
                         offset=msg.offset,
-                        rebate_rules=rebate_rules,
-                        match_rules=match_rules,
+                        rebate_rules=rebate_file.rules,
+                        match_rules=match_file.rules,
                     )
                 except Exception as exc:  # one bad event must not cost the others theirs
                     log.exception("money fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
@@ -105,7 +106,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
         for distributor, state in list(table.data.items()):
             if not isinstance(state, dict) or state.get("partition") not in held:
                 continue
-            rows = ledger.advance(state, until, match_rules)
+            rows = ledger.advance(state, until, match_file.rules)
             if rows:
                 for table_name, r in rows:
                     out.add(table_name, r)
@@ -116,3 +117,17 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
 
     app.agent(stream_topic, name="money", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+
+    async def reload_rules() -> None:
+        """A finance lead's edited rebates.yaml or matching.yaml in the model directory is
+        used from the next event on; every line and colour names the version that made it."""
+        for name, watched in (("rebates", rebate_file), ("matching", match_file)):
+            changed, refused = watched.check()
+            if refused:
+                log.error("%s %s refused, the rules in force stay: %s", name, watched.path, refused)
+                stats[f"money.{name}_refused"] += 1
+            elif changed:
+                log.info("%s %s loaded: version %s", name, watched.path, watched.rules.version)
+                stats[f"money.{name}_reloads"] += 1
+
+    app.timer(interval=RULES_CHECK_SECONDS)(reload_rules)

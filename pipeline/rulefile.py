@@ -75,3 +75,33 @@ class Kind(Generic[R]):
 
     def successor(self, current: Loaded[R], text: str) -> Loaded[R]:
         return successor(current, text)
+
+
+class Watched(Generic[R]):
+    """A rules file a running worker follows: ``check`` (on a timer) takes an edited file once
+    it is valid and versioned; a broken one is refused and the rules in force stay."""
+
+    def __init__(self, kind: Kind[R], model_dir: Path) -> None:
+        self.kind = kind
+        self.path = model_dir / kind.name
+        self.loaded = kind.load(model_dir)
+        self.seen = self.path.stat().st_mtime if self.path.exists() else None
+
+    @property
+    def rules(self) -> R:
+        return self.loaded.rules
+
+    def check(self) -> tuple[bool, str | None]:
+        """(whether new rules are in force, why an edited file was refused)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return False, None
+        if mtime == self.seen:
+            return False, None
+        self.seen = mtime
+        try:
+            self.loaded = self.kind.successor(self.loaded, self.path.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError) as exc:
+            return False, str(exc)
+        return True, None

@@ -17,6 +17,7 @@ from pipeline.cli.demo import cmd_demo
 from pipeline.cli.kafka import cmd_kafka, cmd_topics
 from pipeline.cli.keys import cmd_keys
 from pipeline.cli.lag import cmd_lag
+from pipeline.cli.money import cmd_money
 from pipeline.cli.notes import cmd_notes, cmd_reco
 from pipeline.cli.run import cmd_serve, cmd_up, cmd_worker
 from pipeline.cli.traffic import cmd_produce, cmd_simulate
@@ -135,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("file", nargs="?", help="check-gates, check-grading: the edited file")
     dl.add_argument("--rep", help="top3: one rep only")
     dl.set_defaults(fn=cmd_deals)
+
+    mo = sub.add_parser("money", help="rebates and matching rules, statements, the match board")
+    mo.add_argument("action", choices=["check-rebates", "check-matching", "statement", "board"])
+    mo.add_argument("args", nargs="*", help="check-*: the edited FILE; statement: DISTRIBUTOR MONTH")
+    mo.add_argument("--csv", help="statement: also write it as CSV here")
+    mo.add_argument("--xlsx", help="statement: also write it as XLSX here")
+    mo.set_defaults(fn=cmd_money)
 
     sub.add_parser("train", help="fit a calibrated churn model on the history in ClickHouse").set_defaults(fn=cmd_train)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pipeline.cli.keys import demo_keys
@@ -70,6 +71,41 @@ def demo_notes(client: Any) -> str:
     for cid, store_id, message, reasons in recs:
         out.append(f"  {store_id} screen for {cid}: {message}")
         out.extend(f"      {r}" for r in reasons[:2])
+    return "\n".join(out)
+
+
+def demo_money(client: Any) -> str:
+    """The money side as finance and a sales manager would read it."""
+    from pipeline.cli.money import board_text
+    from pipeline.money import reports
+
+    b = reports.match_board(client, reports.ALL, limit=1)
+    if not b["total"]:
+        return "money: no orders"
+    out = [board_text(b, reports.match_board(client, reports.ALL, status="red", limit=3))]
+    listed = reports.statements(client)
+    if listed:
+        st = reports.statement(client, listed[0]["distributor_id"], listed[0]["month"])
+        if st is not None:
+            tier = st["lines"][0]
+            out.append(
+                f"rebate statement {st['distributor_id']} {st['month']}: total ¥{st['total']}; line 1 "
+                f"{tier['title']} ¥{tier['amount']} [rules {tier['rule_version']}; inputs {tier['inputs']}]"
+            )
+    d = reports.deliverable(client, reports.ALL)
+    out.append(
+        f"new contract value: raw ¥{Decimal(d['raw']):,.2f}, deliverable ¥{Decimal(d['deliverable']):,.2f} "
+        f"({d['gap_pct']}% was repeat, unscheduled or non-cash orders)"
+    )
+    f = reports.forecast_accuracy(client, reports.ALL, by="region")
+    if f["overall"] is not None:
+        sums: dict[str, list[Decimal]] = {}
+        for i in f["items"]:
+            acc = sums.setdefault(i["key"], [Decimal(0), Decimal(0)])
+            acc[0] += Decimal(i["collected"])
+            acc[1] += Decimal(i["forecast"])
+        per = ", ".join(f"{k} {c / fc:.0%}" for k, (c, fc) in sorted(sums.items()) if fc)
+        out.append(f"forecast accuracy (collected within 30 days / forecast): {f['overall']:.0%} overall; {per}")
     return "\n".join(out)
 
 
@@ -241,7 +277,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         s = summary(client)
         truth = alert_truth(client)
         health_view = demo_health(client) + "\n" + (truth_table(truth) + "\n" if truth else "") + demo_notes(client)
-        health_view += "\n" + demo_deals(client) + "\n" + demo_top3(client, settings)
+        health_view += "\n" + demo_deals(client) + "\n" + demo_top3(client, settings) + "\n" + demo_money(client)
     finally:
         client.close()
     rows = s["rows"]

@@ -61,11 +61,13 @@ def demo_keys(settings: Settings) -> str:
     manager, _ = ks.create("上海店长（演示）", "store_manager", stores=["S-SH-001"])
     rep, _ = ks.create("R-004 销售代表（演示）", "sales_rep", rep_id="R-004")
     east, _ = ks.create("华东销售经理（演示）", "sales_manager", region="华东")
+    finance, _ = ks.create("财务（演示）", "finance")
     return (
         "console: `make up` (Kafka, worker, serve), then open "
         f"http://{settings.api_host}:{settings.api_port}/ and log in with\n"
         f"  admin:                   {admin}\n"
         f"  store manager S-SH-001:  {manager}\n"
         f"  sales rep R-004:         {rep}\n"
-        f"  sales manager 华东:      {east}"
+        f"  sales manager 华东:      {east}\n"
+        f"  finance:                 {finance}"
     )

@@ -298,3 +298,25 @@ def test_payments_and_deliveries_before_their_order_get_its_rep_and_hospital_whe
     assert out["money_payments"][0]["rep_id"] == "R-1"
     assert out["deliveries"][0]["hospital_account_id"] == "H-1" and out["deliveries"][0]["days_late"] == 3
     assert out["deliveries"][0]["on_time"] == 0
+
+
+def test_a_running_worker_takes_an_edited_rules_file_only_when_valid_and_versioned(tmp_path: Any) -> None:
+    import os
+
+    from pipeline import rulefile
+
+    watched = rulefile.Watched(rebates.FILE, tmp_path)
+    assert watched.rules.version == RULES.version and watched.check() == (False, None)  # the shipped file
+    text = (resources.files("pipeline.money") / "data" / "rebates.yaml").read_text(encoding="utf-8")
+    edited = tmp_path / "rebates.yaml"
+    edited.write_text(text.replace('coefficient: "1.2"', 'coefficient: "1.3"'), encoding="utf-8")
+    changed, refused = watched.check()
+    assert not changed and refused and "new version" in refused and watched.rules.conditions[0].coefficient == D("1.2")
+    edited.write_text(text.replace('coefficient: "1.2"', 'coefficient: "1.3"').replace("2026-Q4.2", "2026-Q4.9"))
+    os.utime(edited, (1, 2))  # a new mtime, whatever the clock's resolution
+    assert watched.check() == (True, None)
+    assert watched.rules.version == "2026-Q4.9" and watched.rules.conditions[0].coefficient == D("1.3")
+    edited.write_text("version: [broken", encoding="utf-8")
+    os.utime(edited, (3, 4))
+    changed, refused = watched.check()
+    assert not changed and refused and watched.rules.version == "2026-Q4.9"  # the rules in force stay
