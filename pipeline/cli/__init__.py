@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from pipeline.api.keys import ROLES
 from pipeline.cli.alerts import cmd_alerts, cmd_report
 from pipeline.cli.contracts import cmd_schemas
 from pipeline.cli.deals import cmd_deals
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     ky.add_argument("action", choices=["create", "list", "revoke"])
     ky.add_argument("key_id", nargs="?", help="for revoke")
     ky.add_argument("--name", default="", help="who holds the key (shown in audit fields)")
-    ky.add_argument("--role", choices=["admin", "ops", "store_manager", "sales_rep", "sales_manager", "cs"])
+    ky.add_argument("--role", choices=list(ROLES))
     ky.add_argument("--store", action="append", help="store_manager: a store id (repeatable)")
     ky.add_argument("--rep", help="sales_rep: the rep id used as sender_id in messages")
     ky.add_argument("--specialist", help="cs: the specialist id alerts are assigned to")
