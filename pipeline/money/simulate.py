@@ -219,8 +219,9 @@ class MoneyBook:
             self.contracts.append(Contract(cid, dist, "orphan", at + ORPHAN_GRACE))
 
     def _forecasts(self) -> None:
-        """Every Monday each rep forecasts the next 30 days' collections: what falls due, times
-        their own optimism, give or take."""
+        """Every Monday each rep forecasts the next 30 days' collections: the invoices falling due
+        in them (30 days after issue), times their own optimism, give or take; what comes in is
+        short of it by the late, partial and missing payments, and by the optimism."""
         rng = self.rng
         day = self.book.start + timedelta(days=(7 - self.book.start.weekday()) % 7)
         n = 0
@@ -231,7 +232,7 @@ class MoneyBook:
                     (
                         amount
                         for invoiced, _paid, rid, amount in self._outstanding
-                        if rid == rep.rep_id and invoiced < horizon and invoiced + timedelta(days=30) >= day
+                        if rid == rep.rep_id and day <= invoiced + timedelta(days=30) < horizon
                     ),
                     Decimal(0),
                 )

@@ -180,3 +180,41 @@ def test_tender_evidence_per_hospital_exports_as_csv(finance: Finance) -> None:
     text = finance.get("finance", "/api/money/tender", params={"hospital": h, "fmt": "csv"}).content.decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][0] == "医院" and table[1][0] == h
+
+
+def test_the_money_console_in_a_real_browser_at_tablet_widths(finance: Finance) -> None:
+    """Finance logs in, filters the match board to red, opens a statement and downloads it as
+    XLSX, drills the deliverable value down a level; at 1180 and 768 px, no sideways scroll.
+    Screenshots go to artifacts/."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.integration.test_api import ARTIFACTS, CHROMIUM
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        for width in (1180, 768):
+            page = browser.new_page(viewport={"width": width, "height": 900}, locale="zh-CN", accept_downloads=True)
+            page.goto(finance.url + "/")
+            page.fill("#key", finance.keys["finance"])
+            page.click("#login-button")
+            expect(page.locator("nav #nav-money")).to_have_class("active")
+            expect(page.locator("#match h2")).to_have_text("三单匹配（销售-回款-开票）")
+            page.locator("#match-chips button", has_text="红").click()
+            expect(page.locator("#match-chips button.on")).to_contain_text("红")
+            assert all(
+                "红" in t for t in page.locator("#match-table tr[data-contract] td:nth-child(2)").all_inner_texts()
+            )
+            options = page.locator("#statement-pick option").all()
+            page.select_option("#statement-pick", options[1].get_attribute("value") or "")
+            expect(page.locator("#statement-table tr")).to_have_count(5)  # header, three rules, one condition
+            with page.expect_download() as dl:
+                page.get_by_text("下载 XLSX").click()
+            assert dl.value.suggested_filename.endswith(".xlsx")
+            page.locator("#deliverable-table a").first.click()
+            expect(page.locator("#deliverable-table th").first).to_have_text("产品线")
+            wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert wide <= 0, f"the page scrolls sideways by {wide}px at {width}px"
+            page.screenshot(path=str(ARTIFACTS / f"console-money-{width}.png"), full_page=True)
+            page.close()
+        browser.close()

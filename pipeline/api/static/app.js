@@ -63,15 +63,16 @@ async function login(k) {
     dashboard: ["admin", "store_manager"], search: ["admin", "store_manager", "sales_rep", "cs"],
     alerts: ["admin", "store_manager", "sales_rep", "cs"], ops: ["admin", "ops"],
     deals: ["admin", "sales_manager", "sales_rep"], funnel: ["admin", "sales_manager"],
+    money: ["admin", "finance", "sales_manager", "sales_rep"],
   };
   for (const [name, roles] of Object.entries(allowed)) document.getElementById("nav-" + name).hidden = !roles.includes(me.role);
-  const home = { ops: "ops", store_manager: "dashboard", sales_rep: "deals", sales_manager: "funnel" };
+  const home = { ops: "ops", store_manager: "dashboard", sales_rep: "deals", sales_manager: "funnel", finance: "money" };
   go(home[me.role] || "alerts");
 }
 
 function go(name, arg) {
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === name);
-  ({ dashboard, search, alerts, ops, customer, deals, funnel, deal })[name](arg).catch(fail);
+  ({ dashboard, search, alerts, ops, customer, deals, funnel, deal, money })[name](arg).catch(fail);
 }
 
 async function dashboard(storeId) {
@@ -291,4 +292,88 @@ async function funnel() {
       coach.length ? h("table", {}, h("tr", {}, h("th", {}, "销售"), h("th", {}, "延迟更新"), h("th", {}, "延迟中位数"), h("th", {}, "意向跟进超时")),
         coach.map((c) => h("tr", {}, h("td", {}, c.rep_id + " · " + c.region), h("td", {}, c.late + " / " + c.activities), h("td", {}, c.median_delay_hours + " 小时"),
           h("td", {}, c.follow_up_timeout_rate === null ? "—" : c.follow_up_timeouts + " / " + c.intent_deals)))) : h("p", { class: "muted" }, "近30天没有延迟更新的销售")));
+}
+
+// The money side: the three-way match board (colour chips filter it), deliverable new contract
+// value drilled down region -> product line -> rep, forecast accuracy, tender evidence per
+// hospital, and (finance) the distributors' rebate statements with CSV/XLSX downloads.
+const MATCH_ZH = { green: "绿·已匹配", yellow: "黄·缺单据", red: "红·金额不符或异常", pending: "待齐" };
+const LEVEL_ZH = { region: "大区", product_line: "产品线", rep: "销售" };
+
+async function download(path, filename) {
+  const res = await fetch(path, { headers: { Authorization: "Bearer " + key } });
+  if (!res.ok) throw new Error("下载失败（" + res.status + "）");
+  const a = h("a", { href: URL.createObjectURL(await res.blob()), download: filename });
+  document.body.appendChild(a); a.click(); a.remove();
+}
+
+async function money(arg) {
+  const state = { status: "", offset: 0, drill: [], statement: null, ...(arg || {}) };
+  const drillBy = ["region", "product_line", "rep"][state.drill.length] || "rep";
+  const dq = "/api/money/deliverable?by=" + drillBy + (state.drill[0] ? "&region=" + encodeURIComponent(state.drill[0]) : "") +
+    (state.drill[1] ? "&product_line=" + encodeURIComponent(state.drill[1]) : "");
+  const mq = "/api/money/match?limit=" + PAGE + "&offset=" + state.offset + (state.status ? "&status=" + state.status : "");
+  const finance = me.role === "finance" || me.role === "admin";
+  const [board, deliv, fc, tender, listed] = await Promise.all([api(mq), api(dq), api("/api/money/forecast?by=" + (me.role === "sales_rep" ? "rep" : "region")),
+    api("/api/money/tender"), finance ? api("/api/money/statements") : Promise.resolve([])]);
+  const chip = (s, label, n) => h("button", { class: state.status === s ? "on" : "", onclick: () => go("money", { ...state, status: s, offset: 0 }) }, label + "（" + n + "）");
+  const total = Object.values(board.counts).reduce((a, b) => a + b, 0);
+  const chips = h("div", { class: "chips", id: "match-chips" }, chip("", "全部", total),
+    ["red", "yellow", "pending", "green"].map((s) => chip(s, MATCH_ZH[s], board.counts[s])));
+  const pager = h("p", { class: "pager" }, "共 " + board.total + " 份合同 · 第 " + (state.offset / PAGE + 1) + " / " + Math.max(1, Math.ceil(board.total / PAGE)) + " 页 ",
+    state.offset > 0 ? h("button", { onclick: () => go("money", { ...state, offset: state.offset - PAGE }) }, "上一页") : null, " ",
+    state.offset + PAGE < board.total ? h("button", { onclick: () => go("money", { ...state, offset: state.offset + PAGE }) }, "下一页") : null);
+  const matchTable = board.items.length ? h("table", { id: "match-table" },
+    h("tr", {}, h("th", {}, "合同"), h("th", {}, "状态"), h("th", {}, "订单 / 开票 / 回款"), h("th", {}, "变更时间")),
+    board.items.map((r) => h("tr", { "data-contract": r.contract_id },
+      h("td", {}, r.contract_id, h("div", { class: "muted" }, r.distributor_id + (r.rep_id ? " · " + r.rep_id + " · " + r.region : ""))),
+      h("td", {}, h("span", { class: "st-" + r.status }, MATCH_ZH[r.status]), r.reasons.length ? h("ul", { class: "plain" }, r.reasons.map((x) => h("li", {}, x))) : null),
+      h("td", { class: "money-num" }, yuan(r.order_amount) + " / " + yuan(r.invoiced) + " / " + yuan(r.paid)),
+      h("td", {}, time(r.changed_at))))) : h("p", { class: "muted" }, "暂无合同");
+  const crumbs = h("p", { class: "crumbs" }, h("a", { onclick: () => go("money", { ...state, drill: [] }) }, "全部"),
+    state.drill.map((k, i) => h("a", { onclick: () => go("money", { ...state, drill: state.drill.slice(0, i + 1) }) }, "› " + k)));
+  const delivTable = h("table", { id: "deliverable-table" },
+    h("tr", {}, h("th", {}, LEVEL_ZH[drillBy]), h("th", { class: "money-num" }, "合同额"), h("th", { class: "money-num" }, "可交付新签额"), h("th", {}, "剔除：老客户复购 / 未排产 / 非现金")),
+    deliv.items.map((i) => h("tr", {},
+      h("td", {}, state.drill.length < 2 ? h("a", { onclick: () => go("money", { ...state, drill: state.drill.concat([i.key]) }) }, i.key) : i.key),
+      h("td", { class: "money-num" }, yuan(i.raw)), h("td", { class: "money-num" }, yuan(i.deliverable)),
+      h("td", { class: "muted" }, yuan(i.repeat_orders) + " / " + yuan(i.unscheduled) + " / " + yuan(i.non_cash)))));
+  const fcTable = fc.items.length ? h("table", { id: "forecast-table" },
+    h("tr", {}, h("th", {}, me.role === "sales_rep" ? "销售" : "大区"), h("th", {}, "月份"), h("th", { class: "money-num" }, "预测回款"), h("th", { class: "money-num" }, "30天内实际回款"), h("th", {}, "准确率")),
+    fc.items.map((i) => h("tr", {}, h("td", {}, i.key), h("td", {}, i.month), h("td", { class: "money-num" }, yuan(i.forecast)),
+      h("td", { class: "money-num" }, yuan(i.collected)), h("td", {}, i.accuracy === null ? "—" : Math.round(i.accuracy * 100) + "%")))) : h("p", { class: "muted" }, "暂无已到期的预测");
+  const tenderTable = tender.length ? h("table", { id: "tender-table" },
+    h("tr", {}, h("th", {}, "医院"), h("th", {}, "按期交付"), h("th", {}, "故障报修"), h("th", {}, "首次远程响应（中位 / P90）"), h("th", {}, "")),
+    tender.slice(0, 30).map((t) => h("tr", {}, h("td", {}, t.hospital_account_id),
+      h("td", {}, t.on_time + " / " + t.deliveries + "（" + Math.round(t.on_time_rate * 100) + "%）"), h("td", {}, String(t.faults)),
+      h("td", {}, t.median_response_hours === null ? "—" : t.median_response_hours + " / " + t.p90_response_hours + " 小时"),
+      h("td", {}, h("button", { onclick: () => download("/api/money/tender?fmt=csv&hospital=" + encodeURIComponent(t.hospital_account_id), "投标证明-" + t.hospital_account_id + ".csv").catch(fail) }, "导出"))))) : h("p", { class: "muted" }, "近12个月暂无交付记录");
+  const sections = [
+    h("section", { class: "card", id: "match" }, h("h2", {}, "三单匹配（销售-回款-开票）"), chips, pager, matchTable),
+    h("section", { class: "card", id: "deliverable" }, h("h2", {}, "可交付新签额"),
+      h("p", {}, "合同额 " + yuan(deliv.raw) + " · 可交付 " + yuan(deliv.deliverable) + "（差 " + deliv.gap_pct + "%）"), crumbs, delivTable),
+    h("section", { class: "card", id: "forecast" }, h("h2", {}, "回款预测准确率"),
+      h("p", {}, fc.overall === null ? "—" : "总体 " + Math.round(fc.overall * 100) + "%（30天内实际回款 ÷ 预测）"), fcTable),
+    h("section", { class: "card", id: "tender" }, h("h2", {}, "投标证明材料（近12个月）"), tenderTable),
+  ];
+  if (finance) {
+    const pick = h("select", { id: "statement-pick", "aria-label": "选择对账单" }, h("option", { value: "" }, "选择经销商与月份"),
+      listed.map((s) => h("option", { value: s.distributor_id + "/" + s.month }, s.distributor_id + " · " + s.month + " · " + yuan(s.total))));
+    pick.value = state.statement || "";
+    pick.addEventListener("change", () => go("money", { ...state, statement: pick.value }));
+    let body = h("p", { class: "muted" }, "请选择一份对账单");
+    if (state.statement) {
+      const st = await api("/api/money/statements/" + state.statement);
+      const file = "返点对账单-" + state.statement.replace("/", "-");
+      body = h("div", {},
+        h("p", {}, st.distributor_id + " · " + st.month + "（" + st.quarter + " 季度截至月末）· 合计 ", h("strong", {}, yuan(st.total)), " · 规则版本 " + st.rule_versions.join("、")),
+        h("button", { onclick: () => download("/api/money/statements/" + state.statement + "?fmt=xlsx", file + ".xlsx").catch(fail) }, "下载 XLSX"), " ",
+        h("button", { onclick: () => download("/api/money/statements/" + state.statement + "?fmt=csv", file + ".csv").catch(fail) }, "下载 CSV"),
+        h("table", { id: "statement-table" }, h("tr", {}, h("th", {}, "#"), h("th", {}, "说明"), h("th", { class: "money-num" }, "基数"), h("th", { class: "money-num" }, "金额"), h("th", {}, "计算输入")),
+          st.lines.map((l) => h("tr", {}, h("td", {}, String(l.line_no)), h("td", {}, l.title), h("td", { class: "money-num" }, yuan(l.base)),
+            h("td", { class: "money-num" }, yuan(l.amount)), h("td", { class: "muted" }, Object.entries(l.inputs).map(([k, v]) => k + "=" + v).join("；"))))));
+    }
+    sections.splice(1, 0, h("section", { class: "card", id: "statements" }, h("h2", {}, "经销商返点对账单"), pick, body));
+  }
+  show(...sections);
 }
