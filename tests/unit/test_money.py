@@ -320,3 +320,23 @@ def test_a_running_worker_takes_an_edited_rules_file_only_when_valid_and_version
     os.utime(edited, (3, 4))
     changed, refused = watched.check()
     assert not changed and refused and watched.rules.version == "2026-Q4.9"  # the rules in force stay
+
+
+@pytest.mark.parametrize(("after", "on_time"), [(timedelta(days=30), True), (timedelta(days=30, seconds=1), False)])
+def test_the_timeliness_bonus_boundary_is_thirty_days_after_the_invoice(after: timedelta, on_time: bool) -> None:
+    book = Ledger()
+    book.send("money.order", order("SO-1", "K-1", "100000.00"), T0)
+    inv_at = T0 + timedelta(days=2)
+    book.send(
+        "money.invoice",
+        {"invoice_id": "I-1", "contract_id": "K-1", "amount": "100000.00", "due_on": "2026-11-01"},
+        inv_at,
+    )
+    out = book.send(
+        "money.payment",
+        {"payment_id": "P-1", "contract_id": "K-1", "invoice_id": "I-1", "amount": "100000.00"},
+        inv_at + after,
+    )
+    month = book.ledger.month_of(inv_at + after)
+    line = next(r for r in out["rebate_lines"] if r["rule"] == "payment_timeliness_bonus" and r["month"] == month)
+    assert line["amount"] == ("500.00" if on_time else "0.00")  # 0.5% of 100,000
