@@ -211,14 +211,26 @@ def create_api(
         except queries.QuotaExceeded as exc:
             raise HTTPException(429, f"今日手机号查询次数已用完（{exc}）", headers={"Retry-After": "3600"}) from None
 
+    cached: dict[str, Any] = {"mtime": None, "model": None}
+
     def deal_model() -> Any:
-        """The trained close-probability model, if any (a broken file reads as none)."""
+        """The trained close-probability model, if any (a broken file reads as none); read
+        again only when `deals train` rewrote it."""
         from pipeline.deals import model
 
-        try:
-            return model.load(model_dir) if model_dir is not None else None
-        except (ValueError, OSError, KeyError):
+        if model_dir is None:
             return None
+        try:
+            mtime = (model_dir / model.MODEL_FILE).stat().st_mtime
+        except OSError:
+            return None
+        if mtime != cached["mtime"]:
+            try:
+                cached["model"] = model.load(model_dir)
+            except (ValueError, OSError, KeyError):
+                cached["model"] = None
+            cached["mtime"] = mtime
+        return cached["model"]
 
     # The B2B book: a rep sees their own deals, a sales manager their region's, an admin all.
     SALES = ("admin", "sales_manager", "sales_rep")
