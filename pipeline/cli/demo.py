@@ -84,13 +84,17 @@ def demo_money(client: Any) -> str:
         return "money: no orders"
     out = [board_text(b, reports.match_board(client, reports.ALL, status="red", limit=3))]
     listed = reports.statements(client)
-    if listed:
-        st = reports.statement(client, listed[0]["distributor_id"], listed[0]["month"])
+    if listed:  # the latest month's largest statement, and its largest line
+        month = listed[0]["month"]
+        top = max((s for s in listed if s["month"] == month), key=lambda s: Decimal(s["total"]))
+        st = reports.statement(client, top["distributor_id"], month)
         if st is not None:
-            tier = st["lines"][0]
+            line = max(st["lines"], key=lambda ln: Decimal(ln["amount"]))
+            inputs = ", ".join(f"{k} {v}" for k, v in line["inputs"].items())
             out.append(
-                f"rebate statement {st['distributor_id']} {st['month']}: total ¥{st['total']}; line 1 "
-                f"{tier['title']} ¥{tier['amount']} [rules {tier['rule_version']}; inputs {tier['inputs']}]"
+                f"rebate statement {st['distributor_id']} {month} ({st['quarter']} to date): "
+                f"total ¥{Decimal(st['total']):,.2f}; line {line['line_no']} {line['title']} "
+                f"¥{Decimal(line['amount']):,.2f} [rules {line['rule_version']}; {inputs}]"
             )
     d = reports.deliverable(client, reports.ALL)
     out.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def _statement(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(statement_text(st))
     same = [(ln["rule"], ln["amount"]) for ln in replay["lines"]] == [(ln["rule"], ln["amount"]) for ln in st["lines"]]
-    print(f"replayed from the stored events: total ¥{replay['total']} ({'the same' if same else 'DIFFERENT'})")
+    verdict = "the same" if same else "DIFFERENT"
+    print(f"replayed from the stored events: total ¥{Decimal(replay['total']):,.2f} ({verdict})")
     if args.csv:
         Path(args.csv).write_text(reports.statement_csv(st), encoding="utf-8")
         print(f"wrote {args.csv}")
@@ -97,8 +99,9 @@ def statement_text(st: dict[str, Any]) -> str:
     out = [f"{st['distributor_id']} {st['month']} ({st['quarter']} to the month's end), rules {versions}"]
     for ln in st["lines"]:
         inputs = ", ".join(f"{k} {v}" for k, v in ln["inputs"].items())
-        out.append(f"  {ln['line_no']}. {ln['title']}: ¥{ln['amount']}  [{ln['rule']} {ln['rule_version']}; {inputs}]")
-    out.append(f"  total ¥{st['total']}")
+        amount = Decimal(ln["amount"])
+        out.append(f"  {ln['line_no']}. {ln['title']}: ¥{amount:,.2f}  [{ln['rule']} {ln['rule_version']}; {inputs}]")
+    out.append(f"  total ¥{Decimal(st['total']):,.2f}")
     return "\n".join(out)
 
 

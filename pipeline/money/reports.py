@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +34,11 @@ ALL: Scope = ("1", {})
 def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     res = client.query(sql, parameters=params)
     return [dict(zip(res.column_names, r, strict=True)) for r in res.result_rows]
+
+
+def _iso(v: datetime) -> str:
+    """ISO 8601 with its zone: a naive ClickHouse aggregate is UTC (a browser would read it local)."""
+    return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
 
 
 def _money(v: Any) -> str | None:
@@ -76,7 +81,7 @@ def match_board(
     for r in items:
         for k in ("order_amount", "invoiced", "paid"):
             r[k] = _money(r[k])
-        r["changed_at"] = r.pop("last_change").isoformat()
+        r["changed_at"] = _iso(r.pop("last_change"))
     total = int(counts.get(status, 0)) if status else int(sum(counts.values()))
     return {
         "counts": {k: int(counts.get(k, 0)) for k in ("green", "yellow", "red", "pending")},
@@ -119,7 +124,7 @@ def statement(client: Any, distributor: str, month: str) -> dict[str, Any] | Non
             "rate": None if r["rate"] is None else f"{Decimal(r['rate']).normalize():f}",
             "amount": _money(r["amount"]),
             "inputs": orjson.loads(r["inputs"]),
-            "as_of": r["as_of"].isoformat(),
+            "as_of": _iso(r["as_of"]),
         }
         for r in rows
     ]
@@ -143,7 +148,7 @@ def statements(client: Any) -> list[dict[str, Any]]:
         {},
     )
     return [
-        {**r, "total": _money(r["total"]), "rule_versions": sorted(r["rule_versions"]), "as_of": r["as_of"].isoformat()}
+        {**r, "total": _money(r["total"]), "rule_versions": sorted(r["rule_versions"]), "as_of": _iso(r["as_of"])}
         for r in rows
     ]
 
@@ -202,8 +207,14 @@ def statement_table(st: dict[str, Any]) -> list[list[Any]]:
 def statement_csv(st: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
+    money_cols = {i for i, (k, _zh) in enumerate(STATEMENT_COLUMNS) if k in ("base", "amount")}
     for row in statement_table(st):
-        w.writerow([f"{v:.2f}" if isinstance(v, Decimal) and v == v.quantize(Decimal("0.01")) else v for v in row])
+        w.writerow(
+            [
+                (f"{v:.2f}" if i in money_cols else f"{v.normalize():f}") if isinstance(v, Decimal) else v
+                for i, v in enumerate(row)
+            ]
+        )
     return "\ufeff" + buf.getvalue()  # a BOM so Excel and WPS read the Chinese as UTF-8
 
 
@@ -307,7 +318,7 @@ def forecast_accuracy(client: Any, scope: Scope, by: str = "rep") -> dict[str, A
         r["forecasts"] = int(r["forecasts"])
     return {
         "by": by,
-        "as_of": high.isoformat(),
+        "as_of": _iso(high),
         "overall": round(float(total_c / total_f), 3) if total_f else None,
         "forecast": _money(total_f),
         "collected": _money(total_c),
