@@ -138,8 +138,9 @@ def fold(
     if changed:
         state["profile"] = profile
         touched.profile = True
-    if health.fold(state["health"], row, p):
-        touched.health = True
+    if not health.fold(state["health"], row, p):
+        return True  # the same event id again (a producer's retry): its note and visit were handled
+    touched.health = True
     if etype == "store.note":
         _note(state["notes"], row, p, ref, ctx, out, touched)
     elif etype in VISITS:

@@ -1,8 +1,9 @@
 """Per-customer engagement features, folded from accepted events in event time.
 
 Pure and JSON-serialisable so the state can live in a Faust table. Idempotent: an event id
-seen before is ignored, so replays and duplicates count once; late events land in the day
-bucket of their own ``occurred_at``.
+seen before is ignored, so replays and duplicates count once, however many other events came
+between (ids are kept by the business day of their event, as long as that day's counts are);
+late events land in the day bucket of their own ``occurred_at``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import orjson
 from pipeline.bizday import business_tz
 
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
-KEEP_IDS = 100
 KEEP_PENDING = 50
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 
@@ -36,7 +36,7 @@ def new_state(customer_id: str) -> dict[str, Any]:
         "pending": {},
         "replies": [],
         "fresh": {},
-        "seen": [],
+        "ids": {},  # business day -> ids of that day's events counted
         "as_of": None,
         "last": None,
         "version": 0,
@@ -64,11 +64,11 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
     Old day buckets are dropped by ``prune``, once per settle rather than per event.
     """
     event_id = row["event_id"]
-    if event_id in state["seen"]:
-        return False
-    state["seen"].append(event_id)
-    del state["seen"][:-KEEP_IDS]
     ts = datetime.fromisoformat(row["occurred_at"])
+    day_ids: list[str] = state.setdefault("ids", {}).setdefault(day_of(ts), [])
+    if event_id in day_ids or event_id in state.get("seen", ()):  # "seen": states from before
+        return False
+    day_ids.append(event_id)
     etype: str = row["event_type"]
     p = orjson.loads(row["payload"]) if payload is None else payload
     source = source_of(etype)
@@ -127,6 +127,9 @@ def prune(state: dict[str, Any]) -> None:
     cutoff = day_of(datetime.fromisoformat(state["as_of"]) - timedelta(days=KEEP_DAYS))
     for day in [d for d in state["days"] if d < cutoff]:
         del state["days"][day]
+    ids = state.get("ids", {})
+    for day in [d for d in ids if d < cutoff]:
+        del ids[day]  # an event that old lands in a bucket dropped at once: counting it twice changes nothing
 
 
 UNANSWERED_SLOW_HOURS = 48.0  # the field's rule: a message unanswered this long is a slow reply

@@ -154,3 +154,47 @@ def test_the_kept_score_of_a_week_ago_is_the_one_recomputed_from_the_events(
     trends = [r["trend_7d"] for r in kept["customer_health"].values()]
     assert sum(1 for t in trends if t) > 50
     assert comparable(kept) == comparable(fresh)
+
+
+def test_a_check_in_sent_twice_asks_for_recommendations_once(ctx: customer.Context) -> None:
+    """Issue 15: a duplicate check-in used up the weekly recommendation cap, so the customer's
+    next real visit got nothing."""
+    from datetime import timedelta
+
+    at = datetime(2026, 11, 20, 3, tzinfo=UTC)
+
+    def checkin(event_id: str, when: datetime) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        doc = {
+            "event_id": event_id,
+            "event_type": "pos.checkin",
+            "schema_version": 1,
+            "occurred_at": when.isoformat(),
+            "source": "pos",
+            "customer_id": "C-R00001",
+            "store_id": "S-SH-001",
+            "payload": {"segment": "retail_member"},
+        }
+        ev = intake.decode(orjson.dumps(doc), "pos.transactions", 1 << 20)
+        row, payload = intake.accepted(ev, PII)
+        return ev, row, payload
+
+    state = customer.new_customer("C-R00001")
+    requests = 0
+    sends = [("ev-1", at, 0), ("ev-1", at, 1), ("ev-1", at, 2), ("ev-2", at + timedelta(days=2), 3)]
+    for event_id, when, offset in sends:  # the first check-in three times (producer retries), then a real visit
+        ev, row, payload = checkin(event_id, when)
+        out = customer.Results()
+        customer.fold(
+            state,
+            ev,
+            row,
+            source="pos.transactions:0",
+            offset=offset,
+            ref=0,
+            ctx=ctx,
+            out=out,
+            touched=customer.Touched(),
+            payload=payload,
+        )
+        requests += sum(len(r) for r in out.requests.values())
+    assert requests == 2  # the first visit and the real second one

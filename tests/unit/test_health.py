@@ -93,6 +93,20 @@ def test_replaying_and_reordering_events_gives_the_same_state() -> None:
     assert not apply_event(a, history()[3])
 
 
+def test_a_purchase_sent_again_after_many_other_events_counts_once() -> None:
+    """Issue 15: with only the last 100 ids remembered, a purchase re-sent after 105 other
+    events was counted twice (the score went from 40.0 to 57.5)."""
+    state = new_state("C-1")
+    t0 = NOW - timedelta(days=10)
+    purchase = row("p-1", "pos.purchase", t0, total="598.00")
+    assert apply_event(state, purchase)
+    for i in range(300):
+        apply_event(state, row(f"l-{i}", "app.login", t0 + timedelta(hours=i)))
+    assert not apply_event(state, purchase)
+    assert sum(b["purchases"] for b in state["days"].values()) == 1
+    assert features(state, NOW).purchases_30d == 1
+
+
 def test_field_example_silent_contact_with_slow_replies_loses_points_with_reasons() -> None:
     st_ = new_state("C-1")
     for r in history():
