@@ -18,7 +18,8 @@ import orjson
 from pipeline.bizday import business_tz
 
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
-KEEP_PENDING = 50
+KEEP_PENDING = 50  # conversations followed (the most recently active)
+KEEP_MESSAGES = 8  # the latest messages of each, in event time
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 
 
@@ -93,20 +94,8 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
         b["depth"] += p["pages_read"] / p["pages_total"] if etype == "app.material_view" else 1.0
         if state["last_open_at"] is None or iso > state["last_open_at"]:
             state["last_open_at"] = iso
-    elif etype == "messaging.outbound":
-        conv = p["conversation_id"]
-        if conv not in state["pending"] or iso < state["pending"][conv]:
-            state["pending"][conv] = iso
-        if len(state["pending"]) > KEEP_PENDING:
-            oldest = min(state["pending"], key=state["pending"].__getitem__)
-            del state["pending"][oldest]
-    elif etype == "messaging.reply":
-        sent = state["pending"].pop(p["conversation_id"], None)
-        if sent is not None and sent <= iso:
-            hours = (ts - datetime.fromisoformat(sent)).total_seconds() / 3600
-            state["replies"].append([iso, round(hours, 3)])
-            state["replies"].sort()
-            del state["replies"][:-3]
+    elif etype in ("messaging.outbound", "messaging.reply"):
+        _message(state, p["conversation_id"], iso, "o" if etype == "messaging.outbound" else "r")
     elif etype == "pos.purchase":
         b = _bucket(state, ts)
         b["purchases"] += 1
@@ -118,6 +107,43 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
             state["segment"], state["trend_base"] = p["segment"], None
         state["key_contact"] = bool(p.get("is_key_contact", state.get("key_contact", False)))
     return True
+
+
+def _message(state: dict[str, Any], conv: str, iso: str, kind: str) -> None:
+    """Pair messages in event time, whatever the order they arrive in: in each conversation a
+    reply answers the earliest outbound message still waiting before it. ``pending`` (the
+    conversations waiting, since when) and ``replies`` (the last three answers and how long
+    each took) are derived from the latest messages of the most recently active ones."""
+    msgs: dict[str, list[list[str]]] | None = state.get("msgs")
+    if msgs is None:  # a state from before: its waiting messages are its history
+        msgs = state["msgs"] = {c: [[sent, "o"]] for c, sent in state["pending"].items()}
+        state["pairs"] = {"": [list(r) for r in state["replies"]]}
+    conv_msgs = msgs.setdefault(conv, [])
+    conv_msgs.append([iso, kind])
+    conv_msgs.sort()
+    del conv_msgs[:-KEEP_MESSAGES]
+    if len(msgs) > KEEP_PENDING:
+        quiet = min(msgs, key=lambda c: msgs[c][-1][0])
+        del msgs[quiet]
+        state["pending"].pop(quiet, None)
+        state["pairs"].pop(quiet, None)
+    pairs = state.setdefault("pairs", {})
+    for c in (conv,) if conv in msgs else ():
+        waiting: str | None = None
+        answered: list[list[Any]] = []
+        for at, k in msgs[c]:
+            if k == "o":
+                waiting = waiting or at
+            elif waiting is not None:
+                hours = (datetime.fromisoformat(at) - datetime.fromisoformat(waiting)).total_seconds() / 3600
+                answered.append([at, round(hours, 3)])
+                waiting = None
+        pairs[c] = answered[-3:]
+        if waiting is None:
+            state["pending"].pop(c, None)
+        else:
+            state["pending"][c] = waiting
+    state["replies"] = sorted(r for rs in pairs.values() for r in rs)[-3:]
 
 
 def prune(state: dict[str, Any]) -> None:

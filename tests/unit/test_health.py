@@ -87,10 +87,35 @@ def test_replaying_and_reordering_events_gives_the_same_state() -> None:
     shuffled = list(reversed(history()))
     for r in shuffled + shuffled:  # reversed order, and every event twice
         apply_event(b, r)
-    # Reply latency needs the outbound first; everything else is order-free.
-    assert features(a, NOW).logins_7d == features(b, NOW).logins_7d
+    # Issue 15: replies were paired in arrival order (a shuffled contact scored 78.5 vs 75.7);
+    # a reply now answers the earliest message still waiting before it, in event time.
+    assert features(a, NOW) == features(b, NOW)
     assert a["days"] == b["days"] and a["fresh"] == b["fresh"] and a["last_open_at"] == b["last_open_at"]
+    assert a["replies"] == b["replies"] and a["pending"] == b["pending"] and len(a["replies"]) == 3
     assert not apply_event(a, history()[3])
+
+
+@given(st.randoms(use_true_random=False))
+def test_any_arrival_order_of_messages_gives_the_same_replies(rnd: Any) -> None:
+    t0 = NOW - timedelta(days=9)
+    rows = []
+    for c in range(4):  # four conversations: some answered late, one twice asked, one never answered
+        for k in range(3):
+            rows.append(
+                row(f"o{c}{k}", "messaging.outbound", t0 + timedelta(days=2 * k, hours=c), conversation_id=f"c{c}")
+            )
+            if c != 3 and k != 1:
+                at = t0 + timedelta(days=2 * k, hours=c + 7 * (c + 1))
+                rows.append(row(f"r{c}{k}", "messaging.reply", at, conversation_id=f"c{c}"))
+    ordered = new_state("C-1")
+    for r in sorted(rows, key=lambda r: r["occurred_at"]):
+        apply_event(ordered, r)
+    shuffled = new_state("C-1")
+    rnd.shuffle(rows)
+    for r in rows:
+        apply_event(shuffled, r)
+    assert shuffled["replies"] == ordered["replies"] and shuffled["pending"] == ordered["pending"]
+    assert features(shuffled, NOW) == features(ordered, NOW)
 
 
 def test_a_purchase_sent_again_after_many_other_events_counts_once() -> None:
