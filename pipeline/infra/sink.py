@@ -259,8 +259,9 @@ class Sink:
                     batch_started = time.monotonic()
                 if idle_exit is not None and not pending and time.monotonic() - last_data > idle_exit:
                     break
-            if pending:
+            if pending:  # a graceful stop: what was read is stored, its dead letters delivered, then committed
                 await self._flush_all()
+                await producer.flush()
                 await consumer.commit({tp: off for tp, off in pending.items()})
         finally:
             await consumer.stop()
