@@ -175,22 +175,29 @@ class Batcher:
             self.sent.append(await self.dead(batch[d.ref].message, d.stage, d.kind, d.text))
 
     async def _flush(self) -> None:
-        """State records straight to the producer (Faust's ``send_changelog`` queues each
-        record through a buffer drained one message at a time, which cost more than the
-        fold; with the in-memory store its per-record callback keeps nothing), then wait
-        until every result and state record is acknowledged by the broker, then ack."""
+        """Results first, then state, then the acknowledgement, each on the broker before the
+        next is sent: a state record says its events are folded (a replay skips them), so it
+        must never reach the changelog ahead of the results they produced, or a crash between
+        the two would lose those results for good. State records go straight to the producer
+        (Faust's ``send_changelog`` queues each record through a buffer drained one message
+        at a time, which cost more than the fold; with the in-memory store its per-record
+        callback keeps nothing)."""
         producer = self.app.producer
+        await self._delivered(producer)
+        sent, self.sent = self.sent, []
+        await asyncio.gather(*sent)  # a failed delivery raises here: no state, nothing acknowledged
         changelog = self.table.changelog_topic.get_topic_name()
+        states = []
         for key, partition in self.dirty.items():
             state = self.table.data.get(key)
             if state is not None:
                 k, v = changelog_record(self.table, key, state)
-                self.sent.append(await producer.send(changelog, k, v, partition, None, None))
+                states.append(await producer.send(changelog, k, v, partition, None, None))
         self.stats[f"{self.name}.state_writes"] += len(self.dirty)
         self.dirty = {}
-        await self._delivered(producer)
-        sent, self.sent = self.sent, []
-        await asyncio.gather(*sent)  # a failed delivery raises here: nothing it covers is acknowledged
+        if states:
+            await self._delivered(producer)
+            await asyncio.gather(*states)
         for event in self.held:
             event.ack()
         self.held = []
