@@ -78,15 +78,44 @@ def match_board(
         sql + " ORDER BY last_change DESC, contract_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}",
         {**params, "status": status or "", "limit": limit, "offset": offset},
     )
+    estimates = _estimates(client, [r["contract_id"] for r in items])
     for r in items:
         for k in ("order_amount", "invoiced", "paid"):
             r[k] = _money(r[k])
         r["changed_at"] = _iso(r.pop("last_change"))
+        r["rebate_estimate"] = estimates.get(r["contract_id"])
     total = int(counts.get(status, 0)) if status else int(sum(counts.values()))
     return {
         "counts": {k: int(counts.get(k, 0)) for k in ("green", "yellow", "red", "pending")},
         "total": total,
         "items": items,
+    }
+
+
+def _estimates(client: Any, contracts: list[str]) -> dict[str, dict[str, Any]]:
+    """The live rebate estimate each contract's latest order left: the distributor's quarter
+    to date, as finance sees it on the order."""
+    if not contracts:
+        return {}
+    rows = _rows(
+        client,
+        "SELECT o.contract_id AS contract_id, argMax(e.order_id, e.as_of) AS order_id, "
+        "argMax(e.estimate, e.as_of) AS estimate, argMax(e.quarter, e.as_of) AS quarter, "
+        "argMax(e.rule_version, e.as_of) AS rule_version "
+        "FROM (SELECT DISTINCT contract_id, order_id FROM money_orders FINAL "
+        "WHERE contract_id IN {c:Array(String)}) AS o "
+        "INNER JOIN (SELECT order_id, estimate, quarter, rule_version, as_of FROM rebate_estimates FINAL) AS e "
+        "ON e.order_id = o.order_id GROUP BY o.contract_id",
+        {"c": contracts},
+    )
+    return {
+        r["contract_id"]: {
+            "order_id": r["order_id"],
+            "estimate": _money(r["estimate"]),
+            "quarter": r["quarter"],
+            "rule_version": r["rule_version"],
+        }
+        for r in rows
     }
 
 

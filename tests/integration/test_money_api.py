@@ -103,6 +103,19 @@ def test_the_match_board_gives_every_settled_contract_the_colour_of_its_story(fi
     assert sum(counts.values()) == len(seen) and counts["red"] >= 1 and counts["yellow"] >= 1
     reds = finance.get("finance", "/api/money/match", params={"status": "red"}).json()["items"]
     assert all(r["status"] == "red" and r["reasons"] for r in reds)
+    # the live rebate estimate is visible on each contract's order: the quarter to date it left
+    shown = [
+        r
+        for r in finance.get("finance", "/api/money/match", params={"limit": 100}).json()["items"]
+        if r["order_amount"]
+    ]
+    assert shown and all(r["rebate_estimate"] for r in shown)
+    one = shown[0]["rebate_estimate"]
+    stored = finance.db.query(
+        "SELECT toString(estimate) FROM rebate_estimates FINAL WHERE order_id = {o:String}",
+        parameters={"o": one["order_id"]},
+    ).result_rows
+    assert Decimal(stored[0][0]) == Decimal(one["estimate"]) and one["rule_version"] == rebates.shipped().rules.version
 
 
 def test_sales_people_see_their_own_contracts_and_shops_none(finance: Finance) -> None:

@@ -328,7 +328,8 @@ async function money(arg) {
     board.items.map((r) => h("tr", { "data-contract": r.contract_id },
       h("td", {}, r.contract_id, h("div", { class: "muted" }, r.distributor_id + (r.rep_id ? " · " + r.rep_id + " · " + r.region : ""))),
       h("td", {}, h("span", { class: "st-" + r.status }, MATCH_ZH[r.status]), r.reasons.length ? h("ul", { class: "plain" }, r.reasons.map((x) => h("li", {}, x))) : null),
-      h("td", { class: "money-num" }, yuan(r.order_amount) + " / " + yuan(r.invoiced) + " / " + yuan(r.paid)),
+      h("td", { class: "money-num" }, yuan(r.order_amount) + " / " + yuan(r.invoiced) + " / " + yuan(r.paid),
+        r.rebate_estimate ? h("div", { class: "muted" }, "返点预估 " + yuan(r.rebate_estimate.estimate) + "（" + r.rebate_estimate.quarter + " 累计）") : null),
       h("td", {}, time(r.changed_at))))) : h("p", { class: "muted" }, "暂无合同");
   const crumbs = h("p", { class: "crumbs" }, h("a", { onclick: () => go("money", { ...state, drill: [] }) }, "全部"),
     state.drill.map((k, i) => h("a", { onclick: () => go("money", { ...state, drill: state.drill.slice(0, i + 1) }) }, "› " + k)));
