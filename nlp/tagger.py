@@ -272,24 +272,25 @@ class NoteTagger:
             raise ValueError(f"note of {len(text)} characters exceeds {MAX_NOTE_CHARS}")
         norm = self.normalise(text)
         toks = self.tokens(norm)
+        kinds = [self._kind(w) for w, _s, _e in toks]
         tags: list[Tag] = []
-        returning = any(
-            self._kind(w)[0] == "cue_return" and not self._negated(toks, i) for i, (w, _s, _e) in enumerate(toks)
-        )
+        returning = any(k[0] == "cue_return" and not self._negated(toks, i) for i, k in enumerate(kinds))
         apparel = any(
             w in APPAREL_CUES
             or w.startswith("穿")
             or "码" in w  # 一码, 大一码
-            or ((self._kind(w)[0] in ("category", "part")) and self._kind(w)[1] not in ACCESSORIES)
-            for w, _s, _e in toks
+            or (k[0] in ("category", "part") and k[1] not in ACCESSORIES)
+            for (w, _s, _e), k in zip(toks, kinds, strict=True)
         ) or bool(SIZE_RE.search(norm) and ("码" in norm or "号" in norm))
-        for clause, before, _after in self._in_sentences(toks):
+        other_at = next((e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k[0] == "companion"), None)
+        for clause, before in self._in_sentences(toks):
+            words = [toks[j][0] for j in before]
             ctx = Context(
-                others_before=self._others_last(before),
-                others_earlier=any(self._kind(w)[0] == "companion" for w, _s, _e in toks if _e <= clause[0][1]),
-                not_hers_before=any(w in NOT_HERS for w in before),
-                conditional_before=any(w in CONDITIONAL for w in before),
-                child_before=any(self._kind(w) == ("family", "有小孩") for w in before),
+                others_before=self._others_last([(toks[j][0], kinds[j][0]) for j in before]),
+                others_earlier=other_at is not None and other_at <= clause[0][1],
+                not_hers_before=any(w in NOT_HERS for w in words),
+                conditional_before=any(w in CONDITIONAL for w in words),
+                child_before=any(kinds[j] == ("family", "有小孩") for j in before),
             )
             tags.extend(self._clause_tags(clause, text, returning, apparel, ctx))
         tags.extend(self._sizes(norm, text, toks))
@@ -297,33 +298,28 @@ class NoteTagger:
             tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
 
-    def _in_sentences(
-        self, toks: list[tuple[str, int, int]]
-    ) -> Iterable[tuple[list[tuple[str, int, int]], list[str], list[str]]]:
-        """Each clause with the words of its sentence before and after it (a sentence ends at
-        。！？; a clause also at commas, colons and 但): who else the sentence is about, and
-        what it rates, reach past a comma (同事们都说：出差就住如家)."""
-        sentence: list[tuple[str, int, int]] = []
-        for t in [*toks, ("。", -1, -1)]:
-            if t[0] in SENTENCE_BREAK or (t[0] and all(c in SENTENCE_BREAK for c in t[0])):
-                clauses = list(self._clauses(sentence))
-                for clause in clauses:
-                    start, end = clause[0][1], clause[-1][2]
-                    yield (
-                        clause,
-                        [w for w, _s, e in sentence if e <= start],
-                        [w for w, s, _e in sentence if s >= end],
-                    )
+    def _in_sentences(self, toks: list[tuple[str, int, int]]) -> Iterable[tuple[list[tuple[str, int, int]], list[int]]]:
+        """Each clause with the indices of its sentence's tokens before it (a sentence ends at
+        。！？; a clause also at commas, colons and 但): who else the sentence is about reaches
+        past a comma (同事们都说：出差就住如家)."""
+        sentence: list[int] = []
+        for i in range(len(toks) + 1):
+            w = toks[i][0] if i < len(toks) else "。"
+            if w in SENTENCE_BREAK or (w and all(c in SENTENCE_BREAK for c in w)):
+                for clause in self._clauses([toks[j] for j in sentence]):
+                    start = clause[0][1]
+                    yield clause, [j for j in sentence if toks[j][2] <= start]
                 sentence = []
             else:
-                sentence.append(t)
+                sentence.append(i)
 
-    def _others_last(self, words: list[str]) -> bool:
+    @staticmethod
+    def _others_last(words: list[tuple[str, str]]) -> bool:
         """Someone else is the last person named (有朋友买了，我也买了 ends with her)."""
-        for w in reversed(words):
+        for w, kind in reversed(words):
             if w in FIRST_PERSON or w in PERSON_SELF:
                 return False
-            if self._kind(w)[0] == "companion":
+            if kind == "companion":
                 return True
         return False
 
