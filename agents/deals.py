@@ -20,7 +20,7 @@ from agents.batching import Batcher, put_off, result_topics, waiting
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake
+from pipeline import customer, intake, rulefile
 from pipeline.deals import book, gates, grading
 from pipeline.infra import faust_compat
 from pipeline.infra.faust_app import faust_topic
@@ -41,7 +41,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("accounts", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "deals", dead)
-    rules = book.Rules(gates.load(settings.model_dir), grading.load(settings.model_dir))
+    gates_file = rulefile.Watched(gates.FILE, settings.model_dir)
+    grading_file = rulefile.Watched(grading.FILE, settings.model_dir)
+    rules = book.Rules(gates_file.loaded, grading_file.loaded)
     log.info("deals: stage gates %s, account grading %s", rules.current.version, rules.graded.rules.version)
 
     taken: dict[Any, tuple[int, datetime]] = {}  # source partition -> (offset, event time) last folded
@@ -155,34 +157,20 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     app.agent(stream_topic, name="deals", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
 
-    files = {name: settings.model_dir / f"{name}.yaml" for name in ("gates", "grading")}
-    seen: dict[str, float | None] = {n: f.stat().st_mtime if f.exists() else None for n, f in files.items()}
-
     async def reload_gates() -> None:
         """A sales manager's edited gates file, or a marketing director's grading file, is
         picked up by a running worker: validated first; a broken file, or a changed one with
         the same version, is refused and the rules in force stay."""
-        for name, edited in files.items():
-            try:
-                mtime = edited.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if mtime == seen[name]:
-                continue
-            seen[name] = mtime
-            try:
-                text = edited.read_text(encoding="utf-8")
-                if name == "gates":
-                    rules.loaded = gates.successor(rules.loaded, text)
-                else:
-                    rules.graded = grading.successor(rules.graded, text)
-            except (ValueError, OSError, UnicodeDecodeError) as exc:
-                log.error("%s %s refused, the rules in force stay: %s", name, edited, exc)
+        watched: tuple[tuple[str, rulefile.Watched[Any]], ...] = (("gates", gates_file), ("grading", grading_file))
+        for name, w in watched:
+            changed, refused = w.check()
+            if refused:
+                log.error("%s %s refused, the rules in force stay: %s", name, w.path, refused)
                 stats[f"deals.{name}_refused"] += 1
-                continue
-            version = rules.current.version if name == "gates" else rules.graded.rules.version
-            log.info("%s %s loaded: version %s", name, edited, version)
-            stats[f"deals.{name}_reloads"] += 1
+            elif changed:
+                rules.loaded, rules.graded = gates_file.loaded, grading_file.loaded
+                log.info("%s %s loaded: version %s", name, w.path, w.rules.version)
+                stats[f"deals.{name}_reloads"] += 1
 
     app.timer(interval=GATES_CHECK_SECONDS)(reload_gates)
     return rules

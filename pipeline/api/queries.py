@@ -25,6 +25,7 @@ import orjson
 from nlp.pii import Pii
 from pipeline.api.keys import Principal
 from pipeline.bizday import business_tz
+from pipeline.infra import store
 from pipeline.notes.tags import decayed
 
 VISITS = ("pos.checkin", "pos.coupon_scan", "pos.purchase")
@@ -64,15 +65,7 @@ def scope(p: Principal) -> tuple[str, dict[str, Any]]:
     return "SELECT '' WHERE 0", {}  # ops: no customer data
 
 
-def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    res = client.query(sql, parameters=params)
-    return [dict(zip(res.column_names, r, strict=True)) for r in res.result_rows]
-
-
-def _iso(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
-    return v
+_rows, _iso = store.rows, store.iso_utc
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,20 @@ class StoreError(RuntimeError):
     pass
 
 
+def rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A parameterised query's rows as dicts keyed by column name."""
+    res = client.query(sql, parameters=params)
+    return [dict(zip(res.column_names, r, strict=True)) for r in res.result_rows]
+
+
+def iso_utc(v: Any) -> Any:
+    """A datetime as ISO 8601 with its zone (a naive ClickHouse value is UTC: a browser would
+    read it as local time); anything else as it is."""
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+    return v
+
+
 def normalise_dsn(dsn: str) -> str:
     """``chdb://./var/clickhouse`` -> ``chdb:///abs/var/clickhouse``.
 

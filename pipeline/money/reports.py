@@ -18,27 +18,21 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from pipeline.bizday import business_tz
+from pipeline.infra import store
 from pipeline.money import ledger, matching, rebates
 
 Scope = tuple[str, dict[str, Any]]
 ALL: Scope = ("1", {})
 
 
-def _rows(client: Any, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    res = client.query(sql, parameters=params)
-    return [dict(zip(res.column_names, r, strict=True)) for r in res.result_rows]
-
-
-def _iso(v: datetime) -> str:
-    """ISO 8601 with its zone: a naive ClickHouse aggregate is UTC (a browser would read it local)."""
-    return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+_rows, _iso = store.rows, store.iso_utc
 
 
 def _money(v: Any) -> str | None:
