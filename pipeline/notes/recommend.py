@@ -197,15 +197,28 @@ def _fallback(
 
 
 def message(recs: list[dict[str, Any]]) -> str:
-    """The one line for the store screen, e.g. 上次推荐的阔腿裤有库存，搭配建议：同色系针织开衫."""
-    parts = []
+    """The one line for the store screen, e.g. 上次推荐的阔腿裤有库存，搭配建议：同色系针织开衫;
+    items of a kind share their words (上次推荐的毛衣、针织开衫有库存，搭配建议：针织开衫、西装外套)."""
+    groups: dict[str, list[str]] = {}
     for r in recs:
         if r["kind"] == "noted":
-            parts.append(f"上次推荐的{r['category']}有库存")
+            item = r["category"]
         elif r["kind"] == "pairing":
-            parts.append(r["reasons"][0].split("（", 1)[0])
+            item = r["reasons"][0].split("（", 1)[0].removeprefix("搭配建议：")
         else:
-            parts.append(f"热销：{r['category']}")
+            item = r["category"]
+        items = groups.setdefault(r["kind"], [])
+        if item not in items:
+            items.append(item)
+    parts = []
+    for kind, items in groups.items():
+        listed = "、".join(items)
+        if kind == "noted":
+            parts.append(f"上次推荐的{listed}有库存")
+        elif kind == "pairing":
+            parts.append(f"搭配建议：{listed}")
+        else:
+            parts.append(f"热销：{listed}")
     return "，".join(parts)
 
 

@@ -144,3 +144,15 @@ def test_mining_finds_the_pairs_planted_in_simulated_baskets() -> None:
     assert ("阔腿裤", "针织开衫") in top and ("风衣", "衬衫") in top
     random.Random(0).shuffle(baskets)
     assert recommend.mine_rules(baskets) == rules  # order of baskets does not matter
+
+
+def test_the_screen_line_names_each_kind_once() -> None:
+    """Issue 16: the line repeated its prefix (搭配建议：阔腿裤，搭配建议：西装外套)."""
+    recs = [
+        {"kind": "noted", "category": "毛衣", "reasons": ["上次推荐"]},
+        {"kind": "noted", "category": "针织开衫", "reasons": ["上次推荐"]},
+        {"kind": "pairing", "category": "阔腿裤", "reasons": ["搭配建议：阔腿裤（黑色，M码）", "规则"]},
+        {"kind": "pairing", "category": "西装外套", "reasons": ["搭配建议：同色系西装外套（藏青，M码）", "规则"]},
+        {"kind": "popular", "category": "卫衣", "reasons": ["热销"]},
+    ]
+    assert recommend.message(recs) == "上次推荐的毛衣、针织开衫有库存，搭配建议：阔腿裤、同色系西装外套，热销：卫衣"

@@ -9,6 +9,9 @@ const TYPE_ZH = {
   occasion: "场合", family: "家庭", recommended: "已推荐", pairing: "搭配", preference: "偏好", dislike: "不喜欢",
   allergy: "过敏",
 };
+const SOURCE_ZH = { app: "应用", pos: "收银", messaging: "消息", notes: "店员笔记", other: "其他" };
+// Only these roles may acknowledge or resolve an alert (the API refuses the rest with 403).
+function mayAct() { return me && ["admin", "store_manager", "cs"].includes(me.role); }
 let key = sessionStorage.getItem("salespulse-key") || "";
 let me = null;
 
@@ -106,8 +109,8 @@ function alertList(items) {
     h("strong", {}, a.title), " ", h("span", { class: "muted" }, STATUS_ZH[a.status] || a.status), h("br", {}),
     h("a", { onclick: () => go("customer", a.customer_id) }, a.customer_id),
     h("span", { class: "muted" }, " 负责人 " + a.assignee + " · " + time(a.raised_at)), " ",
-    a.status === "open" ? h("button", { class: "ack", onclick: (e) => act(a, "acknowledge", e.target) }, "确认") : null, " ",
-    ["open", "acknowledged", "suppressed"].includes(a.status) ? h("button", { class: "resolve", onclick: (e) => act(a, "resolve", e.target) }, "解决") : null)));
+    mayAct() && a.status === "open" ? h("button", { class: "ack", onclick: (e) => act(a, "acknowledge", e.target) }, "确认") : null, " ",
+    mayAct() && ["open", "acknowledged", "suppressed"].includes(a.status) ? h("button", { class: "resolve", onclick: (e) => act(a, "resolve", e.target) }, "解决") : null)));
 }
 
 async function act(a, verb, button) {
@@ -185,7 +188,7 @@ async function customer(id) {
     h("div", { class: "grid" },
       h("section", { class: "card", id: "health" }, h("h3", {}, "健康度"),
         hl ? [h("span", { class: "score" }, String(Math.round(hl.score))), " ", h("span", { class: "band " + hl.band }, BAND_ZH[hl.band] || hl.band),
-          h("p", { class: "muted" }, "7天变化 " + (hl.trend_7d === null ? "—" : (hl.trend_7d > 0 ? "+" : "") + hl.trend_7d) + " · 置信度 " + hl.confidence.toFixed(2) + (hl.stale_sources.length ? " · 数据过期：" + hl.stale_sources.join("、") : "")),
+          h("p", { class: "muted" }, "7天变化 " + (hl.trend_7d === null ? "—" : (hl.trend_7d > 0 ? "+" : "") + hl.trend_7d.toFixed(1)) + " · 置信度 " + hl.confidence.toFixed(2) + (hl.stale_sources.length ? " · 数据过期：" + hl.stale_sources.map((x) => SOURCE_ZH[x] || x).join("、") : "")),
           h("ul", { class: "plain reasons" }, hl.reasons.map((r) => h("li", {}, r)))] : h("p", { class: "muted" }, "暂无评分"),
         trendChart(c.history)),
       h("section", { class: "card", id: "recommendations" }, h("h3", {}, "到店推荐"),
