@@ -8,6 +8,7 @@ per table per batch; visit requests go to the store side once per store per batc
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import time
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
 LEXICON_CHECK_SECONDS = 10.0
 QUIET = timedelta(hours=1)  # a customer is judged for absence after this much event time without events
+SHIP_EVENTS = 2_000  # within a batch, results leave after about this many folded events
 
 
 def context(settings: Settings, cfg: HealthConfig, pii: Pii) -> customer.Context:
@@ -136,7 +138,14 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             groups[row["customer_id"]].append((i, ev, msg, row, payload))
         lag = timedelta(hours=ctx.alerts.source_lag_hours) if ctx.alerts is not None else None
         held = watermark.lagging(lag) if lag is not None else frozenset()
+        folded = 0
         for cid, items in groups.items():
+            if folded >= SHIP_EVENTS:
+                # A big batch takes seconds to fold: what is done leaves now, so the sink
+                # stores it on the other core meanwhile instead of after the whole batch.
+                await send(batch, out)
+                out, folded = customer.Results(), 0
+            folded += len(items)
             state = batcher.get(cid) or customer.new_customer(cid)
             touched = customer.Touched()
             changed = False
@@ -189,6 +198,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 stats["customer.absence_alerts"] += 1
 
     async def send(batch: Sequence[Any], out: customer.Results) -> None:
+        """Hand a (part of a) batch's results to the producer and let its sender run."""
         await batcher.emit(outputs, batch, out)
         by_partition: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for store_id, reqs in out.requests.items():
@@ -196,6 +206,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         for partition, reqs in sorted(by_partition.items()):
             batcher.sent.append(await requests.send(value=orjson.dumps(reqs), partition=partition))
             stats["customer.reco_request_messages"] += 1
+        await asyncio.sleep(0)  # the producer's sender is a task on this loop: it sends now, not after the batch
 
     def partition_of(store_id: str) -> int:
         """The partition a producer's default partitioner (murmur2, as Kafka's Java client) gives
