@@ -189,6 +189,8 @@ EVENT_TOPICS: tuple[str, ...] = (
 
 MONEY_PAYLOADS_TYPES = frozenset(t for (t, _v) in MONEY_PAYLOADS if t not in UNKEYED)  # keyed by the distributor
 MAX_CLOCK_AHEAD = timedelta(hours=1)  # producers' clocks may run this far ahead of ours
+# A fixed floor, not "now minus N": a replay next year must accept what was accepted today.
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class EventError(ValueError):
@@ -229,6 +231,13 @@ def validate(doc: Any, expected_topic: str | None = None) -> Event:
             "future_event_time",
             f"occurred_at {env.occurred_at.isoformat()} is more than {MAX_CLOCK_AHEAD} ahead of now: check the "
             "producer's clock",
+        )
+    if env.occurred_at < EARLIEST_EVENT_TIME:
+        # 0001-01-01 or a 1970 epoch from an unset clock: outside what the tables store faithfully.
+        raise EventError(
+            "ancient_event_time",
+            f"occurred_at {env.occurred_at.isoformat()} is before {EARLIEST_EVENT_TIME.date()}: "
+            "check the producer's clock",
         )
     spec = PAYLOADS.get((env.event_type, env.schema_version))
     if spec is None:

@@ -109,3 +109,15 @@ def test_an_event_from_the_future_is_refused_with_a_reason() -> None:
     assert refused.value.kind == "future_event_time"
     soon = (datetime.now(UTC) + timedelta(minutes=50)).isoformat()  # a clock a little ahead: kept
     assert decode(orjson.dumps(purchase(occurred_at=soon)), "pos.transactions", 65_536).occurred_at.year >= 2026
+
+
+@pytest.mark.parametrize(
+    "when", ["0001-01-01T00:00:00+00:00", "1970-01-01T00:00:00+00:00", "1999-12-31T15:59:59+00:00"]
+)
+def test_an_event_from_before_2000_is_refused_with_a_reason(when: str) -> None:
+    """An unset terminal clock (the 1970 epoch, year 1): outside what the tables store faithfully."""
+    with pytest.raises(EventError, match="before 2000-01-01") as refused:
+        decode(orjson.dumps(purchase(occurred_at=when)), "pos.transactions", 65_536)
+    assert refused.value.kind == "ancient_event_time"
+    kept = decode(orjson.dumps(purchase(occurred_at="2000-01-01T00:00:00+00:00")), "pos.transactions", 65_536)
+    assert kept.occurred_at.year == 2000
