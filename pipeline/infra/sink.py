@@ -4,16 +4,18 @@ Contract (after quix-streams): ``add()`` buffers, ``flush()`` writes and always 
 buffer in ``finally``. Offsets are committed only after every buffer is flushed; on a
 failed flush the consumer is rewound to the last commit and the batch is read again.
 
-Idempotence: every row carries kafka_topic/partition/offset. At start-up (and after any
-failure) the sink reads the highest stored offset per topic-partition and skips anything at
-or below it; each insert also carries an ``insert_deduplication_token`` built from its
-offset ranges, so an identical retry is dropped by ClickHouse itself.
+Idempotence: every row carries kafka_topic/partition/offset. After each flush (rows stored,
+dead letters delivered) the sink records in ``sink_offsets`` the last message it handled per
+topic-partition, then commits to Kafka. At start-up and after any failure it reads that
+ledger, deletes rows stored above it (an insert that failed half-way: a block spanning
+month partitions is one insert per part, and some may have landed), and skips messages at
+or below it. So a row is stored once, also without FINAL; the highest offset in the data is
+not trusted, as it once skipped the rows of the parts that did not land.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import Counter
@@ -24,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from aiokafka import ConsumerRebalanceListener
 
 from nlp.pii import Pii
 from pipeline import intake
@@ -93,15 +96,13 @@ class TableBuffer:
         lo, hi = self.ranges.get((topic, partition), (offset, offset))
         self.ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
 
-    def token(self) -> str:
-        spec = ";".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(self.ranges.items()))
-        return hashlib.sha256(f"{self.table}|{spec}".encode()).hexdigest()
-
     def flush(self, client: Any) -> int:
         try:
             if not self.rows:
                 return 0
-            settings = {**INSERT_SETTINGS, "insert_deduplication_token": self.token()}
+            # The ledger decides what is stored; ClickHouse's own block deduplication would drop
+            # a re-insert of rows the repair just deleted (same block, same hash).
+            settings = {**INSERT_SETTINGS, "insert_deduplicate": 0}
             client.insert(self.table, self.rows, column_names=self.columns, settings=settings)
             return len(self.rows)
         finally:
@@ -109,9 +110,13 @@ class TableBuffer:
             self.ranges = {}
 
 
-def stored_offsets(client: Any, tables: list[str]) -> dict[tuple[str, int], int]:
-    """Highest offset stored per (topic, partition), over all sink tables."""
-    high: dict[tuple[str, int], int] = {}
+LEDGER = "sink_offsets"
+_IN_USE = ("", 0, -1)  # the ledger's own marker row
+
+
+def _data_offsets(client: Any, tables: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """(topic, partition) -> (table, highest offset stored there)."""
+    high: dict[tuple[str, int], tuple[str, int]] = {}
     for table in tables:
         res = client.query(
             f"SELECT kafka_topic, kafka_partition, max(kafka_offset) FROM `{table}` "  # noqa: S608  # table names are ours
@@ -119,8 +124,57 @@ def stored_offsets(client: Any, tables: list[str]) -> dict[tuple[str, int], int]
         )
         for topic, part, off in res.result_rows:
             key = (str(topic), int(part))
-            high[key] = max(high.get(key, -1), int(off))
+            if key not in high or int(off) > high[key][1]:
+                high[key] = (table, int(off))
     return high
+
+
+def record_offsets(client: Any, done: dict[tuple[str, int], int]) -> None:
+    """The ledger rows of a flush: every message up to ``done[tp]`` is handled for good."""
+    if done:
+        rows = [[t, p, o] for (t, p), o in sorted(done.items())]
+        client.insert(
+            LEDGER, rows, column_names=["kafka_topic", "kafka_partition", "kafka_offset"], settings=INSERT_SETTINGS
+        )
+
+
+def ledger_offsets(client: Any) -> dict[tuple[str, int], int]:
+    res = client.query(f"SELECT kafka_topic, kafka_partition, max(kafka_offset) FROM {LEDGER} GROUP BY 1, 2")  # noqa: S608  # our table
+    return {(str(t), int(p)): int(o) for t, p, o in res.result_rows}
+
+
+def stored_offsets(
+    client: Any, tables: list[str], owned: set[tuple[str, int]] | None = None
+) -> dict[tuple[str, int], int]:
+    """Per (topic, partition), the last message stored for good; rows above it in ``owned``
+    (this sink's partitions: another sink of the group may be mid-flush on its own) are deleted.
+
+    A store written before the ledger existed has data and no ledger: its highest stored
+    offsets become the ledger (what the sink trusted then)."""
+    ledger = ledger_offsets(client)
+    data = _data_offsets(client, tables)
+    if not ledger:
+        start = {key: off for key, (_table, off) in data.items()}
+        record_offsets(client, {_IN_USE[:2]: _IN_USE[2], **start})
+        return start
+    ledger.pop(_IN_USE[:2], None)
+    for (topic, part), (table, high) in sorted(data.items()):
+        floor = ledger.get((topic, part), -1)
+        if high > floor and owned is not None and (topic, part) in owned:
+            log.warning(
+                "%s: rows of %s[%d] above offset %d were stored by a flush that did not finish: deleting "
+                "them, they are read again",
+                table,
+                topic,
+                part,
+                floor,
+            )
+            client.command(
+                f"DELETE FROM `{table}` WHERE kafka_topic = {{t:String}} AND kafka_partition = {{p:UInt32}} "  # noqa: S608  # table names are ours
+                "AND kafka_offset > {o:Int64}",
+                parameters={"t": topic, "p": part, "o": floor},
+            )
+    return ledger
 
 
 def build_buffers(client: Any, table_names: list[str]) -> dict[str, TableBuffer]:
@@ -152,6 +206,9 @@ class Sink:
         self.high: dict[tuple[str, int], int] = {}
         self.buffers: dict[str, TableBuffer] = {}
         self._reload_high = False
+        self._pending: dict[Any, int] = {}  # partition -> next offset, read since the last commit
+        self._work = asyncio.Lock()  # a batch's handling vs. a rebalance's flush
+        self._unrepaired = False  # an assignment whose repair failed: read nothing until it is done
 
     async def db(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(client, *args)`` on the one thread that owns the store (chDB: one process)."""
@@ -180,7 +237,6 @@ class Sink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
         consumer = AIOKafkaConsumer(
-            *self.topic_table,
             bootstrap_servers=self.settings.kafka_bootstrap,
             **client_kwargs(self.settings),
             group_id=self.settings.group_sink,
@@ -197,7 +253,8 @@ class Sink:
         )
         await producer.start()
         await consumer.start()
-        pending: dict[Any, int] = {}
+        consumer.subscribe(list(self.topic_table), listener=_Rebalance(self, consumer, producer))
+        pending = self._pending
         batch_started = time.monotonic()
         last_data = time.monotonic()
         backoff = 0.5
@@ -205,7 +262,8 @@ class Sink:
             while not self._stopping.is_set():
                 if self._reload_high:
                     try:
-                        self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+                        owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+                        self.high = await self._db(stored_offsets, self.client, list(self.buffers), owned)
                         self._reload_high = False
                     except Exception as exc:
                         log.warning("ClickHouse not answering yet: %s", exc)
@@ -213,60 +271,91 @@ class Sink:
                         backoff = min(backoff * 2, 30.0)
                         continue
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.settings.sink_batch_rows)
-                n_rows = 0
-                for tp, msgs in batches.items():
-                    table = self.topic_table[tp.topic]
-                    buf = self.buffers[table]
-                    floor = self.high.get((tp.topic, tp.partition), -1)
-                    for m in msgs:
-                        pending[tp] = m.offset + 1
-                        if m.offset <= floor:
-                            self.stats["skipped_already_stored"] += 1
-                            continue
-                        try:
-                            docs = rows_of(orjson.loads(m.value))
-                        except orjson.JSONDecodeError as exc:
-                            await self._deadletter(producer, m, type(exc).__name__, str(exc))
-                            continue
-                        for doc in docs:  # a batch message: one bad row is kept alone, the rest go on
-                            try:
-                                if not isinstance(doc, dict):
-                                    raise RowError("result row is not a JSON object")
-                                buf.add(doc, tp.topic, tp.partition, m.offset)
-                                n_rows += 1
-                            except RowError as exc:
-                                raw = m.value if len(docs) == 1 else orjson.dumps(doc)
-                                await self._deadletter(producer, m, type(exc).__name__, str(exc), raw=raw)
+                if self._unrepaired:  # read against floors that were not checked: read it again
+                    self._unrepaired = False
+                    await self._rewind(consumer, TopicPartition)
+                    pending.clear()
+                    continue
+                async with self._work:
+                    n_rows = await self._take(batches, producer)
+                    batch_started, backoff = await self._maybe_flush(consumer, producer, batch_started, backoff)
                 if n_rows:
                     last_data = time.monotonic()
-                buffered = sum(len(b.rows) for b in self.buffers.values())
-                due = time.monotonic() - batch_started >= self.settings.sink_batch_seconds
-                if pending and (buffered >= self.settings.sink_batch_rows or due):
-                    try:
-                        await self._flush_all()
-                        await producer.flush()
-                        await consumer.commit({tp: off for tp, off in pending.items()})
-                        pending.clear()
-                        backoff = 0.5
-                    except Exception as exc:
-                        # ClickHouse (or Kafka) refused: leave the data in Kafka, rewind, retry.
-                        self.stats["flush_failures"] += 1
-                        log.warning("sink flush failed (%s); retrying in %.1fs", exc, backoff)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, 30.0)
-                        await self._rewind(consumer, TopicPartition)
-                        pending.clear()
-                    batch_started = time.monotonic()
                 if idle_exit is not None and not pending and time.monotonic() - last_data > idle_exit:
                     break
             if pending:  # a graceful stop: what was read is stored, its dead letters delivered, then committed
-                await self._flush_all()
-                await producer.flush()
-                await consumer.commit({tp: off for tp, off in pending.items()})
+                async with self._work:
+                    await self._commit(consumer, producer)
         finally:
             await consumer.stop()
             await producer.stop()
             self._executor.shutdown(wait=True)
+
+    async def _take(self, batches: dict[Any, list[Any]], producer: Any) -> int:
+        """Buffer the rows of fetched messages (those at or below the ledger skipped)."""
+        pending = self._pending
+        n_rows = 0
+        for tp, msgs in batches.items():
+            table = self.topic_table[tp.topic]
+            buf = self.buffers[table]
+            floor = self.high.get((tp.topic, tp.partition), -1)
+            for m in msgs:
+                pending[tp] = m.offset + 1
+                if m.offset <= floor:
+                    self.stats["skipped_already_stored"] += 1
+                    continue
+                try:
+                    docs = rows_of(orjson.loads(m.value))
+                except orjson.JSONDecodeError as exc:
+                    await self._deadletter(producer, m, type(exc).__name__, str(exc))
+                    continue
+                for doc in docs:  # a batch message: one bad row is kept alone, the rest go on
+                    try:
+                        if not isinstance(doc, dict):
+                            raise RowError("result row is not a JSON object")
+                        buf.add(doc, tp.topic, tp.partition, m.offset)
+                        n_rows += 1
+                    except RowError as exc:
+                        raw = m.value if len(docs) == 1 else orjson.dumps(doc)
+                        await self._deadletter(producer, m, type(exc).__name__, str(exc), raw=raw)
+        return n_rows
+
+    async def _maybe_flush(
+        self, consumer: Any, producer: Any, batch_started: float, backoff: float
+    ) -> tuple[float, float]:
+        from aiokafka import TopicPartition
+
+        pending = self._pending
+        buffered = sum(len(b.rows) for b in self.buffers.values())
+        due = time.monotonic() - batch_started >= self.settings.sink_batch_seconds
+        if not (pending and (buffered >= self.settings.sink_batch_rows or due)):
+            return batch_started, backoff
+        try:
+            await self._commit(consumer, producer)
+            backoff = 0.5
+        except Exception as exc:
+            # ClickHouse (or Kafka) refused: leave the data in Kafka, rewind, retry.
+            self.stats["flush_failures"] += 1
+            log.warning("sink flush failed (%s); retrying in %.1fs", exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+            await self._rewind(consumer, TopicPartition)
+            pending.clear()
+        return time.monotonic(), backoff
+
+    async def _commit(self, consumer: Any, producer: Any) -> None:
+        """Rows stored, dead letters delivered, the ledger written, then the Kafka commit."""
+        pending = self._pending
+        await self._flush_all()
+        await producer.flush()
+        await self._record(pending)
+        await consumer.commit({tp: off for tp, off in pending.items()})
+        pending.clear()
+
+    async def _record(self, pending: dict[Any, int]) -> None:
+        done = {(tp.topic, tp.partition): off - 1 for tp, off in pending.items()}
+        await self._db(record_offsets, self.client, done)
+        self.high.update(done)
 
     async def _flush_all(self) -> None:
         started = time.perf_counter()
@@ -319,3 +408,34 @@ class Sink:
             headers=intake.deadletter_headers(rec),
         )
         self.stats["deadlettered"] += 1
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type hints
+    """Like Kafka Streams' commit on revocation: what this sink read of partitions it is
+    losing is stored and committed first; partitions it gains are repaired (rows above the
+    ledger deleted) before anything of them is read."""
+
+    def __init__(self, sink: Sink, consumer: Any, producer: Any) -> None:
+        self.sink, self.consumer, self.producer = sink, consumer, producer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        sink = self.sink
+        if not sink._pending:
+            return
+        async with sink._work:
+            try:
+                await sink._commit(self.consumer, self.producer)
+            except Exception as exc:  # the next owner reads from the last commit and repairs
+                log.warning("sink could not store before a rebalance (%s): the next owner reads it again", exc)
+                for buf in sink.buffers.values():
+                    buf.rows, buf.ranges = [], {}
+                sink._pending.clear()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        sink = self.sink
+        owned = {(tp.topic, tp.partition) for tp in assigned}
+        try:
+            sink.high = await sink._db(stored_offsets, sink.client, list(sink.buffers), owned)
+        except Exception as exc:
+            log.warning("sink could not check its new partitions against the ledger (%s): retrying", exc)
+            sink._unrepaired = True

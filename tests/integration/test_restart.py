@@ -106,6 +106,55 @@ def test_sink_replaying_stored_offsets_inserts_nothing(
     assert replay.sink.stats["rows_written"] == 0
 
 
+def test_a_flush_that_stored_part_of_its_rows_is_repaired_not_skipped(
+    settings: Settings, db: Any, worker: Any, sink: Any, pii: Any
+) -> None:
+    """An insert spanning month partitions lands part by part: a crash between parts left the
+    highest stored offset ahead of rows that never landed, and the sink skipped them for good."""
+    exp = simulated(23, days=2, customers=60, bad_rate=0.0, settings=settings)
+    w = worker()
+    first = sink()
+    send(settings, exp.messages)
+    wait_until(lambda: count(db, "SELECT count() FROM events FINAL") == len(exp.good_ids), what="stored")
+    w.stop()
+    first.stop()
+    accepted = settings.topic(topics.ACCEPTED)
+    part, offsets = db.query(
+        "SELECT kafka_partition, groupUniqArray(kafka_offset) AS o FROM events GROUP BY kafka_partition "
+        "ORDER BY length(o) DESC LIMIT 1"
+    ).result_rows[0]
+    offsets = sorted(offsets)
+    floor = offsets[len(offsets) // 2 - 1] if len(offsets) > 1 else offsets[0] - 1
+    # The crash: half the rows of each message above ``floor`` never landed, the ledger kept
+    # ``floor``, the Kafka commit never happened (a new group reads from offset 0).
+    where = "kafka_topic = {t:String} AND kafka_partition = {p:UInt32} AND kafka_offset > {f:Int64}"
+    params = {"t": accepted, "p": part, "f": floor}
+    db.command(f"DELETE FROM events WHERE {where} AND cityHash64(event_id) % 2 = 1", parameters=params)
+    db.command(f"DELETE FROM sink_offsets WHERE {where}", parameters=params)
+    if floor >= 0:
+        db.command(
+            "INSERT INTO sink_offsets (kafka_topic, kafka_partition, kafka_offset) "
+            "VALUES ({t:String}, {p:UInt32}, {f:Int64})",
+            parameters=params,
+        )
+    assert count(db, "SELECT count() FROM events") < len(exp.good_ids)
+    replay = SinkRunner(settings.with_(app_id="repair"), pii).start()
+    wait_until(
+        lambda: count(db, "SELECT uniqExact(event_id) FROM events") == len(exp.good_ids),
+        what="the rows that never landed, stored",
+    )
+    group = settings.with_(app_id="repair").group_sink
+    wait_until(
+        lambda: kafka_admin.group_backlog(settings, group, tuple(RESULT_TABLES)) == 0,
+        what="the replay read and committed everything",
+        state=lambda: dict(replay.sink.stats),
+    )
+    replay.stop()
+    # Once each, without FINAL: the rows above the ledger were deleted and stored again.
+    assert count(db, "SELECT count() FROM events") == len(exp.good_ids)
+    assert count(db, "SELECT count() - uniqExact(event_id) FROM events") == 0
+
+
 def test_clickhouse_outage_backs_up_in_kafka(settings: Settings, db: Any, worker: Any, sink: Any) -> None:
     exp = simulated(33, days=1, customers=50, bad_rate=0.0, settings=settings)
     worker()
