@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ import orjson
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger
 from pipeline import intake
+from pipeline.bizday import business_tz
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
@@ -31,7 +32,8 @@ from pipeline.notes import tags
 from schemas.events import Event
 
 VISITS = frozenset({"pos.checkin", "pos.coupon_scan", "pos.purchase"})
-RECOS_PER_WEEK = 3  # personalised recommendation sets per customer per 7 days (event time)
+RECOS_PER_WEEK = 3  # personalised recommendation sets per customer per business week (event time)
+KEEP_WEEKS = 3  # weeks of visit times kept per customer
 TAGGER_VERSION = "rules-1"
 HEALTH_TABLES = {"current": "customer_health", "history": "customer_health_history", "alert": "alerts"}
 
@@ -168,15 +170,25 @@ def _note(
 
 
 def _visit(profile: dict[str, Any], row: dict[str, Any], p: dict[str, Any], out: Results) -> None:
-    """A visit asks the store side for in-stock items, at most RECOS_PER_WEEK times a week."""
-    if p.get("opted_out") is not None:
-        profile["opted_out"] = bool(p["opted_out"])
-    ts = datetime.fromisoformat(row["occurred_at"])
-    week_ago = (ts - timedelta(days=7)).isoformat()
-    recent = [t for t in profile.get("recos", []) if t > week_ago]
-    if not row.get("store_id") or len(recent) >= RECOS_PER_WEEK:
+    """A visit asks the store side for in-stock items: the first RECOS_PER_WEEK visits of a
+    business week (Monday to Sunday, Asia/Shanghai) in event time, whatever order they arrive
+    in; only a visit arriving after a later one of its week that was already answered can
+    make it one more (a message sent is not taken back)."""
+    if p.get("opted_out") is not None and row["occurred_at"] >= profile.get("opted_at", ""):
+        profile["opted_out"], profile["opted_at"] = bool(p["opted_out"]), row["occurred_at"]  # the newest says
+    if not row.get("store_id"):
         return
-    profile["recos"] = [*recent, ts.isoformat()]
+    ts = datetime.fromisoformat(row["occurred_at"])
+    year, week, _day = ts.astimezone(business_tz()).isocalendar()
+    key = f"{year}-W{week:02d}"
+    weeks: dict[str, list[str]] = profile.setdefault("weeks", {})
+    firsts = weeks.get(key, [])
+    stamp = ts.isoformat()
+    if sum(1 for t in firsts if t < stamp) >= RECOS_PER_WEEK:
+        return
+    weeks[key] = sorted([*firsts, stamp])[:RECOS_PER_WEEK]
+    for old in sorted(weeks)[:-KEEP_WEEKS]:
+        del weeks[old]
     out.requests[row["store_id"]].append(tags.request_for_visit(profile, row))
 
 

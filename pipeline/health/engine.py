@@ -216,7 +216,7 @@ def settle(
         "reasons": why,
         "churn_risk": None if risk is None else round(risk, 4),
         "score_source": "rules" if model is None else f"model:{model.version}",
-        "fresh": orjson.dumps(state["fresh"]).decode(),
+        "fresh": orjson.dumps(state["fresh"], option=orjson.OPT_SORT_KEYS).decode(),
         "as_of": iso(as_of),
         "version": state["version"],
         "updated_at": now_iso(),

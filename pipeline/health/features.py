@@ -74,7 +74,7 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
     p = orjson.loads(row["payload"]) if payload is None else payload
     source = source_of(etype)
     base = state.get("trend_base")
-    if base is not None and (etype == "messaging.reply" or day_of(ts) <= base["day"]):
+    if base is not None and (etype.startswith("messaging.") or day_of(ts) <= base["day"]):
         state["trend_base"] = None  # the score a week ago may have changed: recompute it
     iso = ts.isoformat()
     if state["fresh"].get(source) is None or iso > state["fresh"][source]:
@@ -102,7 +102,8 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
         b["amount"] = str(Decimal(b["amount"]) + Decimal(str(p["total"])))
     elif etype == "pos.return":
         _bucket(state, ts)["returns"] += 1
-    elif etype in ("pos.checkin", "pos.coupon_scan"):
+    elif etype in ("pos.checkin", "pos.coupon_scan") and iso >= state.get("known_at", ""):
+        state["known_at"] = iso  # who the customer is: the newest check-in in event time says, not the last read
         if p.get("segment", state["segment"]) != state["segment"]:
             state["segment"], state["trend_base"] = p["segment"], None
         state["key_contact"] = bool(p.get("is_key_contact", state.get("key_contact", False)))

@@ -31,7 +31,7 @@ def decayed(weight: float, as_of: datetime, now: datetime, half_life: float = HA
 
 
 def new_profile(customer_id: str) -> dict[str, Any]:
-    return {"customer_id": customer_id, "tags": {}, "seen": [], "version": 0, "opted_out": False, "recos": []}
+    return {"customer_id": customer_id, "tags": {}, "seen": [], "version": 0, "opted_out": False, "weeks": {}}
 
 
 def note_row(row: dict[str, Any], tags: list[Tag], tagger_version: str) -> dict[str, Any]:
