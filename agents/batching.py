@@ -25,15 +25,17 @@ import orjson
 
 from agents.deadletters import Dead
 from pipeline.customer import Results
-from pipeline.infra import faust_compat, topics
+from pipeline.infra import faust_compat, kafka_admin, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
-from schemas.results import RESULT_TABLES, encode_rows
+from schemas.results import REPLAY_HEADER, RESULT_TABLES, encode_rows
 
 log = logging.getLogger(__name__)
 TAKE_MAX = 2_000  # events per take; a full take or a backlog on the broker means: gather more
 TAKE_SECONDS = 0.05
 FLUSH_WARN_SECONDS = 10.0
+REPLAY = [(REPLAY_HEADER, b"1")]
+UNKNOWN_END = 1 << 62  # a partition's log end not known yet: every offset is below it
 
 
 def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
@@ -76,7 +78,11 @@ class Batcher:
         self._named = False  # our topics added to the producer client's metadata
         self._process: Callable[[Sequence[Any]], Awaitable[Sequence[Any] | None]] | None = None
         self.closing = False  # folding before a stop or rebalance: nothing may be put off
+        self.replay_until: dict[Any, int] = {}  # partition -> its log end when it was assigned
+        self.replaying = False  # the batch being folded may repeat what a predecessor sent
+        self._ends: asyncio.Future[None] | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
         app.before_stop.append(self.close)
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -115,6 +121,9 @@ class Batcher:
         if not batch or self._process is None:
             return
         later: Sequence[Any] = ()
+        self.replaying = self._replaying(batch)
+        if self.replaying:
+            self.stats[f"{self.name}.replayed_batches"] += 1
         try:
             later = await self._process(batch) or ()
         except Exception as exc:  # a bug must not stop the agent: keep the whole batch, go on
@@ -163,13 +172,14 @@ class Batcher:
     async def emit(self, outputs: dict[str, Any], batch: Sequence[Any], out: Results) -> None:
         """A batch's rows as JSON-array messages (many rows per message, unkeyed: the sink reads
         every partition), one per table; its dead letters one by one, with their source."""
+        headers = REPLAY if self.replaying else None
         for name, rows in out.rows.items():
             for value in encode_rows(rows):
-                self.sent.append(await outputs[name].send(value=value))
+                self.sent.append(await outputs[name].send(value=value, headers=headers))
                 self.stats[f"{self.name}.result_messages"] += 1
         for name, pairs in out.keyed.items():
             for key, row in pairs:
-                self.sent.append(await outputs[name].send(key=key.encode(), value=orjson.dumps(row)))
+                self.sent.append(await outputs[name].send(key=key.encode(), value=orjson.dumps(row), headers=headers))
                 self.stats[f"{self.name}.result_messages"] += 1
         for d in out.dead:
             self.sent.append(await self.dead(batch[d.ref].message, d.stage, d.kind, d.text))
@@ -227,6 +237,47 @@ class Batcher:
             client.add_topic(name)
         self._named = True
 
+    async def _on_assigned(self, _sender: Any, assigned: Any, **_: Any) -> None:
+        """Note each partition's log end: a predecessor killed after sending results and before
+        writing the state they came from may have read up to there, so what this worker folds
+        below it may repeat rows already sent. Those batches' results go out marked, and the
+        sink stores only the rows it does not hold (exact without FINAL). The ends are asked
+        of the broker apart from Faust's consumer (its thread is inside this rebalance; asking
+        it here waits for ever); until they are known, everything is marked."""
+        tps = [tp for tp in assigned if not tp.topic.endswith("-changelog")]
+        self.replay_until = dict.fromkeys(tps, UNKNOWN_END)
+        if tps:
+            self._ends = asyncio.ensure_future(self._learn_ends(tps))
+
+    async def _learn_ends(self, tps: list[Any]) -> None:
+        names = sorted({tp.topic for tp in tps} | {self.settings.topic(t) for t in RESULT_TABLES})
+        try:
+            ends = await asyncio.to_thread(kafka_admin.end_offsets, self.settings, names)
+        except Exception as exc:  # they stay unknown: this assignment's results are all checked
+            log.warning("%s: log ends at assignment unknown (%s): results stay marked for checking", self.name, exc)
+            return
+        results = sum(v for (t, _p), v in ends.items() if t.removeprefix(self.settings.topic_prefix) in RESULT_TABLES)
+        if results == 0:  # nothing was ever sent: no predecessor to repeat (a first start on a backlog)
+            self.replay_until = {}
+            return
+        for tp in tps:
+            end = ends.get((tp.topic, tp.partition))
+            if end is not None and tp in self.replay_until:
+                self.replay_until[tp] = end
+
+    def _replaying(self, batch: Sequence[Any]) -> bool:
+        """Whether a batch may repeat results already sent: it holds an event below its
+        partition's log end at assignment, or a message marked upstream (visit requests sent
+        again on a replay)."""
+        for event in batch:
+            msg = event.message
+            if msg.headers and any(k == REPLAY_HEADER for k, _v in _pairs(msg.headers)):
+                return True
+            end = self.replay_until.get(msg.tp)
+            if end is not None and msg.offset < end:
+                return True
+        return False
+
     async def _on_revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
         """Rebalance (Faust revokes every partition, then assigns): like Kafka Streams, finish
         and commit before letting go. What was taken is folded and everything held is written
@@ -234,6 +285,11 @@ class Batcher:
         this worker or another, restores state that includes it and reads on from there."""
         if revoked:
             await self.close()
+
+
+def _pairs(headers: Any) -> list[tuple[str, Any]]:
+    """A message's headers as (key, value) pairs (Faust hands a list, or a mapping)."""
+    return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
 def put_off(

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import Batcher, put_off, result_topics, waiting
+from agents.batching import REPLAY, Batcher, put_off, result_topics, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -204,7 +204,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         for store_id, reqs in out.requests.items():
             by_partition[partition_of(store_id)].extend(reqs)
         for partition, reqs in sorted(by_partition.items()):
-            batcher.sent.append(await requests.send(value=orjson.dumps(reqs), partition=partition))
+            headers = REPLAY if batcher.replaying else None  # the store side's answers are checked too
+            batcher.sent.append(await requests.send(value=orjson.dumps(reqs), partition=partition, headers=headers))
             stats["customer.reco_request_messages"] += 1
         await asyncio.sleep(0)  # the producer's sender is a task on this loop: it sends now, not after the batch
 

@@ -35,6 +35,10 @@ RESULT_TABLES: dict[str, str] = {
 
 LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_offset")
 
+# A result message whose rows may have been sent before (a worker re-reading what a killed
+# predecessor had read): the sink stores only the rows it does not hold yet.
+REPLAY_HEADER = "salespulse-replay"
+
 # A result message carries many rows: a JSON array of row objects (one object is read as one
 # row, for producers outside the worker). Kept under the broker's default 1 MB message limit.
 MAX_BATCH_BYTES = 900_000

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +35,7 @@ from pipeline.infra import topics
 from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 from pipeline.infra.store import INSERT_SETTINGS
-from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, rows_of
+from schemas.results import LINEAGE_COLUMNS, REPLAY_HEADER, RESULT_TABLES, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,12 @@ class TableBuffer:
     converters: list[Any]
     rows: list[list[Any]] = field(default_factory=list)
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    identity: list[str] = field(default_factory=list)  # what makes two rows the same row
+    types: list[str] = field(default_factory=list)  # ClickHouse type per column
+    suspects: list[int] = field(default_factory=list)  # rows that may be stored already (a replay)
+    dropped: int = 0  # rows found stored already, over the buffer's life
 
-    def add(self, doc: dict[str, Any], topic: str, partition: int, offset: int) -> None:
+    def add(self, doc: dict[str, Any], topic: str, partition: int, offset: int, *, suspect: bool = False) -> None:
         doc = {**doc, "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset}
         missing = [c for c in self.columns if c not in doc]
         extra = [k for k in doc if k not in self.columns]
@@ -92,12 +97,48 @@ class TableBuffer:
             row = [conv(doc[c]) for c, conv in zip(self.columns, self.converters, strict=True)]
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise RowError(f"{self.table}: {exc}") from None
+        if suspect:
+            self.suspects.append(len(self.rows))
         self.rows.append(row)
         lo, hi = self.ranges.get((topic, partition), (offset, offset))
         self.ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
 
+    def key(self, row: list[Any]) -> tuple[Any, ...]:
+        return tuple(_same(row[self.columns.index(c)]) for c in self.identity)
+
+    def _drop_stored(self, client: Any) -> None:
+        """Drop the suspect rows already in the table or earlier in this buffer (a worker's
+        replay repeats rows a killed predecessor sent, with new wall-clock stamps)."""
+        where, params = [], {}
+        for n, c in enumerate(self.identity):
+            pos = self.columns.index(c)
+            params[f"v{n}"] = sorted({_text(self.rows[i][pos]) for i in self.suspects})
+            # A String column is matched as it is (its index serves); others through their text.
+            col = f"`{c}`" if self.types[pos].endswith("String") or "String)" in self.types[pos] else f"toString(`{c}`)"
+            where.append(f"{col} IN {{v{n}:Array(String)}}")
+        cols = ", ".join(f"`{c}`" for c in self.identity)
+        held = {
+            tuple(_same(v) for v in r)
+            for r in client.query(
+                f"SELECT {cols} FROM `{self.table}` WHERE {' AND '.join(where)}",  # noqa: S608  # our names, bound values
+                parameters=params,
+            ).result_rows
+        }
+        suspect = set(self.suspects)
+        keep = []
+        for i, row in enumerate(self.rows):
+            k = self.key(row)
+            if i in suspect and k in held:
+                self.dropped += 1
+                continue
+            held.add(k)
+            keep.append(row)
+        self.rows = keep
+
     def flush(self, client: Any) -> int:
         try:
+            if self.suspects and self.identity:
+                self._drop_stored(client)
             if not self.rows:
                 return 0
             # The ledger decides what is stored; ClickHouse's own block deduplication would drop
@@ -108,6 +149,27 @@ class TableBuffer:
         finally:
             self.rows = []
             self.ranges = {}
+            self.suspects = []
+
+
+def _text(v: Any) -> str:
+    """A value as ClickHouse's toString writes it (datetimes UTC, to the millisecond)."""
+    if isinstance(v, datetime):
+        return str(_same(v).isoformat(sep=" ", timespec="milliseconds"))
+    return str(v)
+
+
+def _same(v: Any) -> Any:
+    """A value as both sides compare it: stored datetimes come back naive UTC, to the millisecond."""
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.replace(microsecond=v.microsecond // 1000 * 1000)
+    if isinstance(v, Decimal):
+        return v.normalize()
+    if isinstance(v, date):
+        return v
+    return v if isinstance(v, int | float) else str(v)
 
 
 LEDGER = "sink_offsets"
@@ -177,13 +239,36 @@ def stored_offsets(
     return ledger
 
 
+def identity_of(client: Any, table: str, columns: list[str]) -> list[str]:
+    """A row's identity: the table's sorting key, with the ReplacingMergeTree version column
+    when the rows carry it (two versions of a customer are two rows; a ``stored_at`` version
+    is ClickHouse's own)."""
+    res = client.query(
+        "SELECT sorting_key, engine_full FROM system.tables WHERE database = currentDatabase() AND name = {t:String}",
+        parameters={"t": table},
+    ).result_rows
+    if not res:
+        return []
+    key = [c.strip() for c in str(res[0][0]).split(",") if c.strip()]
+    m = re.match(r"ReplacingMergeTree\((\w+)\)", str(res[0][1]))
+    if m and m.group(1) in columns and m.group(1) not in key:
+        key.append(m.group(1))
+    return key if all(c in columns for c in key) else []
+
+
 def build_buffers(client: Any, table_names: list[str]) -> dict[str, TableBuffer]:
     buffers = {}
     for table in table_names:
         # Columns with a DEFAULT/MATERIALIZED expression are ClickHouse's to fill (stored_at).
         desc = [r for r in client.query(f"DESCRIBE TABLE `{table}`").result_rows if not r[2]]
         cols = [str(r[0]) for r in desc]
-        buffers[table] = TableBuffer(table, cols, [_converter(str(r[1])) for r in desc])
+        buffers[table] = TableBuffer(
+            table,
+            cols,
+            [_converter(str(r[1])) for r in desc],
+            identity=identity_of(client, table, cols),
+            types=[str(r[1]) for r in desc],
+        )
         for c in LINEAGE_COLUMNS:
             if c not in cols:
                 raise RuntimeError(f"table {table} lacks lineage column {c}")
@@ -251,9 +336,9 @@ class Sink:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap, acks="all", **client_kwargs(self.settings)
         )
+        consumer.subscribe(list(self.topic_table), listener=_Rebalance(self, consumer, producer))
         await producer.start()
         await consumer.start()
-        consumer.subscribe(list(self.topic_table), listener=_Rebalance(self, consumer, producer))
         pending = self._pending
         batch_started = time.monotonic()
         last_data = time.monotonic()
@@ -266,6 +351,7 @@ class Sink:
                         self.high = await self._db(stored_offsets, self.client, list(self.buffers), owned)
                         self._reload_high = False
                     except Exception as exc:
+                        self.stats["store_unavailable"] += 1
                         log.warning("ClickHouse not answering yet: %s", exc)
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, 30.0)
@@ -299,7 +385,9 @@ class Sink:
             table = self.topic_table[tp.topic]
             buf = self.buffers[table]
             floor = self.high.get((tp.topic, tp.partition), -1)
+            always = tp.topic == self.settings.topic(topics.DEADLETTER)  # a replay repeats them unmarked
             for m in msgs:
+                suspect = always or any(k == REPLAY_HEADER for k, _v in (m.headers or ()))
                 pending[tp] = m.offset + 1
                 if m.offset <= floor:
                     self.stats["skipped_already_stored"] += 1
@@ -313,7 +401,7 @@ class Sink:
                     try:
                         if not isinstance(doc, dict):
                             raise RowError("result row is not a JSON object")
-                        buf.add(doc, tp.topic, tp.partition, m.offset)
+                        buf.add(doc, tp.topic, tp.partition, m.offset, suspect=suspect)
                         n_rows += 1
                     except RowError as exc:
                         raw = m.value if len(docs) == 1 else orjson.dumps(doc)
@@ -346,11 +434,14 @@ class Sink:
     async def _commit(self, consumer: Any, producer: Any) -> None:
         """Rows stored, dead letters delivered, the ledger written, then the Kafka commit."""
         pending = self._pending
-        await self._flush_all()
-        await producer.flush()
-        await self._record(pending)
+        await self._store(producer)
         await consumer.commit({tp: off for tp, off in pending.items()})
         pending.clear()
+
+    async def _store(self, producer: Any) -> None:
+        await self._flush_all()
+        await producer.flush()
+        await self._record(self._pending)
 
     async def _record(self, pending: dict[Any, int]) -> None:
         done = {(tp.topic, tp.partition): off - 1 for tp, off in pending.items()}
@@ -361,7 +452,10 @@ class Sink:
         started = time.perf_counter()
         total = 0
         for table, buf in self.buffers.items():
+            before = buf.dropped
             n = await self._db(buf.flush, self.client)
+            if buf.dropped > before:
+                self.stats["rows_already_stored"] += buf.dropped - before
             if n:
                 self.stats[f"rows.{table}"] += n
             total += n
@@ -375,7 +469,7 @@ class Sink:
 
     async def _rewind(self, consumer: Any, tp_cls: Any) -> None:
         for buf in self.buffers.values():
-            buf.rows, buf.ranges = [], {}
+            buf.rows, buf.ranges, buf.suspects = [], {}, []
         self._reload_high = True
         for tp in consumer.assignment():
             committed = await consumer.committed(tp)
@@ -420,16 +514,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         sink = self.sink
-        if not sink._pending:
+        if not sink._pending or sink._work.locked():
+            # Nothing read; or the loop is storing it right now: its Kafka commit waits for this
+            # rebalance (waiting for it here would wait for ever), and what it stores is in the
+            # ledger either way, so the next owner skips it.
             return
         async with sink._work:
             try:
-                await sink._commit(self.consumer, self.producer)
-            except Exception as exc:  # the next owner reads from the last commit and repairs
+                await sink._store(self.producer)
+            except Exception as exc:  # the next owner reads from the ledger and repairs
                 log.warning("sink could not store before a rebalance (%s): the next owner reads it again", exc)
                 for buf in sink.buffers.values():
-                    buf.rows, buf.ranges = [], {}
+                    buf.rows, buf.ranges, buf.suspects = [], {}, []
                 sink._pending.clear()
+                return
+            try:  # the ledger already says what is stored; the commit only saves re-reading it
+                await self.consumer.commit({tp: off for tp, off in sink._pending.items()})
+            except Exception as exc:
+                log.info("sink commit during a rebalance refused (%s): the ledger covers it", exc)
+            sink._pending.clear()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         sink = self.sink

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas.events import EVENT_TOPICS
+from schemas.results import RESULT_TABLES
 
 ACCEPTED = "events.accepted"
 PROFILES = "customer.profiles"
@@ -19,29 +20,7 @@ OPPORTUNITY_DECISIONS = "opportunity.decisions"  # answers to stage requests, ke
 DEAL_PUSHES = "deal.pushes"
 RECO_REQUESTS = "reco.requests"  # internal: customer side -> store side (re-keyed by store)
 
-RESULT_TOPICS: tuple[str, ...] = (
-    ACCEPTED,
-    PROFILES,
-    DEADLETTER,
-    HEALTH,
-    HEALTH_HISTORY,
-    ALERTS,
-    DELIVERIES,
-    NOTE_TAGS,
-    CUSTOMER_TAGS,
-    RECOMMENDATIONS,
-    "deal.products",
-    "deal.reps",
-    "deal.accounts",
-    "deal.contacts",
-    "opportunities",
-    OPPORTUNITY_DECISIONS,
-    "deal.activities",
-    DEAL_PUSHES,
-    "deal.top3",
-    "money.estimates",
-    "money.match",
-)
+RESULT_TOPICS: tuple[str, ...] = tuple(RESULT_TABLES)  # every topic the sink stores (six money topics were missed)
 SOURCE_TOPICS: tuple[str, ...] = EVENT_TOPICS
 INTERNAL_TOPICS: tuple[str, ...] = (HEALTH_TICKS, RECO_REQUESTS)
 ALL_TOPICS: tuple[str, ...] = SOURCE_TOPICS + RESULT_TOPICS + INTERNAL_TOPICS
