@@ -9,7 +9,7 @@ RATE ?= 200
 # Demo-only key; production must set its own secret (settings refuse this one there).
 export SALESPULSE_PII_HMAC_KEY ?= salespulse-demo-key-NOT-FOR-PRODUCTION
 
-.PHONY: help venv jars browser demo up test lint typecheck unit integration bench clean hooks
+.PHONY: faults help venv jars browser demo up test lint typecheck unit integration bench clean hooks
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: jars browser lint typecheck ## lint, types and the whole suite (integratio
 
 bench: jars ## measure, write BENCHMARKS.md
 	$(BIN)/python -m bench.run
+
+faults: jars ## the fault table alone: kills and duplicates against a clean run (FAULT_EVENTS=100000)
+	$(BIN)/python -m bench.faults
 
 hooks: venv ## install the local pre-commit hooks
 	$(BIN)/pre-commit install

@@ -749,13 +749,30 @@ def main() -> None:
             kafka_admin.ensure_topics(cs)
             crm_rates.append(crm_run(cs, crm, bench_dir))
             print(f"[bench] CRM end to end: {crm_rates[-1]:,.0f}/s", flush=True)
+        from bench import faults
+
+        try:
+            faults_md = faults.section(faults.run_all(base, faults.N, bench_dir))
+        except (AssertionError, RuntimeError) as exc:  # reported, not hidden
+            faults_md = f"## Faults against a clean run\n\nThe fault runs failed: {exc}\n"
+        print(f"[bench] {faults_md}", flush=True)
     finally:
         if started:
             kafka_local.stop(base)
     alerts_md = alerts_section()
     deals_md = deals_section(crm_rates, len(crm), statistics.median(x[0] for x in fst))
     write_report(
-        len(msgs), raw, fst, peer, pipe, two, prof, [lat, lat2], nlp_rates, notes_rates, alerts_md + "\n" + deals_md
+        len(msgs),
+        raw,
+        fst,
+        peer,
+        pipe,
+        two,
+        prof,
+        [lat, lat2],
+        nlp_rates,
+        notes_rates,
+        alerts_md + "\n" + deals_md + "\n" + faults_md,
     )
 
 

@@ -26,7 +26,7 @@ from pipeline.bizday import business_tz
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import new_state
+from pipeline.health.features import new_state, seen
 from pipeline.health.scoring import HealthConfig
 from pipeline.notes import tags
 from schemas.events import Event
@@ -116,8 +116,10 @@ def fold(
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
-    state["seq"] = state.get("seq", 0) + 1
     etype = row["event_type"]
+    if etype != "alert.action" and seen(state["health"], row):
+        return False  # the same event id again (a producer's retry): nothing changes, not even the count
+    state["seq"] = state.get("seq", 0) + 1
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:

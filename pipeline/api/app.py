@@ -7,12 +7,14 @@ comes from its record, never from the path or query.
 """
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -65,6 +67,13 @@ class Accepted(BaseModel):
     alert_id: str
     action: str
     by: str
+
+
+def attachment(name: str, ext: str) -> dict[str, str]:
+    """A download's Content-Disposition: an ASCII name for old clients and the real one
+    (a hospital's Chinese name) percent-encoded (RFC 6266); a header takes latin-1 only."""
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "download"
+    return {"Content-Disposition": f"attachment; filename=\"{ascii_name}.{ext}\"; filename*=UTF-8''{quote(name)}.{ext}"}
 
 
 def create_api(
@@ -334,13 +343,13 @@ def create_api(
             return Response(
                 money_reports.statement_csv(st).encode("utf-8"),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+                headers=attachment(name, "csv"),
             )
         if fmt == "xlsx":
             return Response(
                 money_reports.statement_xlsx(st),
                 media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+                headers=attachment(name, "xlsx"),
             )
         return dict(st)
 
@@ -372,7 +381,7 @@ def create_api(
             return Response(
                 money_reports.tender_csv(rows).encode("utf-8"),
                 media_type="text/csv; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+                headers=attachment(name, "csv"),
             )
         return rows
 

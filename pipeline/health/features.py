@@ -58,6 +58,14 @@ def _bucket(state: dict[str, Any], ts: datetime) -> dict[str, Any]:
     return b
 
 
+def seen(state: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether this event id was folded already (a producer's retry, a replay): kept per
+    business day of event time for ``KEEP_DAYS``."""
+    event_id = row["event_id"]
+    day = day_of(datetime.fromisoformat(row["occurred_at"]))
+    return event_id in state.get("ids", {}).get(day, ()) or event_id in state.get("seen", ())
+
+
 def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, Any] | None = None) -> bool:
     """Fold one ``events.accepted`` row into ``state``; False if it was already counted.
 

@@ -104,7 +104,13 @@ class TableBuffer:
         self.ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
 
     def key(self, row: list[Any]) -> tuple[Any, ...]:
-        return tuple(_same(row[self.columns.index(c)]) for c in self.identity)
+        return tuple(_same(row[self.columns.index(c)]) for c in self.compared())
+
+    def compared(self) -> list[str]:
+        """Identity and content: a repeat is the same row less its wall-clock stamps. (A version
+        is a count of events folded: a worker that read them in another order after a restart
+        can give the same count to other content, and that row must not be taken for a repeat.)"""
+        return [*self.identity, *(c for c in self.columns if c not in self.identity and c not in UNCOMPARED)]
 
     def _drop_stored(self, client: Any) -> None:
         """Drop the suspect rows already in the table or earlier in this buffer (a worker's
@@ -116,7 +122,7 @@ class TableBuffer:
             # A String column is matched as it is (its index serves); others through their text.
             col = f"`{c}`" if self.types[pos].endswith("String") or "String)" in self.types[pos] else f"toString(`{c}`)"
             where.append(f"{col} IN {{v{n}:Array(String)}}")
-        cols = ", ".join(f"`{c}`" for c in self.identity)
+        cols = ", ".join(f"`{c}`" for c in self.compared())
         held = {
             tuple(_same(v) for v in r)
             for r in client.query(
@@ -169,7 +175,17 @@ def _same(v: Any) -> Any:
         return v.normalize()
     if isinstance(v, date):
         return v
-    return v if isinstance(v, int | float) else str(v)
+    if isinstance(v, float):
+        return float(f"{v:.6g}")  # a Float32 column gives back 0.10000000149
+    if isinstance(v, list | tuple):
+        return tuple(_same(x) for x in v)
+    return v if isinstance(v, int) else str(v)
+
+
+# Stamped from the wall clock when a row is made (a repeat has new ones), or where it was read.
+UNCOMPARED = frozenset(
+    {"ingested_at", "updated_at", "tagged_at", "created_at", "failed_at", "computed_at", "decided_at", *LINEAGE_COLUMNS}
+)
 
 
 LEDGER = "sink_offsets"

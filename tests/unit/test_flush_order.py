@@ -81,6 +81,7 @@ class App:
         producer._producer = producer  # type: ignore[attr-defined]  # where faust_compat finds aiokafka's client
         self.before_stop: list[Any] = []
         self.on_partitions_revoked = self
+        self.on_partitions_assigned = self
 
     def connect(self, _fn: Any) -> None: ...
 
