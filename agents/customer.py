@@ -128,7 +128,6 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             if n in later:
                 decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
-            out.add("events", row)
             if ev.envelope.event_type != "alert.action":
                 src = source_of(ev.envelope.event_type)
                 watermark.observe(src, ev.envelope.occurred_at, wall)
@@ -151,7 +150,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             changed = False
             for i, ev, msg, row, payload in in_event_time(items):
                 try:
-                    changed |= customer.fold(
+                    folded = customer.fold(
                         state,
                         ev,
                         row,
@@ -166,6 +165,10 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 except Exception as exc:  # one bad event must not cost the others theirs
                     log.exception("customer fold failed on %s:%s@%s", msg.topic, msg.partition, msg.offset)
                     out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
+                    folded = True
+                if folded:  # an event id seen before (a retry) is not stored again
+                    out.add("events", row)
+                changed |= folded
             customer.settle(state, touched, ctx, out, held)
             if changed:
                 state["partition"] = items[0][2].partition
