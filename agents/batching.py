@@ -28,7 +28,7 @@ from pipeline.customer import Results
 from pipeline.infra import faust_compat, kafka_admin, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
-from schemas.results import REPLAY_HEADER, RESULT_TABLES, encode_rows
+from schemas.results import REPLAY_HEADER, RESULT_TABLES, encode_rows, is_replay
 
 log = logging.getLogger(__name__)
 TAKE_MAX = 2_000  # events per take; a full take or a backlog on the broker means: gather more
@@ -271,7 +271,7 @@ class Batcher:
         again on a replay)."""
         for event in batch:
             msg = event.message
-            if msg.headers and any(k == REPLAY_HEADER for k, _v in _pairs(msg.headers)):
+            if is_replay(msg.headers):
                 return True
             end = self.replay_until.get(msg.tp)
             if end is not None and msg.offset < end:
@@ -285,11 +285,6 @@ class Batcher:
         this worker or another, restores state that includes it and reads on from there."""
         if revoked:
             await self.close()
-
-
-def _pairs(headers: Any) -> list[tuple[str, Any]]:
-    """A message's headers as (key, value) pairs (Faust hands a list, or a mapping)."""
-    return list(headers.items()) if isinstance(headers, dict) else list(headers)
 
 
 def put_off(

@@ -39,6 +39,15 @@ LINEAGE_COLUMNS: tuple[str, ...] = ("kafka_topic", "kafka_partition", "kafka_off
 # predecessor had read): the sink stores only the rows it does not hold yet.
 REPLAY_HEADER = "salespulse-replay"
 
+
+def is_replay(headers: object) -> bool:
+    """Whether a message's headers (pairs, or a mapping as Faust may hand them) mark a replay."""
+    if not headers:
+        return False
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return any(k == REPLAY_HEADER for k, _v in pairs)  # type: ignore[attr-defined]  # pairs of a Kafka message
+
+
 # A result message carries many rows: a JSON array of row objects (one object is read as one
 # row, for producers outside the worker). Kept under the broker's default 1 MB message limit.
 MAX_BATCH_BYTES = 900_000

@@ -35,7 +35,7 @@ from pipeline.infra import topics
 from pipeline.infra.kafka_auth import client_kwargs
 from pipeline.infra.settings import Settings
 from pipeline.infra.store import INSERT_SETTINGS
-from schemas.results import LINEAGE_COLUMNS, REPLAY_HEADER, RESULT_TABLES, rows_of
+from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, is_replay, rows_of
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +403,7 @@ class Sink:
             floor = self.high.get((tp.topic, tp.partition), -1)
             always = tp.topic == self.settings.topic(topics.DEADLETTER)  # a replay repeats them unmarked
             for m in msgs:
-                suspect = always or any(k == REPLAY_HEADER for k, _v in (m.headers or ()))
+                suspect = always or is_replay(m.headers)
                 pending[tp] = m.offset + 1
                 if m.offset <= floor:
                     self.stats["skipped_already_stored"] += 1
