@@ -14,6 +14,7 @@ acknowledged before it lets its partitions go (as Kafka Streams commits on revoc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ TAKE_SECONDS = 0.05
 FLUSH_WARN_SECONDS = 10.0
 REPLAY = [(REPLAY_HEADER, b"1")]
 UNKNOWN_END = 1 << 62  # a partition's log end not known yet: every offset is below it
+ENDS_WAIT_SECONDS = 3.0  # how long an assignment waits to learn the log ends before going on
 
 
 def result_topics(app: Any, settings: Settings) -> dict[str, Any]:
@@ -243,11 +245,15 @@ class Batcher:
         below it may repeat rows already sent. Those batches' results go out marked, and the
         sink stores only the rows it does not hold (exact without FINAL). The ends are asked
         of the broker apart from Faust's consumer (its thread is inside this rebalance; asking
-        it here waits for ever); until they are known, everything is marked."""
+        it here waits for ever), and waited for a moment here, so a worker starting on a
+        backlog does not mark (and make the sink check) its first batches; until they are
+        known, everything is marked."""
         tps = [tp for tp in assigned if not tp.topic.endswith("-changelog")]
         self.replay_until = dict.fromkeys(tps, UNKNOWN_END)
         if tps:
             self._ends = asyncio.ensure_future(self._learn_ends(tps))
+            with contextlib.suppress(TimeoutError):  # still unknown: learnt in the background
+                await asyncio.wait_for(asyncio.shield(self._ends), ENDS_WAIT_SECONDS)
 
     async def _learn_ends(self, tps: list[Any]) -> None:
         names = sorted({tp.topic for tp in tps} | {self.settings.topic(t) for t in RESULT_TABLES})

@@ -120,18 +120,22 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
             touched = book.Touched()
             changed = False
             for i, _event, msg, row, payload in in_event_time(items):
+                source = f"{msg.topic}:{msg.partition}"
+                replayed = state["applied"].get(source, -1) >= msg.offset  # its row may never have left
                 try:
-                    changed |= book.fold(
+                    folded = book.fold(
                         state,
                         row,
                         payload,
-                        source=f"{msg.topic}:{msg.partition}",
+                        source=source,
                         offset=msg.offset,
                         rules=rules,
                         out=out,
                         touched=touched,
                     )
-                    out.add("events", row)  # an event is stored, or dead-lettered, never both
+                    changed |= folded
+                    if folded or replayed:  # a retried event id (new offset) is not stored again
+                        out.add("events", row)  # an event is stored, or dead-lettered, never both
                 except book.UnknownOpportunity as exc:
                     out.dead.append(customer.Dead(i, "fold", "unknown_opportunity", str(exc)))
                     changed = True  # its offset is applied: a replay does not dead-letter it twice

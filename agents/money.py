@@ -64,24 +64,28 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             except EventError as exc:
                 out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
                 continue
-            out.add("events", row)
             at = ev.envelope.occurred_at
             if not high or at > high[0]:
                 high[:] = [at]
             if ev.envelope.event_type in MONEY_PAYLOADS_TYPES:
                 groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
-            elif ev.envelope.event_type == "money.forecast":
+                continue
+            out.add("events", row)
+            if ev.envelope.event_type == "money.forecast":
                 out.add("money_forecasts", forecast_row(row, payload))
         for distributor, items in groups.items():
             state = batcher.get(distributor) or ledger.new_distributor(distributor)
             changed = False
             for i, _ev, msg, row, payload in in_event_time(items):
+                source = f"{msg.topic}:{msg.partition}"
+                replayed = state["applied"].get(source, -1) >= msg.offset  # its row may never have left
+                keep = replayed or not ledger.is_repeat(state, row["event_type"], payload)  # sent twice: once
                 try:
                     produced = ledger.fold(
                         state,
                         row,
                         payload,
-                        source=f"{msg.topic}:{msg.partition}",
+                        source=source,
                         offset=msg.offset,
                         rebate_rules=rebate_file.rules,
                         match_rules=match_file.rules,
@@ -91,6 +95,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
                     out.dead.append(customer.Dead(i, "fold", type(exc).__name__, str(exc)))
                     continue
                 changed = True
+                if keep:
+                    out.add("events", row)  # an event is stored, or dead-lettered, never both
                 for table_name, r in produced:
                     out.add(table_name, r)
             if changed:

@@ -51,12 +51,20 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 except EventError as exc:
                     out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
                     continue
-                out.add("events", row)
                 store_id = row["store_id"]
                 state = batcher.get(store_id) or recommend.new_store(store_id)
                 payload = ev.payload.model_dump()
+                replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
+                if replayed or not recommend.holds(state, payload, row["event_id"]):
+                    out.add("events", row)  # the same count sent twice (a retry) is stored once
                 if recommend.fold_stock(
-                    state, payload, categories(payload.get("name") or ""), source=origin, offset=msg.offset
+                    state,
+                    payload,
+                    categories(payload.get("name") or ""),
+                    source=origin,
+                    offset=msg.offset,
+                    at=row["occurred_at"],
+                    event_id=row["event_id"],
                 ):
                     batcher.put(store_id, msg.partition, state)
                     stats["store.stock_updates"] += 1

@@ -7,8 +7,9 @@ subscribes to and that is also the audit row). Money is kept as text in the stat
 changelog is JSON) and is Decimal wherever it is used.
 
 Idempotent as the customer fold: ``applied`` keeps the last offset per source
-topic-partition; a replayed event changes nothing and the rows' ``version`` (events folded
-so far) is the same as before.
+topic-partition, so a replayed event changes nothing and the rows' ``version`` (events folded
+so far) is the same as before; the ids folded in the last ``KEEP_IDS_DAYS`` days of event time
+are kept too, so an event sent twice (a retry at a new offset) is folded once.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pipeline import dedup
 from pipeline.bizday import business_tz
 from pipeline.customer import Results
 from pipeline.deals import gates, grading
 from pipeline.intake import now_iso
 from schemas.crm import ROLE_ZH, STAGE_ZH, STAGES
 
+KEEP_IDS_DAYS = 120  # a retried CRM event is recognised this long (cycles run 47 days on average)
 ACTIVITY_TIMES = 50  # recent activity times kept per account (grading counts the last 30 days)
 KEEP = 5  # documents per type, quotes and activities kept per opportunity
 QUALITY_DEMO_MINUTES = 45.0  # a demo this long that showed the hospital's own parameter pages
@@ -75,6 +78,8 @@ def fold(
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
+    if not dedup.first_time(state, row["event_id"], row["occurred_at"], KEEP_IDS_DAYS):
+        return False  # a retried event: a stage request judged twice could refuse what it moved
     state["seq"] += 1
     etype = row["event_type"]
     at = row["occurred_at"]

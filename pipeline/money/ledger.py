@@ -53,6 +53,24 @@ def _add(state: dict[str, Any], month: str, key: str, amount: Decimal) -> None:
     m[key] = str(Decimal(m.get(key, "0")) + amount)
 
 
+DOCUMENTS = {
+    "money.order": ("orders", "order_id"),
+    "money.invoice": ("invoices", "invoice_id"),
+    "money.payment": ("payments", "payment_id"),
+}
+
+
+def is_repeat(state: dict[str, Any], event_type: str, p: dict[str, Any]) -> bool:
+    """Whether this order, invoice or payment is on record already (sent twice, or a retry at
+    a new offset): its amount is counted once. A correction is a new document (a credit
+    note, a refund), never the same id again."""
+    kind = DOCUMENTS.get(event_type)
+    if kind is None:
+        return False  # deliveries and tickets are kept by id: a repeat writes the same row
+    contract = state["contracts"].get(p.get("contract_id") or "")
+    return contract is not None and p[kind[1]] in contract.get(kind[0], {})
+
+
 def fold(
     state: dict[str, Any],
     row: dict[str, Any],
@@ -68,6 +86,8 @@ def fold(
     if applied.get(source, -1) >= offset:
         return []
     applied[source] = offset
+    if is_repeat(state, row["event_type"], p):
+        return []
     state["seq"] = state.get("seq", 0) + 1
     out = _fold(state, row, p, rebate_rules, match_rules)
     for table, r in out:

@@ -40,13 +40,24 @@ def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
     return Categories(lexicon)(name)
 
 
-def apply_stock(stock: dict[str, Any], payload: dict[str, Any], category: str | None) -> None:
+def apply_stock(
+    stock: dict[str, Any], payload: dict[str, Any], category: str | None, at: str = "", event_id: str = ""
+) -> bool:
+    """One stock level for a SKU's size and colour; the newest in event time wins, so a level
+    read late (a replay, a retry after newer counts) never takes stock back. False if it
+    changed nothing: older than the level held, or that very event again."""
     item = stock.setdefault(payload["sku"], {"name": payload.get("name") or payload["sku"], "category": None, "on": {}})
+    variant = f"{payload['size']}|{payload['colour']}"
+    held = item.setdefault("at", {}).get(variant)  # [event time, event id] of the level held
+    if held is not None and (held[0], held[1]) >= (at, event_id):
+        return False
     if payload.get("name"):
         item["name"] = payload["name"]
     if category:
         item["category"] = category
-    item["on"][f"{payload['size']}|{payload['colour']}"] = payload["on_hand"]
+    item["on"][variant] = payload["on_hand"]
+    item["at"][variant] = [at, event_id]
+    return True
 
 
 def new_store(store_id: str) -> dict[str, Any]:
@@ -54,16 +65,30 @@ def new_store(store_id: str) -> dict[str, Any]:
     return {"store_id": store_id, "stock": {}, "applied": {}}
 
 
+def holds(state: dict[str, Any], payload: dict[str, Any], event_id: str) -> bool:
+    """Whether the level held for this SKU's size and colour came from this very event."""
+    item = state["stock"].get(payload["sku"])
+    held = item and item.get("at", {}).get(f"{payload['size']}|{payload['colour']}")
+    return bool(held) and held[1] == event_id
+
+
 def fold_stock(
-    state: dict[str, Any], payload: dict[str, Any], category: str | None, *, source: str, offset: int
+    state: dict[str, Any],
+    payload: dict[str, Any],
+    category: str | None,
+    *,
+    source: str,
+    offset: int,
+    at: str = "",
+    event_id: str = "",
 ) -> bool:
-    """One stock level into the store's state; False if this offset was already folded."""
+    """One stock level into the store's state; False if this offset was already folded or
+    the level is not newer than the one held (the same event sent twice included)."""
     applied: dict[str, int] = state["applied"]
     if applied.get(source, -1) >= offset:
         return False
     applied[source] = offset
-    apply_stock(state["stock"], payload, category)
-    return True
+    return apply_stock(state["stock"], payload, category, at, event_id)
 
 
 def answer(state: dict[str, Any], req: dict[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:

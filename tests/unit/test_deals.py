@@ -34,10 +34,12 @@ class Desk:
         self.offset = 0
         self.n = 0
 
-    def send(self, etype: str, payload: dict[str, Any], at: datetime, *, offset: int | None = None) -> bool:
+    def send(
+        self, etype: str, payload: dict[str, Any], at: datetime, *, offset: int | None = None, event_id: str = ""
+    ) -> bool:
         self.n += 1
         doc = {
-            "event_id": f"e-{self.n}",
+            "event_id": event_id or f"e-{self.n}",
             "event_type": etype,
             "schema_version": 1,
             "occurred_at": at.isoformat(),
@@ -267,6 +269,24 @@ def test_a_replayed_event_changes_nothing() -> None:
         offset=desk.offset,
     )
     assert replay is False and orjson.dumps(desk.state) == before and len(desk.decisions()) == n
+
+
+def test_a_stage_request_sent_twice_is_judged_once() -> None:
+    """A CRM front end retrying a request it got no answer to must not turn the move it made
+    into a refusal (from 方案 the same request would now be "already there")."""
+    desk = Desk()
+    opened(desk)
+    request = {"opportunity_id": "OP-1", "to_stage": "solution", "requested_by": "R-001"}
+    assert desk.send("crm.stage_request", request, T0 + timedelta(days=1), event_id="req-1") is True
+    assert desk.last()["decision"] == "accepted"
+
+    def book_of(state: dict[str, Any]) -> bytes:
+        return orjson.dumps({k: v for k, v in state.items() if k != "applied"})  # the offset read moves on
+
+    before, n = book_of(desk.state), len(desk.decisions())
+    retry = desk.send("crm.stage_request", request, T0 + timedelta(days=1), event_id="req-1")  # a new offset
+    assert retry is False and book_of(desk.state) == before and len(desk.decisions()) == n
+    assert desk.last()["decision"] == "accepted"
 
 
 def test_a_document_for_a_deal_never_created_is_kept_as_an_error() -> None:

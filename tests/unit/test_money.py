@@ -244,6 +244,33 @@ def test_a_distributors_ledger_matches_contracts_and_estimates_the_rebate_live()
     assert replay == [] and str(book.state) == before  # an offset already folded changes nothing
 
 
+def test_a_document_sent_twice_is_counted_once() -> None:
+    """A producer's retry (the same order, invoice or payment at a new offset) must not double
+    purchases, receivables or collections, nor the rebate they feed."""
+    once, twice = Ledger(), Ledger()
+    events = [
+        ("money.order", order("SO-1", "K-1", "600000.00"), T0),
+        (
+            "money.invoice",
+            {"invoice_id": "I-1", "contract_id": "K-1", "amount": "600000.00", "due_on": "2026-11-01"},
+            T0 + timedelta(days=3),
+        ),
+        (
+            "money.payment",
+            {"payment_id": "P-1", "contract_id": "K-1", "invoice_id": "I-1", "amount": "599600.00"},
+            T0 + timedelta(days=20),
+        ),
+    ]
+    for etype, payload, at in events:
+        once.send(etype, payload, at)
+        twice.send(etype, payload, at)
+    for etype, payload, at in events:
+        assert twice.send(etype, payload, at) == {}  # each again, later, at new offsets
+    assert twice.state["months"] == once.state["months"]
+    assert twice.state["months"]["2026-10"]["collections"] == "599600.00"
+    assert twice.state["months"]["2026-10"]["purchases"] == "600000.00"
+
+
 def test_new_products_are_the_lines_the_rules_declare_new() -> None:
     book = Ledger()
     book.send("money.order", order("SO-1", "K-1", "200000.00", product="PL-POC"), T0)

@@ -156,3 +156,18 @@ def test_the_screen_line_names_each_kind_once() -> None:
         {"kind": "popular", "category": "卫衣", "reasons": ["热销"]},
     ]
     assert recommend.message(recs) == "上次推荐的毛衣、针织开衫有库存，搭配建议：阔腿裤、同色系西装外套，热销：卫衣"
+
+
+def test_stock_is_the_newest_count_in_event_time_and_a_retried_count_changes_nothing() -> None:
+    """A count read late (a replay, a retry after newer counts) must not take stock back."""
+    state = recommend.new_store("S-01")
+    count = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": "黑色"}
+    t1, t2 = "2026-11-20T02:00:00.000+00:00", "2026-11-20T05:00:00.000+00:00"
+    assert recommend.fold_stock(state, {**count, "on_hand": 4}, "裤装", source="i:0", offset=1, at=t1, event_id="a")
+    assert recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=2, at=t2, event_id="b")
+    assert recommend.holds(state, count, "b") and not recommend.holds(state, count, "a")
+    # the older count again, at a new offset: sold out stays sold out
+    assert not recommend.fold_stock(state, {**count, "on_hand": 4}, "裤装", source="i:0", offset=3, at=t1, event_id="a")
+    # the newest again: nothing changes either
+    assert not recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=4, at=t2, event_id="b")
+    assert state["stock"]["SKU-1"]["on"] == {"M|黑色": 0}
