@@ -96,6 +96,25 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+COMPOUND_SURNAMES = frozenset(
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒".split()
+    + "夏侯 轩辕 令狐 钟离 端木 独孤 南宫 西门 万俟 呼延".split()
+)
+TITLE = {"F": "女士", "M": "先生"}
+
+
+def mask_name(name: str, gender: str | None = None) -> str:
+    """王女士 / 欧阳先生 / 王*: the surname and a courtesy title, as staff greet a customer;
+    the given name never leaves intake. A name in Latin letters keeps its first letter."""
+    name = re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+    if not name:
+        return ""
+    if not ("\u4e00" <= name[0] <= "\u9fff"):
+        return name[0].upper() + "***"
+    surname = name[:2] if name[:2] in COMPOUND_SURNAMES and len(name) > 2 else name[:1]
+    return surname + TITLE.get(gender or "", "*")
+
+
 def mask_phone(phone: str) -> str:
     """138****5678: enough for staff to recognise, useless to call."""
     digits = normalise_phone(phone)

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from nlp.pii import Pii, mask_phone
+from nlp.pii import Pii, mask_name, mask_phone
 from schemas.events import CheckIn, CouponScan, Event, EventError, validate
 
 RAW_KEEP_BYTES = 262_144  # a dead letter keeps up to 256 KiB of the raw payload
@@ -93,6 +93,7 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     masked, ``masked_spans`` keeps the masked spans per field, so the tagger keeps out."""
     data: dict[str, Any] = event.payload.model_dump(mode="json")
     phone = data.pop("phone", None)
+    name = data.pop("name", None) if isinstance(event.payload, CheckIn) else None  # a till's name: masked whole
     spans: dict[str, list[list[int]]] = {}
     if not pii.might_hold(orjson.dumps(data).decode()):
         items: Any = ()  # nothing in this payload can be personal: no field-by-field pass
@@ -116,6 +117,8 @@ def masked_payload(event: Event, pii: Pii) -> dict[str, Any]:
     if phone:
         data["phone_masked"] = mask_phone(phone)
         data["phone_hmac"] = pii.phone_token(phone)
+    if name:
+        data["name"] = mask_name(name, data.get("gender"))
     if spans:
         data["masked_spans"] = spans
     return data
@@ -247,6 +250,7 @@ def apply_to_profile(
             "customer_id": env.customer_id,
             "segment": "unknown",
             "member_no": "",
+            "display_name": "",
             "phone_masked": "",
             "phone_hmac": "",
             "first_store_id": store_id,
@@ -281,6 +285,8 @@ def apply_to_profile(
         updates: dict[str, Any] = {"segment": p.segment, "is_key_contact": int(p.is_key_contact)}
         if p.member_no:
             updates["member_no"] = pii.identifier(p.member_no)
+        if p.name:
+            updates["display_name"] = mask_name(p.name, p.gender)
         if p.phone:
             updates["phone_masked"] = mask_phone(p.phone)
             updates["phone_hmac"] = pii.phone_token(p.phone)
@@ -289,7 +295,7 @@ def apply_to_profile(
         if p.opted_out is not None:
             updates["opted_out"] = int(p.opted_out)
         for key, value in updates.items():
-            if profile[key] != value:
+            if profile.get(key) != value:  # .get: a profile from before the field
                 profile[key] = value
                 changed = True
     profile["applied"][source] = offset
@@ -301,5 +307,6 @@ def apply_to_profile(
 def profile_row(profile: dict[str, Any]) -> dict[str, Any]:
     """The ``customers`` row for a profile (state bookkeeping left out)."""
     row = {k: v for k, v in profile.items() if k != "applied" and not k.startswith("_")}
+    row.setdefault("display_name", "")  # a profile kept from before names
     row["updated_at"] = now_iso()
     return row

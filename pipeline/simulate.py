@@ -16,6 +16,7 @@ same world from the seed: who churns and when, who dipped and when. Same seed, s
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 from collections.abc import Iterator
@@ -81,6 +82,18 @@ DRIFT = timedelta(days=21)  # churners fade over three weeks before they are gon
 CHURN_AFTER = timedelta(days=30)  # churn dates run this far past the end of the data
 PROMO_DAYS = {(11, 10), (11, 11), (11, 12), (12, 11), (12, 12)}  # 双11, 双12 (local dates)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+SURNAMES = [*"王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高", "欧阳"]
+GIVEN = "芳娜敏静丽强磊洋艳勇军杰娟涛明超秀霞平刚桂英"
+
+
+def member_name(customer_id: str) -> tuple[str, str]:
+    """A member's name and gender as the till's registration gives them; derived from the id
+    (not the random stream), so adding names changed no other simulated event."""
+    h = hashlib.sha256(customer_id.encode()).digest()
+    given = GIVEN[h[1] % len(GIVEN)] + GIVEN[h[2] % len(GIVEN)] * (h[3] % 2)
+    return SURNAMES[h[0] % len(SURNAMES)] + given, "F" if h[4] % 3 else "M"
 
 
 @dataclass
@@ -312,6 +325,8 @@ class World:
         }
         if c.member_no:
             payload["member_no"] = c.member_no
+        if c.segment == "retail_member":
+            payload["name"], payload["gender"] = member_name(c.customer_id)
         payload["phone"] = c.phone
         if c.segment == "retail_member" and r.random() < 0.5:
             payload["coupon_code"] = f"CP{r.randrange(10**6):06d}"

@@ -63,6 +63,8 @@ class CheckIn(_Strict):
     """A member or contact identifies themselves; the first one creates the profile."""
 
     member_no: Id | None = None
+    name: str | None = Field(default=None, max_length=40)  # kept only masked (王女士)
+    gender: Literal["F", "M"] | None = None
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
     segment: Literal["retail_member", "b2b_contact"] = "retail_member"
     is_key_contact: bool = False

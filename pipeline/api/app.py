@@ -7,15 +7,18 @@ comes from its record, never from the path or query.
 """
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
+import segno
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -28,7 +31,7 @@ from nlp.pii import Pii
 from pipeline.api import deals as deal_queries
 from pipeline.api import queries
 from pipeline.api.guard import Guard, LoginThrottle
-from pipeline.api.keys import ROLE_ZH, KeyStore, Principal
+from pipeline.api.keys import ROLE_ZH, KeyStore, Pairings, Principal
 from pipeline.health.alerts import ALLOWED_FROM
 from pipeline.money import reports as money_reports
 
@@ -60,6 +63,27 @@ class RateLimiter:
 
 class ActionBody(BaseModel):
     note: str = Field(default="", max_length=500)
+
+
+Code = Annotated[str, Field(min_length=8, max_length=20, pattern=r"^[A-Za-z0-9 -]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f<>]+$")]
+Ident = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")]
+
+
+class PairingOffer(BaseModel):
+    """What an admin fills in to pair a tablet: who will use it and what they may read."""
+
+    name: Text
+    role: Literal["store_manager", "sales_rep", "sales_manager", "cs", "finance", "ops"]
+    stores: list[Ident] = Field(default_factory=list, max_length=20)
+    rep_id: Ident = ""
+    specialist_id: Ident = ""
+    region: Annotated[str, Field(max_length=10)] = ""
+
+
+class PairingClaim(BaseModel):
+    code: Code
+    device: Text
 
 
 class Accepted(BaseModel):
@@ -147,6 +171,62 @@ def create_api(
             "region": p.region,
         }
 
+    pairings = Pairings(keys)
+    pair_throttle = LoginThrottle()  # its own: mistyped codes do not lock a store's keys out
+
+    @app.post("/api/pairing", status_code=201)
+    async def offer_pairing(body: PairingOffer, request: Request, p: Who) -> dict[str, Any]:
+        """An admin's pairing code for a tablet (10 minutes, once), with a QR code of the
+        console's address carrying it: the tablet scans or types it, no key to type."""
+        need(p, "admin")
+        try:
+            code, expires = await asyncio.to_thread(
+                pairings.offer,
+                body.name,
+                body.role,
+                stores=list(body.stores),
+                rep_id=body.rep_id,
+                specialist_id=body.specialist_id,
+                region=body.region,
+                by=p.name,
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        url = f"{str(request.base_url).rstrip('/')}/#pair={code}"
+        qr = segno.make(url, error="m").svg_data_uri(scale=5, border=2)
+        return {"code": code, "expires_at": expires.isoformat(timespec="seconds"), "url": url, "qr": qr}
+
+    @app.post("/api/pairing/claim", status_code=201)
+    async def claim_pairing(body: PairingClaim, request: Request) -> dict[str, Any]:
+        """A tablet exchanges a live code for its own key (named after the device, revocable)."""
+        client = request.client.host if request.client else "?"
+        if pair_throttle.blocked(client):
+            raise HTTPException(429, "too many failed attempts: wait a minute", headers={"Retry-After": "60"})
+        got = await asyncio.to_thread(pairings.claim, body.code, body.device)
+        if got is None:
+            pair_throttle.failed(client)
+            raise HTTPException(400, "配对码无效、已使用或已过期")
+        token, rec = got
+        return {"key": token, "key_id": rec.key_id, "name": rec.name, "role": rec.role}
+
+    @app.get("/api/keys")
+    async def list_keys(p: Who) -> list[dict[str, Any]]:
+        """Every key (never its hash): who, role, scope, device, revoked."""
+        need(p, "admin")
+        out = []
+        for r in await asyncio.to_thread(keys.list):
+            d = asdict(r)
+            del d["sha256"]
+            out.append(d)
+        return out
+
+    @app.post("/api/keys/{key_id}/revoke", status_code=202)
+    async def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{8}$")], p: Who) -> dict[str, Any]:
+        need(p, "admin")
+        if not await asyncio.to_thread(keys.revoke, key_id):
+            raise HTTPException(404, "no such key")
+        return {"key_id": key_id, "revoked": True}
+
     @app.get("/api/customers/{customer_id}")
     async def customer(customer_id: CustomerId, p: Who) -> dict[str, Any]:
         need(p, "admin", "store_manager", "sales_rep", "cs")
@@ -154,6 +234,17 @@ def create_api(
         if out is None:
             raise HTTPException(404, "no such customer")
         return dict(out)
+
+    @app.get("/api/customers")
+    async def list_customers(
+        p: Who,
+        band: Literal["healthy", "watch", "at_risk"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        """The customers in scope, lowest score first, with the total and the count per band."""
+        need(p, "admin", "store_manager", "sales_rep", "cs")
+        return dict(await db(queries.customers, p, band, limit, offset))
 
     @app.get("/api/stores/{store_id}/dashboard")
     async def dashboard(
@@ -171,9 +262,16 @@ def create_api(
         status: Literal["open", "acknowledged", "resolved", "suppressed"] | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    ) -> list[dict[str, Any]]:
+        rule: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
+        store: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
+        assignee: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
+        sort: Literal["newest", "oldest", "severity", "score"] = "newest",
+    ) -> dict[str, Any]:
+        """A page of alerts in scope with filters (status, rule, store, assignee), a sort, the
+        total and the count per status."""
         need(p, "admin", "store_manager", "sales_rep", "cs")
-        return list(await db(queries.alerts, p, status, limit, offset))
+        page = functools.partial(queries.alerts, rule=rule, store_id=store, assignee=assignee, sort=sort)
+        return dict(await db(page, p, status, limit, offset))
 
     # Transitions accepted but not stored yet: alert id -> (stored version then, status it leads
     # to). The worker applies an action a moment later, so without this four concurrent

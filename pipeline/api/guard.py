@@ -19,6 +19,7 @@ SECURITY_HEADERS = [
         b"object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     ),
 ]
+VENDOR_CACHE = (b"cache-control", b"public, max-age=604800")
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -47,6 +48,7 @@ class Guard:
             return
         seen = 0
         started = False
+        vendored = str(scope.get("path", "")).startswith("/static/vendor/")
 
         async def limited() -> Message:
             nonlocal seen
@@ -62,6 +64,9 @@ class Guard:
             if msg["type"] == "http.response.start":
                 started = True
                 have = {k.lower() for k, _v in msg.get("headers", [])}
+                if vendored:  # a library shipped with the console, no personal data: cached a week
+                    have.add(b"cache-control")
+                    msg["headers"] = [*msg.get("headers", []), VENDOR_CACHE]
                 msg["headers"] = [*msg.get("headers", []), *(h for h in SECURITY_HEADERS if h[0] not in have)]
             await send(msg)
 

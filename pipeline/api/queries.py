@@ -15,6 +15,7 @@ and when else the customer shopped (first store, first and last seen anywhere) s
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ import orjson
 from nlp.pii import Pii
 from pipeline.api.keys import Principal
 from pipeline.bizday import business_tz
+from pipeline.health.alerts import load_alert_config
+from pipeline.health.scoring import load_config
 from pipeline.infra import store
 from pipeline.notes.tags import decayed
 
@@ -66,10 +69,55 @@ def scope(p: Principal) -> tuple[str, dict[str, Any]]:
 
 
 _rows, _iso = store.rows, store.iso_utc
+ROUND = {"score": 1, "trend_7d": 1, "confidence": 2, "churn_risk": 3, "grade_score": 1}  # as people read them
+
+
+@functools.cache
+def specialists() -> dict[str, str]:
+    """Specialist id -> name, from the alert rules' roster (the console shows people by name)."""
+    return {s.id: s.name for s in load_alert_config().roster}
+
+
+@functools.cache
+def bands() -> dict[str, float]:
+    """Where the bands start, for the trend chart to draw them where the scoring puts them."""
+    b = load_config().bands
+    return {"healthy": b.healthy, "watch": b.watch}
+
+
+def _round(d: dict[str, Any]) -> dict[str, Any]:
+    for k, n in ROUND.items():
+        if isinstance(d.get(k), float):
+            d[k] = round(d[k], n)
+    if "assignee" in d:
+        d["assignee_name"] = specialists().get(d["assignee"], d["assignee"])
+    return d
+
+
+def shown(display_name: str, member_no: str, customer_id: str) -> str:
+    """What staff call a customer: the masked name from the till, else the member number."""
+    return display_name or (f"会员 {member_no}" if member_no else customer_id)
+
+
+def names(client: Any, items: list[dict[str, Any]]) -> None:
+    """Give each row with a ``customer_id`` the customer's ``display_name``."""
+    ids = sorted({str(i["customer_id"]) for i in items if i.get("customer_id")})
+    if not ids:
+        return
+    found = {
+        str(cid): shown(str(dn), str(mn), str(cid))
+        for cid, dn, mn in client.query(
+            "SELECT customer_id, display_name, member_no FROM customers FINAL WHERE customer_id IN {ids:Array(String)}",
+            parameters={"ids": ids},
+        ).result_rows
+    }
+    for i in items:
+        if i.get("customer_id"):
+            i["display_name"] = found.get(str(i["customer_id"]), str(i["customer_id"]))
 
 
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: _iso(v) for k, v in d.items()}
+    return _round({k: _iso(v) for k, v in d.items()})
 
 
 def in_scope(client: Any, p: Principal, customer_id: str) -> bool:
@@ -84,8 +132,8 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
     cid = {"cid": customer_id}
     base = _rows(
         client,
-        "SELECT customer_id, segment, member_no, phone_masked, first_store_id, first_seen_at, last_seen_at, "
-        "is_key_contact, opted_out FROM customers FINAL WHERE customer_id = {cid:String}",
+        "SELECT customer_id, segment, member_no, display_name, phone_masked, first_store_id, first_seen_at, "
+        "last_seen_at, is_key_contact, opted_out FROM customers FINAL WHERE customer_id = {cid:String}",
         cid,
     )[0]
     health = _rows(
@@ -146,6 +194,7 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
         cid,
     )
     out = _clean(base)
+    out["display_name"] = shown(out["display_name"], out["member_no"], customer_id)
     if own:
         for k in CROSS_STORE_FIELDS:
             del out[k]
@@ -164,6 +213,7 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
     else:
         out["health"] = None
     out["history"] = [_clean(h) for h in reversed(history)]
+    out["bands"] = bands()
     out["tags"] = cloud[:40]
     # Grouped by type, dislikes and allergies apart from preferences: a cloud once drew
     # 燕麦色 largest for a customer whose note said 不喜欢燕麦色.
@@ -177,6 +227,7 @@ def customer(client: Any, p: Principal, customer_id: str, now: datetime) -> dict
     out["notes"] = [_clean(n) for n in notes]
     out["recommendations"] = [_clean(r) for r in recs]
     out["alerts"] = [_clean(a) for a in alerts]
+    names(client, out["alerts"])
     return out
 
 
@@ -197,9 +248,10 @@ def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: in
     visitors = _rows(
         client,
         "SELECT e.customer_id AS customer_id, max(e.occurred_at) AS last_visit, any(c.member_no) AS member_no, "
-        "any(c.phone_masked) AS phone_masked, any(h.score) AS score, any(h.band) AS band, any(r.message) AS message "
+        "any(c.display_name) AS display_name, any(c.phone_masked) AS phone_masked, any(h.score) AS score, "
+        "any(h.band) AS band, any(r.message) AS message "
         "FROM events AS e "
-        "LEFT JOIN (SELECT customer_id, member_no, phone_masked FROM customers FINAL) AS c "
+        "LEFT JOIN (SELECT customer_id, member_no, display_name, phone_masked FROM customers FINAL) AS c "
         "ON c.customer_id = e.customer_id "
         "LEFT JOIN (SELECT customer_id, score, band FROM customer_health FINAL) AS h ON h.customer_id = e.customer_id "
         "LEFT JOIN (SELECT customer_id, argMax(message, occurred_at) AS message FROM recommendations "
@@ -209,34 +261,103 @@ def dashboard(client: Any, p: Principal, store_id: str, now: datetime, limit: in
         "GROUP BY e.customer_id ORDER BY last_visit DESC LIMIT {limit:UInt32}",
         params,
     )
+    visitors_total = _rows(
+        client,
+        "SELECT uniqExact(customer_id) AS n FROM events WHERE store_id = {store:String} "
+        "AND event_type IN {visits:Array(String)} AND occurred_at >= {since:DateTime64(3)} AND customer_id != ''",
+        params,
+    )[0]["n"]
+    # The at-risk list and the alerts come from one place: customers of these stores whose
+    # current band is at risk (an alert that they fell there is shown beside them).
+    risk_where = f"band = 'at_risk' AND customer_id IN ({SEEN_AT_STORES})"
     at_risk = _rows(
         client,
-        "SELECT customer_id, score, band, trend_7d, reasons FROM customer_health FINAL WHERE band = 'at_risk' "  # noqa: S608  # fixed fragments, values are parameters
-        f"AND customer_id IN ({SEEN_AT_STORES}) ORDER BY score LIMIT {{limit:UInt32}}",
+        f"SELECT customer_id, score, band, trend_7d, reasons FROM customer_health FINAL WHERE {risk_where} "  # noqa: S608  # fixed fragments, values are parameters
+        "ORDER BY score, customer_id LIMIT {limit:UInt32}",
         params,
     )
+    at_risk_total = _rows(
+        client,
+        f"SELECT count() AS n FROM customer_health FINAL WHERE {risk_where}",  # noqa: S608  # fixed fragments, values are parameters
+        params,
+    )[0]["n"]
     alerts = _rows(
         client,
-        "SELECT alert_id, customer_id, rule_id, severity, title, status, assignee, raised_at FROM alerts FINAL "  # noqa: S608  # fixed fragments, values are parameters
+        "SELECT alert_id, customer_id, rule_id, severity, title, status, assignee, raised_at, band FROM alerts FINAL "  # noqa: S608  # fixed fragments, values are parameters
         f"WHERE status IN ('open', 'acknowledged') AND customer_id IN ({SEEN_AT_STORES}) "
-        "ORDER BY raised_at DESC LIMIT {limit:UInt32}",
+        "ORDER BY status = 'open' DESC, raised_at DESC LIMIT {limit:UInt32}",
         params,
     )
+    current = {
+        str(cid): str(band)
+        for cid, band in client.query(
+            "SELECT customer_id, band FROM customer_health FINAL WHERE customer_id IN {ids:Array(String)}",
+            parameters={"ids": sorted({str(a["customer_id"]) for a in alerts})},
+        ).result_rows
+    }
+    out_alerts = [_clean(a) for a in alerts]
+    for a in out_alerts:
+        a["band_now"] = current.get(str(a["customer_id"]), "")
+    risky = [_clean(a) for a in at_risk]
+    names(client, risky)
+    names(client, out_alerts)
+    seen = [_clean(v) for v in visitors]
+    for v in seen:
+        v["display_name"] = shown(v.get("display_name") or "", v.get("member_no") or "", v["customer_id"])
     return {
         "store_id": store_id,
         "day": local.date().isoformat(),
-        "visitors": [_clean(v) for v in visitors],
-        "at_risk": [_clean(a) for a in at_risk],
-        "alerts": [_clean(a) for a in alerts],
+        "visitors": seen,
+        "visitors_total": int(visitors_total),
+        "at_risk": risky,
+        "at_risk_total": int(at_risk_total),
+        "alerts": out_alerts,
+        "open_alerts": sum(1 for a in out_alerts if a["status"] == "open"),
     }
 
 
-def alerts(client: Any, p: Principal, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+def customers(client: Any, p: Principal, band: str | None, limit: int, offset: int) -> dict[str, Any]:
+    """The customers in scope, the lowest score first (a rep's or a manager's list to work
+    through), with the total and the count per band."""
+    sub, sp = scope(p)
+    params: dict[str, Any] = {**sp, "limit": limit, "offset": offset}
+    base = f"FROM customer_health FINAL WHERE customer_id IN ({sub})"  # fixed fragments, values are parameters
+    by_band = client.query(f"SELECT band, count() {base} GROUP BY band", parameters=params).result_rows
+    counts = {str(b): int(n) for b, n in by_band}
+    cond = ""
+    if band:
+        cond = " AND band = {band:String}"
+        params["band"] = band
+    sql = f"SELECT customer_id, score, band, trend_7d, reasons, as_of {base}{cond} ORDER BY score, customer_id "
+    items = [_clean(r) for r in _rows(client, sql + "LIMIT {limit:UInt32} OFFSET {offset:UInt32}", params)]
+    names(client, items)
+    return {"items": items, "total": counts.get(band, 0) if band else sum(counts.values()), "counts": counts}
+
+
+ALERT_SORTS = {
+    "newest": "raised_at DESC, alert_id",
+    "oldest": "raised_at, alert_id",
+    "severity": "severity = 'high' DESC, raised_at DESC, alert_id",
+    "score": "score, raised_at DESC, alert_id",
+}
+
+
+def alerts(
+    client: Any,
+    p: Principal,
+    status: str | None,
+    limit: int,
+    offset: int,
+    *,
+    rule: str | None = None,
+    store_id: str | None = None,
+    assignee: str | None = None,
+    sort: str = "newest",
+) -> dict[str, Any]:
+    """A page of the alerts in scope, filtered, sorted; with the total and the count per
+    status under the same filters (the console's paging and its status chips)."""
     where: list[str] = ["1"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if status:
-        where.append("status = {status:String}")
-        params["status"] = status
     if p.role == "cs":
         where.append("assignee = {me:String}")
         params["me"] = p.specialist_id
@@ -244,13 +365,48 @@ def alerts(client: Any, p: Principal, status: str | None, limit: int, offset: in
         sub, sp = scope(p)
         where.append(f"customer_id IN ({sub})")
         params.update(sp)
+    if rule:
+        where.append("rule_id = {rule:String}")
+        params["rule"] = rule
+    if assignee:
+        where.append("assignee = {assignee:String}")
+        params["assignee"] = assignee
+    if store_id:
+        where.append(
+            "customer_id IN (SELECT DISTINCT customer_id FROM events WHERE store_id = {store_id:String} "
+            "AND startsWith(event_type, 'pos.') AND customer_id != '')"
+        )
+        params["store_id"] = store_id
+    common = " AND ".join(where)
+    counts = {
+        str(k): int(n)
+        for k, n in client.query(
+            f"SELECT status, count() FROM alerts FINAL WHERE {common} GROUP BY status",  # noqa: S608  # fixed fragments, values are parameters
+            parameters=params,
+        ).result_rows
+    }
+    facets = client.query(
+        f"SELECT groupUniqArray(rule_id), groupUniqArray(assignee) FROM alerts FINAL WHERE {common}",  # noqa: S608  # fixed fragments, values are parameters
+        parameters=params,
+    ).result_rows[0]
+    if status:
+        where.append("status = {status:String}")
+        params["status"] = status
     sql = (
         "SELECT alert_id, customer_id, rule_id, severity, title, score, band, status, suppressed_reason, "  # noqa: S608  # fixed fragments, values are parameters
         "assignee, raised_at, notify_after, acknowledged_by, acknowledged_at, resolved_by, resolved_at, note, version "
-        f"FROM alerts FINAL WHERE {' AND '.join(where)} ORDER BY raised_at DESC, alert_id "
+        f"FROM alerts FINAL WHERE {' AND '.join(where)} ORDER BY {ALERT_SORTS[sort]} "
         "LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
     )
-    return [_clean(a) for a in _rows(client, sql, params)]
+    items = [_clean(a) for a in _rows(client, sql, params)]
+    names(client, items)
+    return {
+        "items": items,
+        "total": counts.get(status, 0) if status else sum(counts.values()),
+        "counts": counts,
+        "rules": sorted(facets[0]),
+        "assignees": [{"id": a, "name": specialists().get(a, a)} for a in sorted(facets[1])],
+    }
 
 
 def alert(client: Any, p: Principal, alert_id: str) -> dict[str, Any] | None:
@@ -322,12 +478,14 @@ def search(client: Any, p: Principal, q: str, pii: Pii, limit: int) -> list[dict
 def _search(client: Any, p: Principal, cond: str, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     sub, sp = scope(p)
     sql = (
-        "SELECT c.customer_id AS customer_id, segment, member_no, phone_masked, first_store_id, "  # noqa: S608  # fixed fragments, values are parameters
+        "SELECT c.customer_id AS customer_id, segment, member_no, display_name, phone_masked, first_store_id, "  # noqa: S608  # fixed fragments, values are parameters
         "last_seen_at, h.score AS score, h.band AS band FROM (SELECT * FROM customers FINAL) AS c "
         "LEFT JOIN (SELECT customer_id, score, band FROM customer_health FINAL) AS h ON h.customer_id = c.customer_id "
         f"WHERE {cond} AND c.customer_id IN ({sub}) ORDER BY c.customer_id LIMIT {{limit:UInt32}}"
     )
     rows = [_clean(r) for r in _rows(client, sql, {**params, **sp, "limit": limit})]
+    for r in rows:
+        r["display_name"] = shown(r["display_name"], r["member_no"], r["customer_id"])
     if p.role == "store_manager":
         for r in rows:
             for k in CROSS_STORE_FIELDS:

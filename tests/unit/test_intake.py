@@ -109,3 +109,19 @@ def test_dead_letter_record_keeps_raw_but_masks_pii_and_names_its_origin() -> No
     assert rec["raw_payload"].startswith('{"event_id": "e-9"')
     assert rec["raw_size"] == len(raw)
     assert dict(intake.deadletter_headers(rec))["error_class"] == b"malformed_json"
+
+
+def test_a_name_from_the_till_is_kept_only_as_staff_greet_her() -> None:
+    """王芳 (F) is 王女士 on the console; the given name reaches neither the profile nor the
+    events row. Compound surnames stay whole; without a gender the title is a star."""
+    from nlp.pii import mask_name
+
+    e = ev("pos.checkin", "2026-11-01T10:00:00+08:00", {"member_no": "M1", "name": "王芳", "gender": "F"})
+    profile, _ = apply_to_profile(None, e, PII, source="pos.transactions:0", offset=5)
+    assert profile is not None and intake.profile_row(profile)["display_name"] == "王女士"
+    row, payload = intake.accepted(e, PII)
+    assert payload["name"] == "王女士" and "芳" not in row["payload"]
+    assert mask_name("欧阳娜娜", "M") == "欧阳先生" and mask_name("李静") == "李*"
+    assert mask_name(" Lily  Wang ", "F") == "L***" and mask_name("") == ""
+    old = {k: v for k, v in profile.items() if k != "display_name"}  # a profile kept from before names
+    assert intake.profile_row(old)["display_name"] == ""

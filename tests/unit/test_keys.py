@@ -56,3 +56,28 @@ def test_a_store_manager_key_needs_real_store_codes(tmp_path: Path) -> None:
     assert ks.list() == []
     ks.create("ok", "store_manager", stores=["S-SH-001"])
     assert [r.stores for r in ks.list()] == [["S-SH-001"]]
+
+
+def test_a_pairing_code_gives_one_tablet_its_own_revocable_key_once_within_ten_minutes(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pipeline.api.keys import Pairings
+
+    ks = KeyStore(tmp_path / "keys.json")
+    book = Pairings(ks)
+    t0 = datetime(2026, 11, 30, 2, tzinfo=UTC)
+    code, expires = book.offer("上海店长", "store_manager", stores=["S-SH-001"], by="管理员", now=t0)
+    assert len(code) == 9 and code[4] == "-" and expires == t0 + timedelta(minutes=10)
+    assert code.replace("-", "") not in (tmp_path / "keys.pairings.json").read_text(encoding="utf-8")  # hashed
+    assert book.claim("AAAA-AAAA", "前台平板", now=t0) is None
+    got = book.claim(code.lower().replace("-", " "), "前台平板", now=t0 + timedelta(minutes=9))  # typed loosely
+    assert got is not None
+    token, rec = got
+    p = ks.authenticate(token)
+    assert p is not None and p.role == "store_manager" and p.stores == ("S-SH-001",) and rec.device == "前台平板"
+    assert book.claim(code, "另一台", now=t0 + timedelta(minutes=9)) is None  # once
+    late, _ = book.offer("店员", "store_manager", stores=["S-SH-001"], now=t0)
+    assert book.claim(late, "平板", now=t0 + timedelta(minutes=10, seconds=1)) is None  # expired
+    assert ks.revoke(rec.key_id) and ks.authenticate(token) is None
+    with pytest.raises(ValueError, match="needs --store"):
+        book.offer("店长", "store_manager", now=t0)

@@ -12,7 +12,9 @@ const TYPE_ZH = {
 const SOURCE_ZH = { app: "应用", pos: "收银", messaging: "消息", notes: "店员笔记", other: "其他" };
 // Only these roles may acknowledge or resolve an alert (the API refuses the rest with 403).
 function mayAct() { return me && ["admin", "store_manager", "cs"].includes(me.role); }
-let key = sessionStorage.getItem("salespulse-key") || "";
+// A key typed in lives for the browser session; a key paired to a tablet stays on the device
+// (revocable by an admin on the 设备 page).
+let key = localStorage.getItem("salespulse-device-key") || sessionStorage.getItem("salespulse-key") || "";
 let me = null;
 
 function h(tag, attrs, ...children) {
@@ -39,12 +41,30 @@ async function api(path, options) {
 }
 
 function view() { return document.getElementById("view"); }
-function show(...nodes) { const v = view(); v.replaceChildren(...nodes); v.hidden = false; }
+function show(...nodes) {
+  const v = view(); v.replaceChildren(...nodes.flat().filter(Boolean)); v.hidden = false;
+  // A wide table scrolls inside its card, never the page sideways.
+  for (const t of v.querySelectorAll("table")) {
+    if (!t.parentElement.classList.contains("table-wrap")) { const w = h("div", { class: "table-wrap" }); t.replaceWith(w); w.appendChild(t); }
+  }
+}
 function fail(err) { show(h("p", { class: "error", role: "alert" }, err.message)); }
 function time(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—"; }
+// Numbers as people read them: a score in whole points, a change with one decimal and a sign.
+function pts(v) { return v === null || v === undefined ? "—" : String(Math.round(v)); }
+function delta(v) { return v === null || v === undefined ? "—" : (v > 0 ? "+" : v < 0 ? "−" : "±") + Math.abs(v).toFixed(1); }
+function day(iso) { const d = new Date(iso); return (d.getMonth() + 1) + "月" + d.getDate() + "日"; }
+// A customer as staff call them: the masked name from the till (王女士), else the member number.
+function who(c) { return c.display_name || (c.member_no ? "会员 " + c.member_no : c.customer_id); }
+function pager(total, offset, size, goTo) {
+  const pages = Math.max(1, Math.ceil(total / size));
+  return h("p", { class: "pager" }, "共 " + total + " 条 · 第 " + (Math.floor(offset / size) + 1) + " / " + pages + " 页 ",
+    offset > 0 ? h("button", { class: "prev", onclick: () => goTo(Math.max(0, offset - size)) }, "上一页") : null, " ",
+    offset + size < total ? h("button", { class: "next", onclick: () => goTo(offset + size) }, "下一页") : null);
+}
 
 function logout() {
-  key = ""; me = null; sessionStorage.removeItem("salespulse-key");
+  key = ""; me = null; sessionStorage.removeItem("salespulse-key"); localStorage.removeItem("salespulse-device-key");
   document.getElementById("nav").hidden = true; view().hidden = true;
   document.getElementById("login").hidden = false; document.getElementById("who").textContent = "";
 }
@@ -57,16 +77,17 @@ async function login(k) {
     document.getElementById("login-error").textContent = "密钥无效或已吊销";
     key = ""; return;
   }
-  sessionStorage.setItem("salespulse-key", key);
+  if (localStorage.getItem("salespulse-device-key") !== key) sessionStorage.setItem("salespulse-key", key);
   document.getElementById("login").hidden = true;
   document.getElementById("nav").hidden = false;
   const who = document.getElementById("who");
   who.replaceChildren(me.name + "（" + me.role_zh + "） ", h("a", { onclick: logout, id: "logout" }, "退出"));
   const allowed = {
-    dashboard: ["admin", "store_manager"], search: ["admin", "store_manager", "sales_rep", "cs"],
+    dashboard: ["admin", "store_manager"], customers: ["admin", "store_manager", "sales_rep", "cs"],
+    search: ["admin", "store_manager", "sales_rep", "cs"],
     alerts: ["admin", "store_manager", "sales_rep", "cs"], ops: ["admin", "ops"],
     deals: ["admin", "sales_manager", "sales_rep"], funnel: ["admin", "sales_manager"],
-    money: ["admin", "finance", "sales_manager", "sales_rep"],
+    money: ["admin", "finance", "sales_manager", "sales_rep"], devices: ["admin"],
   };
   for (const [name, roles] of Object.entries(allowed)) document.getElementById("nav-" + name).hidden = !roles.includes(me.role);
   const home = { ops: "ops", store_manager: "dashboard", sales_rep: "deals", sales_manager: "funnel", finance: "money" };
@@ -75,7 +96,7 @@ async function login(k) {
 
 function go(name, arg) {
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === name);
-  ({ dashboard, search, alerts, ops, customer, deals, funnel, deal, money })[name](arg).catch(fail);
+  ({ dashboard, customers, search, alerts, ops, customer, deals, funnel, deal, money, devices })[name](arg).catch(fail);
 }
 
 async function dashboard(storeId) {
@@ -87,28 +108,37 @@ async function dashboard(storeId) {
     return;
   }
   const d = await api("/api/stores/" + encodeURIComponent(store) + "/dashboard");
-  const pick = stores.length > 1 ? stores.map((s) => h("button", { onclick: () => go("dashboard", s) }, s)) : [];
+  const pick = stores.length > 1 ? h("div", { class: "chips" }, stores.map((s) => h("button", { class: s === store ? "on" : "", onclick: () => go("dashboard", s) }, s))) : null;
+  const open = d.alerts.filter((a) => a.status === "open");
+  const working = d.alerts.filter((a) => a.status !== "open");
   show(
-    h("h2", {}, "门店看板 · " + d.store_id + " · " + d.day), ...pick,
+    h("h2", {}, "门店看板 · " + d.store_id + " · " + d.day), pick,
     h("div", { class: "grid" },
-      h("section", { class: "card", id: "visitors" }, h("h3", {}, "今日到店会员（" + d.visitors.length + "）"),
+      h("section", { class: "card", id: "visitors" }, h("h3", {}, "今日到店会员（" + d.visitors_total + " 位）"),
         d.visitors.length ? h("ul", { class: "plain" }, d.visitors.map((v) => h("li", {},
-          h("a", { onclick: () => go("customer", v.customer_id) }, v.customer_id), " ",
-          h("span", { class: "muted" }, (v.member_no || "") + " " + (v.phone_masked || "") + " " + time(v.last_visit)),
-          v.message ? h("div", { class: "reco" }, v.message) : h("div", { class: "muted" }, "暂无推荐")))) : h("p", { class: "muted" }, "今天还没有识别到会员")),
-      h("section", { class: "card" }, h("h3", {}, "高风险客户"),
+          h("a", { onclick: () => go("customer", v.customer_id), "data-customer": v.customer_id }, who(v)), " ",
+          v.band ? h("span", { class: "band " + v.band }, BAND_ZH[v.band]) : null, " ",
+          h("span", { class: "muted" }, [v.member_no ? "会员号 " + v.member_no : "", v.phone_masked, time(v.last_visit)].filter(Boolean).join(" · ")),
+          v.message ? h("div", { class: "reco" }, v.message) : h("div", { class: "muted" }, "暂无推荐")))) : h("p", { class: "muted" }, "今天还没有识别到会员"),
+        d.visitors_total > d.visitors.length ? h("p", { class: "muted" }, "显示最近到店的 " + d.visitors.length + " 位") : null),
+      h("section", { class: "card", id: "at-risk" }, h("h3", {}, "高风险客户（" + d.at_risk_total + " 位）"),
         d.at_risk.length ? h("ul", { class: "plain" }, d.at_risk.map((c) => h("li", {},
-          h("a", { onclick: () => go("customer", c.customer_id) }, c.customer_id), " ", Math.round(c.score) + "分 ",
-          h("div", { class: "muted" }, (c.reasons || []).slice(0, 2).join("；"))))) : h("p", { class: "muted" }, "暂无")),
-      h("section", { class: "card" }, h("h3", {}, "待处理预警"), alertList(d.alerts))));
+          h("a", { onclick: () => go("customer", c.customer_id), "data-customer": c.customer_id }, who(c)), " ", pts(c.score) + "分 ",
+          h("span", { class: "muted" }, "7天 " + delta(c.trend_7d)),
+          h("div", { class: "muted" }, (c.reasons || []).slice(0, 2).join("；"))))) : h("p", { class: "muted" }, "本店目前没有高风险客户")),
+      h("section", { class: "card", id: "store-alerts" }, h("h3", {}, "待处理预警（" + open.length + "）"), alertList(open),
+        working.length ? [h("h3", { class: "sub" }, "处理中（已确认，" + working.length + "）"), alertList(working)] : null)));
 }
 
+const RULE_ZH = { silent_key_contact: "重点联系人沉默且回复慢", silent_slow_customer: "客户沉默且回复慢", fell_to_at_risk: "降至高风险", score_fall_7d: "7天内分数大跌" };
 function alertList(items) {
   if (!items.length) return h("p", { class: "muted" }, "暂无预警");
   return h("ul", { class: "plain alerts" }, items.map((a) => h("li", { "data-alert": a.alert_id },
-    h("strong", {}, a.title), " ", h("span", { class: "muted" }, STATUS_ZH[a.status] || a.status), h("br", {}),
-    h("a", { onclick: () => go("customer", a.customer_id) }, a.customer_id),
-    h("span", { class: "muted" }, " 负责人 " + a.assignee + " · " + time(a.raised_at)), " ",
+    h("strong", {}, a.title), " ", h("span", { class: "status st-" + a.status }, STATUS_ZH[a.status] || a.status),
+    a.band_now && a.band_now !== "at_risk" && a.rule_id && a.rule_id.includes("at_risk") ? h("span", { class: "muted" }, " 现已回升为" + BAND_ZH[a.band_now]) : null,
+    h("br", {}),
+    a.customer_id ? h("a", { onclick: () => go("customer", a.customer_id) }, who(a)) : null,
+    h("span", { class: "muted" }, " 负责人 " + (a.assignee_name || a.assignee) + " · " + time(a.raised_at)), " ",
     mayAct() && a.status === "open" ? h("button", { class: "ack", onclick: (e) => act(a, "acknowledge", e.target) }, "确认") : null, " ",
     mayAct() && ["open", "acknowledged", "suppressed"].includes(a.status) ? h("button", { class: "resolve", onclick: (e) => act(a, "resolve", e.target) }, "解决") : null)));
 }
@@ -123,6 +153,23 @@ async function act(a, verb, button) {
   }
 }
 
+// The customers in scope, lowest score first: a rep's own contacts, a manager's store.
+async function customers(arg) {
+  const st = { band: "", offset: 0, ...(arg || {}) };
+  const size = 20;
+  const r = await api("/api/customers?limit=" + size + "&offset=" + st.offset + (st.band ? "&band=" + st.band : ""));
+  const all = Object.values(r.counts).reduce((x, y) => x + y, 0);
+  const chip = (b, label, n) => h("button", { class: st.band === b ? "on" : "", "data-band": b, onclick: () => go("customers", { band: b, offset: 0 }) }, label + "（" + n + "）");
+  show(h("section", { class: "card", id: "customer-list" }, h("h2", {}, me.role === "sales_rep" ? "我的客户" : "客户"),
+    h("div", { class: "chips" }, chip("", "全部", all), ["at_risk", "watch", "healthy"].map((b) => chip(b, BAND_ZH[b], r.counts[b] || 0))),
+    pager(r.total, st.offset, size, (o) => go("customers", { ...st, offset: o })),
+    r.items.length ? h("ul", { class: "plain" }, r.items.map((c) => h("li", {},
+      h("a", { onclick: () => go("customer", c.customer_id), "data-customer": c.customer_id }, who(c)), " ",
+      h("span", { class: "band " + c.band }, BAND_ZH[c.band]), " " + pts(c.score) + "分 ",
+      h("span", { class: "muted" }, "7天 " + delta(c.trend_7d)),
+      h("div", { class: "muted" }, (c.reasons || []).slice(0, 2).join("；"))))) : h("p", { class: "muted" }, "暂无客户")));
+}
+
 async function search() {
   const input = h("input", { id: "q", placeholder: "会员号 / 手机号 / 138****5678" });
   const out = h("div", {});
@@ -130,16 +177,40 @@ async function search() {
     try {
       const rows = await api("/api/search?q=" + encodeURIComponent(input.value.trim()));
       out.replaceChildren(rows.length ? h("ul", { class: "plain" }, rows.map((r) => h("li", {},
-        h("a", { onclick: () => go("customer", r.customer_id) }, r.customer_id), " ",
-        h("span", { class: "muted" }, [r.member_no, r.phone_masked, r.band ? BAND_ZH[r.band] : ""].filter(Boolean).join(" · "))))) : h("p", { class: "muted" }, "没有找到"));
+        h("a", { onclick: () => go("customer", r.customer_id) }, who(r)), " ",
+        h("span", { class: "muted" }, [r.member_no ? "会员号 " + r.member_no : "", r.phone_masked, r.band ? BAND_ZH[r.band] + " " + pts(r.score) + "分" : ""].filter(Boolean).join(" · "))))) : h("p", { class: "muted" }, "没有找到"));
     } catch (e) { out.replaceChildren(h("p", { class: "error" }, e.message)); }
   };
   show(h("section", { class: "card" }, h("h2", {}, "客户查询"), input, " ", h("button", { class: "primary", onclick: run, id: "search-button" }, "查询"), out));
 }
 
-async function alerts() {
-  const items = await api("/api/alerts?limit=50");
-  show(h("section", { class: "card" }, h("h2", {}, "预警（" + items.length + "）"), alertList(items)));
+async function alerts(arg) {
+  const st = { status: "", rule: "", assignee: "", store: "", sort: "newest", offset: 0, ...(arg || {}) };
+  const size = 20;
+  const q = new URLSearchParams({ limit: String(size), offset: String(st.offset), sort: st.sort });
+  for (const k of ["status", "rule", "assignee", "store"]) if (st[k]) q.set(k, st[k]);
+  const r = await api("/api/alerts?" + q.toString());
+  const again = (patch) => go("alerts", { ...st, offset: 0, ...patch });
+  const all = Object.values(r.counts).reduce((x, y) => x + y, 0);
+  const chip = (s, label, n) => h("button", { class: st.status === s ? "on" : "", "data-status": s, onclick: () => again({ status: s }) }, label + "（" + n + "）");
+  const select = (id, label, value, options, key) => {
+    const el = h("select", { id: id, "aria-label": label }, h("option", { value: "" }, label + "：全部"), options.map(([v, t]) => h("option", { value: v }, t)));
+    el.value = value; el.addEventListener("change", () => again({ [key]: el.value })); return el;
+  };
+  const sort = h("select", { id: "alert-sort", "aria-label": "排序" },
+    [["newest", "最新在前"], ["oldest", "最早在前"], ["severity", "严重程度"], ["score", "分数从低到高"]].map(([v, t]) => h("option", { value: v }, t)));
+  sort.value = st.sort; sort.addEventListener("change", () => again({ sort: sort.value }));
+  const storeBox = me.role === "admin" ? h("input", { id: "alert-store", placeholder: "门店编号", value: st.store }) : null;
+  if (storeBox) storeBox.addEventListener("change", () => again({ store: storeBox.value.trim() }));
+  show(h("section", { class: "card", id: "alerts-page" }, h("h2", {}, "预警"),
+    h("div", { class: "chips", id: "alert-status" }, chip("", "全部", all), ["open", "acknowledged", "suppressed", "resolved"].map((s) => chip(s, STATUS_ZH[s].replace(/（.*）/, ""), r.counts[s] || 0))),
+    h("div", { class: "filters" },
+      select("alert-rule", "规则", st.rule, r.rules.map((x) => [x, RULE_ZH[x] || x]), "rule"),
+      me.role === "cs" ? null : select("alert-assignee", "负责人", st.assignee, r.assignees.map((x) => [x.id, x.name]), "assignee"),
+      me.role === "store_manager" && me.stores.length > 1 ? select("alert-store", "门店", st.store, me.stores.map((x) => [x, x]), "store") : storeBox,
+      sort),
+    pager(r.total, st.offset, size, (o) => go("alerts", { ...st, offset: o })),
+    alertList(r.items)));
 }
 
 async function ops() {
@@ -155,26 +226,52 @@ async function ops() {
     h("p", { class: "muted" }, "OK 正常；WARN 积压持续增长；STALLED 有积压但提交停止；STOPPED 长时间无提交")));
 }
 
-function trendChart(history) {
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("class", "trend"); svg.setAttribute("viewBox", "0 0 600 160"); svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "健康度趋势");
-  if (history.length < 2) return svg;
-  const xs = history.map((p) => Date.parse(p.as_of)); const x0 = Math.min(...xs); const x1 = Math.max(...xs) || x0 + 1;
-  const pt = (p) => [20 + 560 * ((Date.parse(p.as_of) - x0) / Math.max(1, x1 - x0)), 150 - 1.4 * p.score];
-  for (const [y, label] of [[70, "健康线"], [45, "风险线"]]) {
-    const line = document.createElementNS(ns, "line");
-    line.setAttribute("x1", "20"); line.setAttribute("x2", "580"); line.setAttribute("y1", String(150 - 1.4 * y)); line.setAttribute("y2", String(150 - 1.4 * y));
-    line.setAttribute("stroke", "#e4e7eb"); line.setAttribute("stroke-dasharray", "4 4"); svg.appendChild(line);
-    const t = document.createElementNS(ns, "text"); t.setAttribute("x", "582"); t.setAttribute("y", String(154 - 1.4 * y));
-    t.setAttribute("font-size", "10"); t.setAttribute("fill", "#616e7c"); t.textContent = label; svg.appendChild(t);
+// The score over time with ECharts (shipped in /static/vendor, so the console stays offline):
+// dated axis, the bands drawn where the scoring puts them, the value on hover or tap.
+const DAY_MS = 24 * 3600 * 1000;
+function trendChart(history, bands) {
+  const el = h("div", { class: "trend", id: "trend-chart", role: "img", "aria-label": "健康度趋势图" });
+  if (!history.length || typeof echarts === "undefined") {
+    el.appendChild(h("p", { class: "muted" }, "暂无历史评分"));
+    return el;
   }
-  const path = document.createElementNS(ns, "polyline");
-  path.setAttribute("points", history.map((p) => pt(p).join(",")).join(" "));
-  path.setAttribute("fill", "none"); path.setAttribute("stroke", "#2563eb"); path.setAttribute("stroke-width", "2");
-  svg.appendChild(path);
-  return svg;
+  const b = bands || { healthy: 70, watch: 40 };
+  const area = (from, to, color, name) => [{ yAxis: from, name: name, itemStyle: { color: color } }, { yAxis: to }];
+  // At least a week wide, whole days at both ends: one day's points never fill the axis.
+  const times = history.map((p) => Date.parse(p.as_of));
+  const end = Math.ceil((Math.max(...times) + 1) / DAY_MS) * DAY_MS;
+  const start = Math.min(Math.floor(Math.min(...times) / DAY_MS) * DAY_MS, end - 7 * DAY_MS);
+  requestAnimationFrame(() => {
+    const chart = echarts.init(el, null, { renderer: "svg" });
+    chart.setOption({
+      animation: false,
+      grid: { left: 40, right: 56, top: 16, bottom: 36 },
+      tooltip: { trigger: "axis", confine: true, formatter: (ps) => {
+        const p = history[ps[0].dataIndex];
+        return time(p.as_of) + "<br/>" + pts(p.score) + " 分 · " + (BAND_ZH[p.band] || p.band);
+      } },
+      xAxis: { type: "time", minInterval: DAY_MS, min: start, max: end, axisLabel: { formatter: "{M}月{d}日", hideOverlap: true, fontSize: 12 } },
+      yAxis: { type: "value", min: 0, max: 100, interval: 20, axisLabel: { fontSize: 12 } },
+      series: [{
+        type: "line", name: "健康度", showSymbol: history.length < 30, symbolSize: 6,
+        data: history.map((p) => [p.as_of, Math.round(p.score * 10) / 10]),
+        lineStyle: { width: 2, color: "#2563eb" }, itemStyle: { color: "#2563eb" },
+        markArea: { silent: true, label: { position: "right", fontSize: 12, color: "#475569" }, data: [
+          area(0, b.watch, "rgba(197,48,48,0.08)", "高风险"),
+          area(b.watch, b.healthy, "rgba(183,121,31,0.08)", "关注"),
+          area(b.healthy, 100, "rgba(47,129,50,0.08)", "健康")] },
+      }],
+    });
+    new ResizeObserver(() => chart.resize()).observe(el);
+  });
+  return el;
+}
+
+// Where a recommendation comes from, in words: the notes it draws on by date and store.
+function basis(r, notes) {
+  const byId = Object.fromEntries(notes.map((n) => [n.note_id, n]));
+  const said = (r.source_notes || []).map((id) => byId[id] ? day(byId[id].occurred_at) + "店员笔记" : "更早的店员笔记");
+  return [...new Set(said)].join("、");
 }
 
 async function customer(id) {
@@ -183,26 +280,42 @@ async function customer(id) {
   const max = Math.max(0.0001, ...c.tags.map((t) => t.weight));
   const recos = c.recommendations;
   show(
-    h("h2", {}, "客户 " + c.customer_id),
-    h("p", { class: "muted" }, [c.segment === "b2b_contact" ? "B2B联系人" : "门店会员", c.member_no, c.phone_masked, c.is_key_contact ? "重点联系人" : "", c.opted_out ? "已关闭个性化推荐" : ""].filter(Boolean).join(" · ")),
+    h("h2", {}, "客户 " + c.display_name),
+    h("p", { class: "muted" }, [c.segment === "b2b_contact" ? "B2B联系人" : "门店会员", c.member_no ? "会员号 " + c.member_no : "", c.phone_masked, c.is_key_contact ? "重点联系人" : "", c.opted_out ? "已关闭个性化推荐" : ""].filter(Boolean).join(" · ")),
     h("div", { class: "grid" },
       h("section", { class: "card", id: "health" }, h("h3", {}, "健康度"),
-        hl ? [h("span", { class: "score" }, String(Math.round(hl.score))), " ", h("span", { class: "band " + hl.band }, BAND_ZH[hl.band] || hl.band),
-          h("p", { class: "muted" }, "7天变化 " + (hl.trend_7d === null ? "—" : (hl.trend_7d > 0 ? "+" : "") + hl.trend_7d.toFixed(1)) + " · 置信度 " + hl.confidence.toFixed(2) + (hl.stale_sources.length ? " · 数据过期：" + hl.stale_sources.map((x) => SOURCE_ZH[x] || x).join("、") : "")),
+        hl ? [h("span", { class: "score" }, pts(hl.score)), " ", h("span", { class: "band " + hl.band }, BAND_ZH[hl.band] || hl.band),
+          h("p", { class: "muted", id: "trend-7d" }, "7天变化 " + (hl.trend_7d === null ? "—" : delta(hl.trend_7d) + " 分") + " · 可信度 " + Math.round(hl.confidence * 100) + "%" + (hl.stale_sources.length ? " · 数据过期：" + hl.stale_sources.map((x) => SOURCE_ZH[x] || x).join("、") : "")),
           h("ul", { class: "plain reasons" }, hl.reasons.map((r) => h("li", {}, r)))] : h("p", { class: "muted" }, "暂无评分"),
-        trendChart(c.history)),
+        trendChart(c.history, c.bands)),
       h("section", { class: "card", id: "recommendations" }, h("h3", {}, "到店推荐"),
         recos.length ? [h("p", { class: "reco" }, recos[0].message),
-          h("ul", { class: "plain" }, recos.map((r) => h("li", {}, r.name + " " + (r.size ? r.size + "码 " : "") + r.colour + "（库存" + r.on_hand + "）",
-            h("div", { class: "muted" }, r.reasons.join("；") + (r.source_notes.length ? " · 来自笔记 " + r.source_notes.join("、") : "")))))] : h("p", { class: "muted" }, "暂无推荐")),
+          h("ul", { class: "plain" }, recos.map((r) => h("li", {}, r.name + " " + (r.size ? r.size + "码 " : "") + r.colour + "（库存 " + r.on_hand + " 件）",
+            h("div", { class: "muted" }, r.reasons.join("；") + (r.source_notes.length ? " · 依据" + basis(r, c.notes) : "")))))] : h("p", { class: "muted" }, "暂无推荐")),
       h("section", { class: "card", id: "tags" }, h("h3", {}, "标签云"),
         c.tags.length ? tagGroups(c, max) : h("p", { class: "muted" }, "暂无标签")),
       h("section", { class: "card", id: "notes" }, h("h3", {}, "最近笔记（已脱敏）"),
-        c.notes.length ? h("ul", { class: "plain" }, c.notes.map((n) => h("li", {}, n.text, h("div", { class: "muted" }, time(n.occurred_at) + " · " + n.store_id)))) : h("p", { class: "muted" }, "暂无笔记")),
+        c.notes.length ? h("ul", { class: "plain" }, c.notes.map((n) => h("li", {}, n.text, h("div", { class: "muted" }, time(n.occurred_at) + " · 门店 " + n.store_id)))) : h("p", { class: "muted" }, "暂无笔记")),
       h("section", { class: "card", id: "customer-alerts" }, h("h3", {}, "预警"), alertList(c.alerts.map((a) => ({ ...a, customer_id: c.customer_id }))))));
 }
 
 document.getElementById("login-form").addEventListener("submit", (e) => { e.preventDefault(); login(document.getElementById("key").value.trim()); });
+async function pair(code, device) {
+  const res = await fetch("/api/pairing/claim", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ code: code, device: device }) });
+  if (!res.ok) { document.getElementById("pair-error").textContent = res.status === 429 ? "尝试次数过多，请一分钟后再试" : "配对码无效、已使用或已过期"; return; }
+  const got = await res.json();
+  localStorage.setItem("salespulse-device-key", got.key);
+  history.replaceState(null, "", location.pathname);
+  login(got.key);
+}
+document.getElementById("pair-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const device = document.getElementById("pair-device").value.trim() || "平板";
+  pair(document.getElementById("pair-code").value.trim(), device);
+});
+// A scanned QR code opens the console with #pair=CODE: only the device's name is asked.
+const scanned = /^#pair=([A-Za-z0-9-]{8,20})$/.exec(location.hash);
+if (scanned && !key) { document.getElementById("pair-code").value = scanned[1]; document.getElementById("pair-device").focus(); }
 for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => go(b.dataset.view));
 if (key) login(key);
 
@@ -229,7 +342,9 @@ function yuan(v) {
 async function deals(arg) {
   const state = arg || { stage: "", offset: 0 };
   const q = "/api/deals?limit=" + PAGE + "&offset=" + state.offset + (state.stage ? "&stage=" + state.stage : "");
-  const [d, pushes, top] = await Promise.all([api(q), api("/api/deals/pushes?limit=5"), api("/api/deals/top3")]);
+  const rep = me.role === "sales_rep";
+  const [d, pushes, top, mine] = await Promise.all([api(q), api("/api/deals/pushes?limit=5"), api("/api/deals/top3"),
+    rep ? api("/api/customers?limit=5") : Promise.resolve(null)]);
   const pick = h("select", { id: "stage-filter", "aria-label": "按阶段筛选" },
     h("option", { value: "" }, "全部阶段"), Object.entries(STAGE_ZH).map(([k, v]) => h("option", { value: k }, v)));
   pick.value = state.stage;
@@ -245,14 +360,21 @@ async function deals(arg) {
     "共 " + d.total + " 个商机 · 第 " + (state.offset / PAGE + 1) + " / " + Math.max(1, Math.ceil(d.total / PAGE)) + " 页 ",
     state.offset > 0 ? h("button", { onclick: () => go("deals", { ...state, offset: state.offset - PAGE }) }, "上一页") : null, " ",
     state.offset + PAGE < d.total ? h("button", { onclick: () => go("deals", { ...state, offset: state.offset + PAGE }) }, "下一页") : null);
-  const mine = me.role === "sales_rep" ? top.items : top.items.slice(0, 9);
+  const tops = rep ? top.items : top.items.slice(0, 9);
+  // A rep's home: their TOP-3 and deals, and the contacts they message who need them most.
+  const contacts = mine ? h("section", { class: "card", id: "my-customers" }, h("h2", {}, "我的客户（分数最低的 " + mine.items.length + " 位，共 " + mine.total + " 位）"),
+    mine.items.length ? h("ul", { class: "plain" }, mine.items.map((c) => h("li", {},
+      h("a", { onclick: () => go("customer", c.customer_id), "data-customer": c.customer_id }, who(c)), " ",
+      h("span", { class: "band " + c.band }, BAND_ZH[c.band]), " " + pts(c.score) + "分 ", h("span", { class: "muted" }, "7天 " + delta(c.trend_7d))))) : h("p", { class: "muted" }, "暂无客户"),
+    h("button", { onclick: () => go("customers") }, "全部客户")) : null;
   show(
     h("section", { class: "card", id: "top3" }, h("h2", {}, "今日TOP3待推进商机"),
-      mine.length ? h("ol", { class: "top3" }, mine.map((t) => h("li", {},
+      tops.length ? h("ol", { class: "top3" }, tops.map((t) => h("li", {},
         h("strong", {}, t.name), " ", h("span", { class: "muted" }, t.account_name + " · " + t.stage_zh + (me.role === "sales_rep" ? "" : " · " + t.rep_id)),
         h("div", {}, "成交概率 " + Math.round(t.probability * 100) + "% · 紧迫度 ×" + t.urgency.toFixed(2)),
         h("ul", { class: "plain factors" }, t.factors.concat(t.urgent_because).map((f) => h("li", {}, f)))))) :
         h("p", { class: "muted" }, "暂无（需先训练成交概率模型）")),
+    contacts,
     h("section", { class: "card", id: "pushes" }, h("h2", {}, "高意向推送"),
       pushes.length ? h("ul", { class: "plain" }, pushes.map((p) => h("li", {}, h("strong", {}, p.title),
         h("div", { class: "muted" }, time(p.raised_at) + " · 竞品报价：" + p.competitor_quote),
@@ -380,4 +502,39 @@ async function money(arg) {
     sections.splice(1, 0, h("section", { class: "card", id: "statements" }, h("h2", {}, "经销商返点对账单"), pick, body));
   }
   show(...sections);
+}
+
+
+// Admin: pair a tablet (a code and QR for a role and scope, 10 minutes, once) and revoke keys.
+const ROLE_OPTIONS = [["store_manager", "店长"], ["sales_rep", "销售代表"], ["sales_manager", "销售经理"], ["cs", "客户成功专员"], ["finance", "财务"], ["ops", "运维"]];
+async function devices(offer) {
+  const list = await api("/api/keys");
+  const f = {
+    name: h("input", { id: "pair-name", placeholder: "使用人，如 上海店长" }),
+    role: h("select", { id: "pair-role", "aria-label": "角色" }, ROLE_OPTIONS.map(([v, t]) => h("option", { value: v }, t))),
+    scope: h("input", { id: "pair-scope", placeholder: "门店编号 / 销售编号 / 专员编号 / 大区" }),
+  };
+  const make = async () => {
+    const role = f.role.value, scope = f.scope.value.trim();
+    const body = { name: f.name.value.trim() || "平板", role: role, stores: role === "store_manager" && scope ? scope.split(/[,，\s]+/) : [],
+      rep_id: role === "sales_rep" ? scope : "", specialist_id: role === "cs" ? scope : "", region: role === "sales_manager" ? scope : "" };
+    const res = await fetch("/api/pairing", { method: "POST", headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (!res.ok) { out.replaceChildren(h("p", { class: "error" }, "无法生成配对码：请检查角色所需的门店、销售编号、专员编号或大区")); return; }
+    go("devices", await res.json());
+  };
+  const out = h("div", { id: "pair-offer" });
+  if (offer) out.replaceChildren(h("p", {}, "配对码 ", h("strong", { class: "pair-code" }, offer.code), "（" + time(offer.expires_at) + " 前有效，只能使用一次）"),
+    h("img", { src: offer.qr, alt: "配对二维码", class: "qr" }), h("p", { class: "muted" }, "用平板扫描二维码，或在登录页输入配对码。"));
+  show(h("section", { class: "card", id: "pairing" }, h("h2", {}, "平板配对"),
+      h("div", { class: "filters" }, f.name, f.role, f.scope, h("button", { class: "primary", id: "pair-make", onclick: make }, "生成配对码")), out),
+    h("section", { class: "card", id: "keys" }, h("h2", {}, "访问密钥与设备"),
+      h("table", {}, h("tr", {}, h("th", {}, "使用人"), h("th", {}, "角色"), h("th", {}, "范围"), h("th", {}, "创建时间"), h("th", {}, "")),
+        list.map((k) => h("tr", { "data-key": k.key_id }, h("td", {}, k.name), h("td", {}, (ROLE_OPTIONS.find((r) => r[0] === k.role) || [k.role, k.role === "admin" ? "管理员" : k.role])[1]),
+          h("td", {}, [k.stores.join("、"), k.rep_id, k.specialist_id, k.region].filter(Boolean).join(" ") || "全部"),
+          h("td", {}, time(k.created_at)),
+          h("td", {}, k.revoked ? h("span", { class: "muted" }, "已吊销") : h("button", { class: "revoke", onclick: async (e) => {
+            e.target.disabled = true;
+            await api("/api/keys/" + k.key_id + "/revoke", { method: "POST", body: "{}" });
+            go("devices");
+          } }, "吊销")))))));
 }
