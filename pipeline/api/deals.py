@@ -26,6 +26,24 @@ def deal_scope(p: Principal, rep: str = "rep_id", region: str = "region") -> tup
     return "0", {}
 
 
+def rep_names(client: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each row its rep's name from the roster (people are shown by name, not REP-07)."""
+    ids = sorted({str(r["rep_id"]) for r in rows if r.get("rep_id")})
+    names = (
+        dict(
+            client.query(
+                "SELECT rep_id, name FROM crm_reps FINAL WHERE rep_id IN {ids:Array(String)}", parameters={"ids": ids}
+            ).result_rows
+        )
+        if ids
+        else {}
+    )
+    for r in rows:
+        if r.get("rep_id"):
+            r["rep_name"] = str(names.get(r["rep_id"]) or r["rep_id"])
+    return rows
+
+
 def deals(client: Any, p: Principal, stage: str | None, limit: int, offset: int, m: Any = None) -> dict[str, Any]:
     """Open and closed deals in scope, newest change first, with what the next gate misses
     and, for open deals when a model is trained, the close probability and its factors."""
@@ -59,7 +77,7 @@ def deals(client: Any, p: Principal, stage: str | None, limit: int, offset: int,
         for money in ("expected_amount", "quote_amount", "competitor_amount"):
             if r[money] is not None:
                 r[money] = str(r[money])
-    return {"total": int(total.result_rows[0][0]), "items": [_clean(r) for r in rows]}
+    return {"total": int(total.result_rows[0][0]), "items": rep_names(client, [_clean(r) for r in rows])}
 
 
 def audit(client: Any, p: Principal, opportunity_id: str) -> list[dict[str, Any]] | None:
@@ -174,7 +192,7 @@ def coaching(client: Any, p: Principal, now: datetime, days: int) -> list[dict[s
         r["intent_deals"] = int(n)
         r["follow_up_timeouts"] = int(t)
         r["follow_up_timeout_rate"] = round(t / n, 3) if n else None
-    return rows
+    return rep_names(client, rows)
 
 
 def top3(client: Any, p: Principal, now: datetime, m: Any) -> dict[str, Any]:
@@ -202,7 +220,8 @@ def top3(client: Any, p: Principal, now: datetime, m: Any) -> dict[str, Any]:
         r["stage_zh"] = STAGE_ZH.get(r["stage"], r["stage"])
         r["probability"] = round(float(r["probability"]), 3)
         r["urgency"] = round(float(r["urgency"]), 2)
-    return {"day": day.isoformat(), "source": source if rows else "none", "items": [_clean(r) for r in rows]}
+    items = rep_names(client, [_clean(r) for r in rows])
+    return {"day": day.isoformat(), "source": source if rows else "none", "items": items}
 
 
 def accounts(client: Any, p: Principal, grade: str | None, limit: int, offset: int) -> dict[str, Any]:

@@ -50,6 +50,10 @@ class Console:
 MV1 = {"member_no": "MV1", "name": "王芳", "gender": "F"}  # what the till knows of her
 
 
+# One long unbroken string (a pasted link) once widened the page to 1,176 px on a 768 px tablet.
+LONG_NOTE = {"note_id": "NV-0", "associate_id": "A-SH-1", "text": "顾客发来链接https://shop.example.com/" + "x" * 240}
+
+
 def send_visitor(s: Settings) -> None:
     from datetime import timedelta
 
@@ -73,6 +77,7 @@ def send_visitor(s: Settings) -> None:
                 env("v0", "pos.checkin", now - timedelta(days=3), MV1, "C-VISIT-1"),
             ),
             ("store.notes", c, env("v1", "store.note", now - timedelta(days=3), note, "C-VISIT-1")),
+            ("store.notes", c, env("v1b", "store.note", now - timedelta(days=3, hours=1), LONG_NOTE, "C-VISIT-1")),
         ],
     )
     # the visit comes a little later, as it would: after the stock and the note are known
@@ -689,10 +694,15 @@ def test_every_page_for_every_role_on_tablets_fits_the_screen(console: Console) 
                 page.click("#login-button")
                 expect(page.locator("#who")).to_contain_text("（")
                 extra = [("customer", "#health")] if who in ("sh", "admin") else []
+                extra += [("visitor", "#notes")] if who == "sh" else []
                 for name, ready in pages + extra:
                     if name == "customer":  # a customer's page, from the first one in the list
                         page.click("nav #nav-customers")
                         page.locator("#customer-list a[data-customer]").first.click()
+                    elif name == "visitor":  # today's visitor, whose notes hold a 260-character link
+                        page.click("nav #nav-dashboard")
+                        page.locator("#visitors a[data-customer='C-VISIT-1']").click()
+                        expect(page.locator("#notes")).to_contain_text("shop.example.com")
                     else:
                         page.click(f"nav #nav-{name}")
                     expect(page.locator(ready).first).to_be_attached()
@@ -721,7 +731,7 @@ def test_every_page_for_every_role_on_tablets_fits_the_screen(console: Console) 
             assert not errors, errors[:3]
             page.close()
         browser.close()
-    assert len(shots) == 2 * (sum(len(p) for p in PAGES.values()) + 2)
+    assert len(shots) == 2 * (sum(len(p) for p in PAGES.values()) + 3)
 
 
 def test_the_console_shows_people_dates_and_rounded_numbers(console: Console) -> None:
@@ -740,6 +750,8 @@ def test_the_console_shows_people_dates_and_rounded_numbers(console: Console) ->
     assert opened["total"] == alerts["counts"]["open"] and {a["status"] for a in opened["items"]} == {"open"}
     by_rule = console.get("admin", "/api/alerts", params={"rule": alerts["rules"][0], "limit": 100}).json()
     assert {a["rule_id"] for a in by_rule["items"]} == {alerts["rules"][0]}
+    deals = console.get("east", "/api/deals", params={"limit": 50}).json()["items"]
+    assert deals and any(d["rep_name"] != d["rep_id"] for d in deals)  # reps by name from the roster
     worst = console.get("sh", "/api/customers", params={"band": "at_risk"}).json()
     assert worst["total"] == dash["at_risk_total"]  # the store's at-risk list and the customer list agree
     named = console.one("SELECT countIf(display_name != '') FROM customers FINAL")

@@ -213,17 +213,18 @@ async function alerts(arg) {
     alertList(r.items)));
 }
 
+const LAG_ZH = { OK: "正常", WARN: "积压增长", STALLED: "停滞", STOPPED: "已停止", ERR: "错误" };
 async function ops() {
   const r = await api("/api/ops/lag");
   const rows = [];
   for (const [group, g] of Object.entries(r.groups)) {
-    rows.push(h("tr", {}, h("td", {}, group), h("td", { class: "status-" + g.status }, g.status), h("td", {}, String(g.lag)),
+    rows.push(h("tr", {}, h("td", {}, group), h("td", { class: "status-" + g.status }, LAG_ZH[g.status] || g.status), h("td", {}, String(g.lag)),
       h("td", {}, g.partitions.filter((p) => p.lag > 0).map((p) => p.topic + "#" + p.partition + "=" + p.lag).join(" ") || "—")));
   }
   show(h("section", { class: "card" }, h("h2", {}, "消费组积压（Burrow 规则）"),
     r.error ? h("p", { class: "error" }, r.error) : null,
     h("table", { id: "lag" }, h("tr", {}, h("th", {}, "消费组"), h("th", {}, "状态"), h("th", {}, "积压"), h("th", {}, "积压分区")), rows),
-    h("p", { class: "muted" }, "OK 正常；WARN 积压持续增长；STALLED 有积压但提交停止；STOPPED 长时间无提交")));
+    h("p", { class: "muted" }, "正常；积压增长：积压持续增长；停滞：有积压但提交停止；已停止：长时间无提交")));
 }
 
 // The score over time with ECharts (shipped in /static/vendor, so the console stays offline):
@@ -350,7 +351,7 @@ async function deals(arg) {
   pick.value = state.stage;
   pick.addEventListener("change", () => go("deals", { stage: pick.value, offset: 0 }));
   const rows = d.items.map((o) => h("tr", { "data-deal": o.opportunity_id },
-    h("td", {}, h("a", { onclick: () => go("deal", o.opportunity_id) }, o.name), h("div", { class: "muted" }, o.account_name + " · " + o.rep_id)),
+    h("td", {}, h("a", { onclick: () => go("deal", o.opportunity_id) }, o.name), h("div", { class: "muted" }, o.account_name + " · " + (o.rep_name || o.rep_id))),
     h("td", {}, o.stage_zh, o.intent_at ? h("span", { class: "intent" }, " 高意向") : null,
       o.probability === null ? null : h("div", { class: "muted", title: o.factors.join("；") }, "成交概率 " + Math.round(o.probability * 100) + "%")),
     h("td", {}, o.next_stage ? (o.missing.length ? h("ul", { class: "plain missing" }, o.missing.map((m) => h("li", {}, m))) : h("span", { class: "done" }, "可推进到" + o.next_stage_zh)) : "—"),
@@ -370,7 +371,7 @@ async function deals(arg) {
   show(
     h("section", { class: "card", id: "top3" }, h("h2", {}, "今日TOP3待推进商机"),
       tops.length ? h("ol", { class: "top3" }, tops.map((t) => h("li", {},
-        h("strong", {}, t.name), " ", h("span", { class: "muted" }, t.account_name + " · " + t.stage_zh + (me.role === "sales_rep" ? "" : " · " + t.rep_id)),
+        h("strong", {}, t.name), " ", h("span", { class: "muted" }, t.account_name + " · " + t.stage_zh + (me.role === "sales_rep" ? "" : " · " + (t.rep_name || t.rep_id))),
         h("div", {}, "成交概率 " + Math.round(t.probability * 100) + "% · 紧迫度 ×" + t.urgency.toFixed(2)),
         h("ul", { class: "plain factors" }, t.factors.concat(t.urgent_because).map((f) => h("li", {}, f)))))) :
         h("p", { class: "muted" }, "暂无（需先训练成交概率模型）")),
@@ -415,7 +416,7 @@ async function funnel() {
         (r.first_order_days === null ? "尚未成交" : r.first_order_days + " 天")))) : h("p", { class: "muted" }, "近一年没有新入职销售")),
     h("section", { class: "card", id: "coaching" }, h("h2", {}, "辅导清单（更新延迟超过24小时）"),
       coach.length ? h("table", {}, h("tr", {}, h("th", {}, "销售"), h("th", {}, "延迟更新"), h("th", {}, "延迟中位数"), h("th", {}, "意向跟进超时")),
-        coach.map((c) => h("tr", {}, h("td", {}, c.rep_id + " · " + c.region), h("td", {}, c.late + " / " + c.activities), h("td", {}, c.median_delay_hours + " 小时"),
+        coach.map((c) => h("tr", {}, h("td", {}, (c.rep_name || c.rep_id) + " · " + c.region), h("td", {}, c.late + " / " + c.activities), h("td", {}, c.median_delay_hours + " 小时"),
           h("td", {}, c.follow_up_timeout_rate === null ? "—" : c.follow_up_timeouts + " / " + c.intent_deals)))) : h("p", { class: "muted" }, "近30天没有延迟更新的销售")));
 }
 
