@@ -123,6 +123,13 @@ def compare(
     fault: str, events: int, clean: dict[str, dict[tuple[Any, ...], str]], run: Any, recovery: float
 ) -> Outcome:
     got, doubled = run
+    if os.environ.get("FAULTS_DIFF"):  # a few differing rows per table, to see why
+        for t, rows in clean.items():
+            other = got.get(t, {})
+            for k in sorted(set(rows) | set(other), key=str):
+                if rows.get(k) != other.get(k):
+                    print(f"[diff] {fault} {t} {k}\n  clean: {rows.get(k)}\n  fault: {other.get(k)}", flush=True)
+                    break
     missing = {t: len(set(rows) - set(got.get(t, {}))) for t, rows in clean.items()}
     lost = sum(missing.values())
     differs = [f"{t} ({missing[t]} lost)" if missing[t] else t for t in clean if got.get(t) != clean[t]]

@@ -23,7 +23,7 @@ from pipeline.cli.notes import cmd_notes, cmd_reco
 from pipeline.cli.run import cmd_serve, cmd_up, cmd_worker
 from pipeline.cli.traffic import cmd_produce, cmd_simulate
 from pipeline.cli.train import cmd_train
-from pipeline.infra import kafka_local, store
+from pipeline.infra import kafka_local, logcalm, store
 from pipeline.infra.settings import Settings, SettingsError, load
 
 
@@ -34,6 +34,7 @@ def _setup_logging(settings: Settings) -> None:
     )
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logcalm.install()  # a broker outage repeats each client line thousands of times
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime, timedelta
 from itertools import permutations
 from pathlib import Path
 from typing import Any
@@ -40,24 +41,70 @@ def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
     return Categories(lexicon)(name)
 
 
+PREV_HOURS = 48  # older levels kept per SKU variant: a visit read late is answered as of its time
+PREV_MAX = 4
+
+
 def apply_stock(
     stock: dict[str, Any], payload: dict[str, Any], category: str | None, at: str = "", event_id: str = ""
 ) -> bool:
     """One stock level for a SKU's size and colour; the newest in event time wins, so a level
-    read late (a replay, a retry after newer counts) never takes stock back. False if it
-    changed nothing: older than the level held, or that very event again."""
+    read late (a replay, a retry after newer counts) never takes stock back. The levels of the
+    last ``PREV_HOURS`` before it are kept, so a visit is answered with the stock of its own
+    moment whenever it is read. False if it changed nothing: that very event again."""
     item = stock.setdefault(payload["sku"], {"name": payload.get("name") or payload["sku"], "category": None, "on": {}})
     variant = f"{payload['size']}|{payload['colour']}"
     held = item.setdefault("at", {}).get(variant)  # [event time, event id] of the level held
-    if held is not None and (held[0], held[1]) >= (at, event_id):
-        return False
+    level = payload["on_hand"]
     if payload.get("name"):
         item["name"] = payload["name"]
     if category:
         item["category"] = category
-    item["on"][variant] = payload["on_hand"]
-    item["at"][variant] = [at, event_id]
+    if held is not None and (held[0], held[1]) == (at, event_id):
+        return False
+    prev: list[list[Any]] = item.setdefault("prev", {}).get(variant, [])
+    if held is not None and (held[0], held[1]) > (at, event_id):  # older than the level held
+        if any(p[0] == at for p in prev):
+            return False
+        prev = sorted([*prev, [at, level]])
+    else:
+        if held is not None:
+            prev = [*prev, [held[0], item["on"][variant]]]
+        item["on"][variant] = level
+        item["at"][variant] = [at, event_id]
+    newest = item["at"][variant][0]
+    cutoff = (datetime.fromisoformat(newest) - timedelta(hours=PREV_HOURS)).isoformat() if newest else ""
+    prev = [p for p in prev if p[0] >= cutoff][-PREV_MAX:]
+    if prev:
+        item["prev"][variant] = prev
+    else:
+        item["prev"].pop(variant, None)
     return True
+
+
+def as_of(stock: dict[str, Any], at: str) -> dict[str, Any]:
+    """The stock as it stood at ``at`` (a visit's event time): each variant's newest level not
+    after it. A variant first counted after it is not offered; one whose older levels are
+    forgotten (over ``PREV_HOURS``) keeps the oldest level known."""
+    if not at:
+        return stock
+    view: dict[str, Any] = {}
+    for sku, item in stock.items():
+        stamps: dict[str, list[Any]] = item.get("at", {})
+        if all(stamp[0] <= at for stamp in stamps.values()):
+            view[sku] = item  # nothing newer than the visit: as it is
+            continue
+        on: dict[str, int] = {}
+        for variant, level in item["on"].items():
+            stamp = stamps.get(variant)
+            if stamp is None or stamp[0] <= at:
+                on[variant] = level
+                continue
+            older = [p for p in item.get("prev", {}).get(variant, []) if p[0] <= at]
+            if older:
+                on[variant] = older[-1][1]
+        view[sku] = {**item, "on": on}
+    return view
 
 
 def new_store(store_id: str) -> dict[str, Any]:
@@ -92,10 +139,10 @@ def fold_stock(
 
 
 def answer(state: dict[str, Any], req: dict[str, Any], rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``recommendations`` rows for one visit request from the store's current stock."""
+    """``recommendations`` rows for one visit request from the store's stock at the visit."""
     wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
     wanted |= {r["then"] for r in rules if r["if"] in wanted}
-    stock: dict[str, Any] = state["stock"]
+    stock: dict[str, Any] = as_of(state["stock"], req.get("occurred_at") or "")
     if not req["opted_out"]:
         stock = {sku: item for sku, item in stock.items() if item["category"] in wanted}
     return rows(req, recommend(req, stock, rules))

@@ -658,6 +658,7 @@ PAGES = {
         ("funnel", "#funnel"),
         ("money", "#match"),
         ("ops", "#lag"),
+        ("devices", "#pairing"),
     ],
     "sh": [("dashboard", "#visitors"), ("customers", "#customer-list"), ("search", "#q"), ("alerts", "#alerts-page")],
     "seller": [
@@ -790,4 +791,52 @@ def test_the_console_shows_people_dates_and_rounded_numbers(console: Console) ->
         expect(page.locator("#alerts-page .pager")).to_contain_text(f"共 {opened['total']} 条")
         statuses = page.locator("#alerts-page li .status").all_inner_texts()
         assert statuses and set(statuses) == {"待处理"}
+        browser.close()
+
+
+def test_a_tablet_pairs_with_a_code_instead_of_a_key_and_an_admin_revokes_it(console: Console) -> None:
+    """The admin's 设备 page shows a code and a QR code; the tablet opens the QR's address,
+    names itself and is in as a store manager of S-SH-001; revoked, it is back at the login."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        admin = browser.new_page(viewport={"width": 1180, "height": 900}, locale="zh-CN")
+        admin.goto(console.url + "/")
+        admin.fill("#key", console.keys["admin"])
+        admin.click("#login-button")
+        admin.click("nav #nav-devices")
+        admin.fill("#pair-name", "上海店前台")
+        admin.select_option("#pair-role", "store_manager")
+        admin.fill("#pair-scope", "S-SH-001")
+        admin.click("#pair-make")
+        expect(admin.locator("#pair-offer .pair-code")).to_have_text(re.compile(r"^[A-Z2-9]{4}-[A-Z2-9]{4}$"))
+        code = admin.inner_text("#pair-offer .pair-code")
+        assert (admin.get_attribute("#pair-offer img.qr", "src") or "").startswith("data:image/svg+xml")
+        admin.screenshot(path=str(ARTIFACTS / "console-admin-pairing-1180.png"), full_page=True)
+
+        tablet = browser.new_context(viewport={"width": 768, "height": 1024}, locale="zh-CN").new_page()
+        tablet.goto(console.url + f"/#pair={code}")  # what the QR code opens
+        expect(tablet.locator("#pair-code")).to_have_value(code)
+        tablet.fill("#pair-device", "前台平板")
+        tablet.click("#pair-button")
+        expect(tablet.locator("#who")).to_contain_text("上海店前台（前台平板）（店长）")
+        expect(tablet.locator("#visitors")).to_be_visible()
+        tablet.reload()  # the key stays on the device
+        expect(tablet.locator("#visitors")).to_be_visible()
+        tablet.screenshot(path=str(ARTIFACTS / "console-tablet-paired-768.png"), full_page=True)
+
+        again = browser.new_context().new_page()  # the same code a second time: refused
+        again.goto(console.url + "/")
+        again.fill("#pair-code", code)
+        again.click("#pair-button")
+        expect(again.locator("#pair-error")).to_have_text("配对码无效、已使用或已过期")
+
+        admin.click("nav #nav-devices")
+        row = admin.locator("#keys tr", has_text="前台平板")
+        row.locator("button.revoke").click()
+        expect(admin.locator("#keys tr", has_text="前台平板")).to_contain_text("已吊销")
+        tablet.reload()
+        expect(tablet.locator("#login h2")).to_be_visible()
         browser.close()

@@ -171,3 +171,18 @@ def test_stock_is_the_newest_count_in_event_time_and_a_retried_count_changes_not
     # the newest again: nothing changes either
     assert not recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=4, at=t2, event_id="b")
     assert state["stock"]["SKU-1"]["on"] == {"M|黑色": 0}
+
+
+def test_a_visit_is_answered_with_the_stock_of_its_own_moment_however_late_it_is_read() -> None:
+    """After an outage the store side reads visits and counts in another order than they
+    happened; the answer must be the one the stock allowed at the visit."""
+    state = recommend.new_store("S-01")
+    count = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": "黑色"}
+    t1, t2 = "2026-11-20T02:00:00.000+00:00", "2026-11-20T05:00:00.000+00:00"
+    recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=1, at=t2, event_id="b")
+    recommend.fold_stock(state, {**count, "on_hand": 4}, "裤装", source="i:0", offset=2, at=t1, event_id="a")  # late
+    assert state["stock"]["SKU-1"]["on"] == {"M|黑色": 0}  # now: sold out
+    between = recommend.as_of(state["stock"], "2026-11-20T03:00:00.000+00:00")
+    assert between["SKU-1"]["on"] == {"M|黑色": 4}  # at the visit: four on the shelf
+    assert recommend.as_of(state["stock"], "2026-11-20T01:00:00.000+00:00")["SKU-1"]["on"] == {}  # not yet counted
+    assert recommend.as_of(state["stock"], t2)["SKU-1"]["on"] == {"M|黑色": 0}
