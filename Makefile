@@ -61,7 +61,7 @@ test: jars browser lint typecheck ## lint, types and the whole suite (integratio
 bench: jars ## measure, write BENCHMARKS.md
 	$(BIN)/python -m bench.run
 
-faults: jars ## the fault table alone: kills and duplicates against a clean run (FAULT_EVENTS=100000)
+faults: jars ## the fault table alone: kills, duplicates, a second worker, broker stop, frozen sink (FAULT_EVENTS=100000, FAULTS=a,b)
 	$(BIN)/python -m bench.faults
 
 hooks: venv ## install the local pre-commit hooks
