@@ -49,7 +49,7 @@ def input_file(n: int, path: Path) -> list[Message]:
         path.parent.mkdir(parents=True, exist_ok=True)
         end = datetime(2026, 11, 20, 12, tzinfo=UTC)
         with path.open("wb") as f:
-            for i, (t, k, v, ts) in enumerate(generate(77, days=45, now=end, customers=1500, bad_rate=0.004)):
+            for i, (t, k, v, ts) in enumerate(generate(77, days=60, now=end, customers=1500, bad_rate=0.004)):
                 if i >= n:
                     break
                 f.write(orjson.dumps([t, base64.b64encode(k).decode(), base64.b64encode(v).decode(), ts.isoformat()]))
@@ -361,7 +361,7 @@ def section(outcomes: list[Outcome]) -> str:
     lines = "\n".join(o.line() for o in outcomes)
     return f"""## Faults against a clean run
 
-The same fixed input (`var/faults/input.jsonl`: 1,500 customers, 45 days, 0.4% broken events)
+The same fixed input (`var/faults/input.jsonl`: 1,500 customers, up to 60 days, 0.4% broken events)
 through a clean run and through each fault; every result table compared with the clean run's
 (FINAL, less wall-clock stamps and Kafka coordinates). `doubled` counts rows stored more than
 once without FINAL; recovery is from the last fault to everything committed. Faults: the

@@ -84,8 +84,8 @@ def apply_stock(
 
 def as_of(stock: dict[str, Any], at: str) -> dict[str, Any]:
     """The stock as it stood at ``at`` (a visit's event time): each variant's newest level not
-    after it. A variant first counted after it is not offered; one whose older levels are
-    forgotten (over ``PREV_HOURS``) keeps the oldest level known."""
+    after it. A variant first counted after it, or whose levels before it are forgotten (over
+    ``PREV_HOURS`` older than its newest), is not offered."""
     if not at:
         return stock
     view: dict[str, Any] = {}
@@ -142,9 +142,10 @@ def answer(state: dict[str, Any], req: dict[str, Any], rules: list[dict[str, Any
     """``recommendations`` rows for one visit request from the store's stock at the visit."""
     wanted = {r["category"] for r in req["recommended"]} | set(req["pairings"]) | set(req["categories"][:2])
     wanted |= {r["then"] for r in rules if r["if"] in wanted}
-    stock: dict[str, Any] = as_of(state["stock"], req.get("occurred_at") or "")
+    stock: dict[str, Any] = state["stock"]
     if not req["opted_out"]:
         stock = {sku: item for sku, item in stock.items() if item["category"] in wanted}
+    stock = as_of(stock, req.get("occurred_at") or "")  # of what is wanted only: the rest is never read
     return rows(req, recommend(req, stock, rules))
 
 

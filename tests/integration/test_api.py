@@ -753,6 +753,8 @@ def test_the_console_shows_people_dates_and_rounded_numbers(console: Console) ->
     assert {a["rule_id"] for a in by_rule["items"]} == {alerts["rules"][0]}
     deals = console.get("east", "/api/deals", params={"limit": 50}).json()["items"]
     assert deals and any(d["rep_name"] != d["rep_id"] for d in deals)  # reps by name from the roster
+    own_open = console.get("sh", "/api/alerts", params={"status": "open"}).json()["total"]
+    assert dash["open_alerts"] == own_open  # the dashboard's count and the alert list agree
     worst = console.get("sh", "/api/customers", params={"band": "at_risk"}).json()
     assert worst["total"] == dash["at_risk_total"]  # the store's at-risk list and the customer list agree
     named = console.one("SELECT countIf(display_name != '') FROM customers FINAL")

@@ -126,7 +126,7 @@ async function dashboard(storeId) {
           h("a", { onclick: () => go("customer", c.customer_id), "data-customer": c.customer_id }, who(c)), " ", pts(c.score) + "分 ",
           h("span", { class: "muted" }, "7天 " + delta(c.trend_7d)),
           h("div", { class: "muted" }, (c.reasons || []).slice(0, 2).join("；"))))) : h("p", { class: "muted" }, "本店目前没有高风险客户")),
-      h("section", { class: "card", id: "store-alerts" }, h("h3", {}, "待处理预警（" + open.length + "）"), alertList(open),
+      h("section", { class: "card", id: "store-alerts" }, h("h3", {}, "待处理预警（" + d.open_alerts + "）"), alertList(open),
         working.length ? [h("h3", { class: "sub" }, "处理中（已确认，" + working.length + "）"), alertList(working)] : null)));
 }
 
