@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import UTC, datetime
@@ -281,3 +282,47 @@ def test_a_restarted_worker_goes_on_from_the_state_it_wrote(
     rows = db.query("SELECT customer_id, first_seen_at FROM customers FINAL").result_rows
     assert {c: t.replace(tzinfo=None) for c, t in rows} == first_seen
     assert "Traceback" not in w2.dump()
+
+
+def test_a_sink_back_inside_its_own_flush_after_a_rebalance_does_not_delete_what_it_is_storing(
+    settings: Settings, db: Any, pii: Any
+) -> None:
+    """A sink frozen for 60 s comes back inside its flush: its rows are in the table, their
+    ledger not yet. The new assignment's repair deleted them while the flush went on to write
+    their ledger and commit: 1,091 events rows lost in the fault table. Now the repair waits
+    for the flush, and afterwards the ledger covers the rows."""
+    from aiokafka import TopicPartition
+
+    from pipeline.infra import store
+    from pipeline.infra.sink import Sink, _Rebalance, build_buffers, record_offsets, stored_offsets
+
+    client = store.connect(settings)
+    sink = Sink(settings, client, pii)
+    accepted = settings.topic(topics.ACCEPTED)
+
+    async def scenario() -> tuple[int, bool, int]:
+        sink.buffers = await sink._db(build_buffers, client, sorted(set(sink.topic_table.values())))
+        sink.high = await sink._db(stored_offsets, client, list(sink.buffers))
+        # the frozen flush: its insert landed, its ledger row is not written yet
+        db.command(
+            "INSERT INTO events (event_id, event_type, schema_version, occurred_at, ingested_at, source, store_id, "
+            "customer_id, account_id, payload, kafka_topic, kafka_partition, kafka_offset) VALUES "
+            "('e-frozen', 'pos.checkin', 1, now64(3), now64(3), 'pos', 'S-1', 'C-1', '', '{}', "
+            "{t:String}, 0, 7)",
+            parameters={"t": accepted},
+        )
+        listener = _Rebalance(sink, consumer=None, producer=None)
+        async with sink._work:  # the loop is inside its flush
+            await listener.on_partitions_assigned([TopicPartition(accepted, 0)])
+            during = count(db, "SELECT count() FROM events WHERE event_id = 'e-frozen'")
+            await sink._db(record_offsets, client, {(accepted, 0): 7})  # the flush goes on: its ledger
+        flagged = sink._unrepaired
+        await listener.on_partitions_assigned([TopicPartition(accepted, 0)])  # the repair, afterwards
+        return during, flagged, count(db, "SELECT count() FROM events WHERE event_id = 'e-frozen'")
+
+    try:
+        during, flagged, after = asyncio.run(scenario())
+    finally:
+        sink._executor.shutdown(wait=True)
+        client.close()
+    assert during == 1 and flagged and after == 1
