@@ -97,16 +97,17 @@ SIZE_RE = re.compile(
 SIZE_CUES = ("穿", "试穿", "码", "尺码", "size")
 SHOE_NUMBER_CUES = ("穿", "鞋", "拿", "试", "换", "要", "尺", "码")
 # Words (whole tokens, so 尝试 and 试用 do not count) that put a note about clothes on the body.
+NOT_SIZES = ("数码", "号码", "密码", "编码", "代码", "起码", "条码", "价码", "码头", "页码", "砝码")
 APPAREL_CUES = frozenset("穿 穿着 穿了 试穿 码 尺码 上身 版型 身材".split())
 ACCESSORIES = frozenset("包 腰带 围巾 丝巾 帽子".split())  # a bag's size is no fit of hers
 # Family words that name the customer's own family only with a cue (我的孩子, 给妈妈买, 带孩子,
 # 孩子3岁): on their own they are as often anyone's (书里的母亲, 教育孩子, 大卫的妈妈).
 AMBIGUOUS_FAMILY = frozenset(
-    "孩子 小孩 小孩子 娃 宝宝 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫 爱人 先生 老爸".split()
+    "孩子 小孩 小孩子 娃 宝宝 父母 爸妈 老人 母亲 父亲 妈妈 两个孩子 老公 老婆 丈夫 爱人 先生 老爸 爸爸 父母亲".split()
 )
 # Of those, the ones that are no household fact as a clause's subject: 老人普遍……, 父母要给孩子……
 # speak of anyone's; 妈妈告诉宝宝 is the writer herself. They need a possessive or an errand.
-NEEDS_OWNER = frozenset("父母 老人 母亲 父亲 妈妈 爱人 小孩子 先生 老爸".split())
+NEEDS_OWNER = frozenset("父母 老人 母亲 父亲 妈妈 爱人 小孩子 先生 老爸 爸爸 父母亲".split())
 # A parent word in a sentence about her child is the writer herself (女儿……和妈妈讨论).
 PARENT_WORDS = frozenset("妈妈 爸爸 妈 母亲 父亲".split())
 OWN_CUES = frozenset("我 我的 我家 我们 自己 她 他 她的 他的 给 带 带着 陪 和 跟 家里 送 送给 买给 连".split())
@@ -114,11 +115,29 @@ PRONOUNS = frozenset("她 他 她的 他的".split())  # the customer in a note,
 # A family word in a general statement is anyone's: 容易给孩子造成阴影, 大人在给小孩讲的同时,
 # 朗读给孩子听的书, 给孩子朗读的好处 (a reader who reads to her own child says so: 我每天给宝宝讲).
 GENERIC_BEFORE = frozenset("容易 大人 应该 家长 父母 教育 为 可以 考虑 教 如何 与 不能 有关".split())
-GENERIC_AFTER = ("的书", "书目", "的好处", "的同时", "的读物", "的故事", "听的", "看的", "的工作", "的话")
+GENERIC_AFTER = ("的书", "书目", "的好处", "的同时", "的读物", "的故事", "听的", "看的", "的工作", "的话", "的父母", "的家长")
 FIRST_PERSON = frozenset("我 我的 我家 我们 自己".split())
+# Strong signs that a family word is the customer's own (issue 12): a first-person possessive
+# right before it (我儿子, 我家宝宝, 我两岁的女儿), an age (女儿2岁半, 六岁的儿子) or an errand
+# (给儿子买, 带孩子). A bare subject (孩子很喜欢) or a first person further off (我想孩子的
+# 教育) is weak: in a short note it is hers, in a long text it counts only beside a strong one.
+MY = frozenset("我 我的 我家 俺 俺家 偶家 咱家 自家 我们家 本人".split())
+ERRANDS = frozenset("给 带 带着 陪 陪着 帮 替 送给 买给 送 为 留给".split())
+MODALS = frozenset("要 应该 可以 能 不能 会 得 多 不妨 说".split())  # 要给孩子读: advice to anyone
+KIN = frozenset("儿子 女儿 闺女 老公 老婆 丈夫 婆婆 公公".split())  # no one's in general, unlike 孩子
+SKIPPABLE = frozenset("小 大 两个 亲爱的".split())  # between an owner and the word (我的小女儿)
+THEY = frozenset("他们 她们 人家 别人 他人 大家".split())
+PLAYS_PARENT = frozenset("作为 做 当 做好 当好 成为".split())  # 作为一个母亲, 做父母的: the writer is one
+QUOTE_OPEN = ("“", "「", '"', "‘")
+AGE_BEFORE = re.compile(r"(?:\d+|[一二两三四五六七八九十]+)(?:周岁|岁|个月)[半多]?(?:了)?的?(?:小)?$")
+AGE_AFTER = re.compile(
+    r"^(?:已经|已|现在|今年|才|刚|刚刚|都|快|马上)?(?:(?:\d+|[一二两三四五六七八九十]+)多?(?:周岁|岁|个月)"
+    r"|[一二三四五六]年级|上(?:小学|初中|高中|幼儿园|学前班))"
+)  # 女儿2岁半, 小孩已十多岁, 小孩二年级, 儿子上幼儿园
+SHORT_TEXT = 80  # characters: associate notes are shorter (the labelled ones at most 56)
 # Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
 LEADS = frozenset("反正 而且 结果 现在 后来 不但 因为 所以 连 可 就 还 也 都 本来 其实".split())
-CONDITIONAL = frozenset("如果 假如 要是 若是 万一 的话".split())  # 如果说儿子……: no fact about her
+CONDITIONAL = frozenset("如果 如果说 假如 要是 若是 万一 的话".split())  # 如果说儿子……: no fact about her
 RELATIVES_AFTER = tuple("的亲戚 的朋友 的同事 的邻居 的同学 的家长".split())  # 宝宝的亲戚: someone else's
 # An occasion the rest of its clause rates a place or a thing for is what it suits, not
 # hers (出差住在这里是很不错的选择, 出差带着方便, 旅游商务皆可考虑, 度假好地方).
@@ -135,18 +154,20 @@ OCCASION_CUES = frozenset(
     "经常 一直 平时 再 下次 上次 下周 上周 明天 周末 前 这几天 常 想要 打算 住 在 一次 正好 为了 结束".split()
 )
 PEOPLE = frozenset(
-    "小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年 人员 商务人员 朋友 人们 商务人".split()
+    "小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年 人员 商务人员 朋友 人们 商务人 "
+    "员工 女员工 男员工 工作人员 服务生 前台 保安".split()
 )
 SENTENCE_BREAK = set("。！？；!?;.\n\r")
 NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
 # A garment word inside another thing: 羽绒被子 is bedding, 红帽子系统 software, 鞋撑 (a typo
 # for 携程 in a hotel review) no shoe.
-NOT_A_GARMENT = ("被", "系统", "软件", "公司", "撑", "拔", "枕")
+NOT_A_GARMENT = ("被", "系统", "软件", "公司", "撑", "拔", "枕", "盒", "柜", "架", "刷", "油")
 NOT_AN_OCCASION = tuple(
     "设施 中心 手册 旺季 淡季 房 场所 器材 用品 人员 的朋友 人群 城市 热点 的迅速 发展 宾馆 酒店 景点 胜地 "
     "的选择 的地方 的好地方 书 重量 的人 公司 会议 团队 规划 部门 目的地 充电器 之道 场 大饭店 饭店 山庄 后 "
-    "停车 的冲动 的想法".split()
+    "停车 的冲动 的想法 小贴士 攻略 指南".split()
 )
+PERSONAL_OCCASIONS = {"运动"}  # outside a clothes note, a sport is hers only with her in the clause
 NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
 PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
@@ -164,6 +185,7 @@ class Context:
     not_hers_before: bool = False  # the sentence named a hotel's towels (毛巾，浴巾……黄色的那种)
     conditional_before: bool = False  # 如果说儿子……，那女儿……: the sentence is a hypothetical
     child_before: bool = False  # the sentence named a child of hers before (女儿……和妈妈讨论)
+    child_earlier: bool = False  # ... or the text did, anywhere before the clause
 
 
 @dataclass(frozen=True)
@@ -274,14 +296,16 @@ class NoteTagger:
         toks = self.tokens(norm)
         kinds = [self._kind(w) for w, _s, _e in toks]
         tags: list[Tag] = []
+        weak: set[tuple[int, int]] = set()
+        sizes = self._sizes(norm, text, toks)
         returning = any(k[0] == "cue_return" and not self._negated(toks, i) for i, k in enumerate(kinds))
         apparel = any(
             w in APPAREL_CUES
             or w.startswith("穿")
-            or "码" in w  # 一码, 大一码
+            or ("码" in w and not any(x in w for x in NOT_SIZES))  # 一码, 大一码; not 数码产品
             or (k[0] in ("category", "part") and k[1] not in ACCESSORIES)
             for (w, _s, _e), k in zip(toks, kinds, strict=True)
-        ) or bool(SIZE_RE.search(norm) and ("码" in norm or "号" in norm))
+        ) or any(t.surface[-1:] in ("码", "号") for t in sizes)  # 38码, 穿38号; not 27号没房了
         other_at = next((e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k[0] == "companion"), None)
         for clause, before in self._in_sentences(toks):
             words = [toks[j][0] for j in before]
@@ -291,9 +315,14 @@ class NoteTagger:
                 not_hers_before=any(w in NOT_HERS for w in words),
                 conditional_before=any(w in CONDITIONAL for w in words),
                 child_before=any(kinds[j] == ("family", "有小孩") for j in before),
+                child_earlier=any(k == ("family", "有小孩") and toks[j][2] <= clause[0][1] for j, k in enumerate(kinds)),
             )
-            tags.extend(self._clause_tags(clause, text, returning, apparel, ctx))
-        tags.extend(self._sizes(norm, text, toks))
+            tags.extend(self._clause_tags(clause, text, returning, apparel, ctx, weak))
+        if len(text) > SHORT_TEXT:
+            strong = {t.key for t in tags if t.type == "family" and (t.start, t.end) not in weak}
+            tags = [t for t in tags if t.type != "family" or (t.start, t.end) not in weak or t.key in strong]
+        tags = [t for t in tags if not _in_title(text, t.start)]
+        tags.extend(sizes)
         if masked:
             tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
@@ -348,6 +377,7 @@ class NoteTagger:
         returning: bool,
         apparel: bool = True,
         ctx: Context = Context(),
+        weak: set[tuple[int, int]] | None = None,
     ) -> list[Tag]:
         """A clause's tags. Cues scope the rest of the clause: 喜欢/不要 make what follows a
         preference/dislike, 不要/就算了 after a thing refuse it (黑色的不要); a hedge (担心,
@@ -356,6 +386,7 @@ class NoteTagger:
         anywhere in the clause is an allergy. Fit without a body part needs a garment or
         trying on somewhere in the note (房间太大 is no fit)."""
         out: list[Tag] = []
+        weak = set() if weak is None else weak
         cues: set[str] = set()
         kinds = [self._kind(w) for w, _s, _e in clause]
         allergic = any(k == "cue_allergy" for k, _c in kinds)
@@ -420,9 +451,20 @@ class NoteTagger:
                 if (kind == "colour" and not_hers) or worn:
                     continue  # the hotel's towels; 穿白色礼服的小姐: not hers
                 if kind == "category" and (
-                    words[0] in PLACES or any(w in ("没有", "没送", "没") for w in words[max(0, i - 3) : i])
+                    words[0] in PLACES
+                    or any(w in ("没有", "没送", "没", "不含", "不送", "不提供", "含") for w in words[max(0, i - 3) : i])
                 ):
-                    continue  # 房间只配二件羽绒服, 没送包包: not hers
+                    continue  # 房间只配二件羽绒服, 没送包包, 不含羽绒服: not hers
+                if kind == "category" and not apparel and "pair" in cues and canon == "包":
+                    continue  # 最好能配个包包: a laptop's bag
+                if (
+                    kind == "category"
+                    and len(text) > SHORT_TEXT
+                    and ctx.child_earlier
+                    and any(w in ("他", "她", "他的", "她的") for w in words)
+                    and not any(w in FIRST_PERSON for w in words)
+                ):
+                    continue  # 儿子……给他洗完澡穿裤子: her child's clothes in a long review
                 if kind == "colour" and not (apparel or cues) and self._names_item(clause, i, text):
                     add(kind, canon)  # 白色的包包: the colour of her bag, in a note not about clothes
                     continue
@@ -453,7 +495,8 @@ class NoteTagger:
                     continue  # 毛巾……破洞: the hotel's towel
                 if kind in ("family", "occasion") and conditional:
                     continue  # 如果说儿子……: a hypothetical
-                if kind == "family" and word in AMBIGUOUS_FAMILY and not self._own(clause, i, text, ctx):
+                strength = self._own(clause, i, text, ctx) if kind == "family" else 2
+                if not strength:
                     continue
                 if kind == "family" and text[e:].startswith(RELATIVES_AFTER):
                     continue  # 新得了宝宝的亲戚: a relative's baby
@@ -465,6 +508,8 @@ class NoteTagger:
                     continue  # 怀孕前: not pregnant now
                 if kind == "occasion" and self._of_others(clause, i, text):
                     continue  # 来天津出差旅游的朋友, 很少出差的商务人员: other people's trips
+                if kind == "occasion" and any(w in ("建议", "推荐", "那些", "有些人", "别人") for w in words[:i]):
+                    continue  # 建议一个人出差可以去住, 那些来旅游的: advice, other people
                 if kind == "occasion" and (ctx.others_before or any(w.startswith(SUITABILITY) for w in words[i + 1 :])):
                     continue  # 同事们都说：出差就住如家; 出差住这里是不错的选择
                 if kind == "occasion" and canon in NEEDS_CLOTHES and not apparel:
@@ -475,6 +520,12 @@ class NoteTagger:
                     and not (i > 0 and clause[i - 1][0] == "的" and any(w in FIRST_PERSON for w in words[:i]))
                 ):
                     continue  # 适合出差, 适合小孩的书, 小时候爸妈: what it suits, not who she is now
+                if kind == "occasion" and not apparel and canon in PERSONAL_OCCASIONS and not any(
+                    w in FIRST_PERSON or w in PERSON_SELF for w in words
+                ):
+                    continue  # 沿国道缓慢运动, 通过运动和改变饮食: nobody's sport
+                if kind == "family" and canon == "孕期" and any(w in ("时", "的时候", "那时") for w in words[i + 1 :]):
+                    continue  # 我怀孕生儿子时看的: a past pregnancy
                 if kind == "occasion" and not apparel and not any(w in OCCASION_CUES for w in words):
                     continue  # 旅游商务皆可考虑, 旅游规划师: nothing says she is on one
                 if kind == "occasion" and (hedged or other or text[e:].startswith(NOT_AN_OCCASION)):
@@ -487,6 +538,8 @@ class NoteTagger:
                     add("return_reason" if returning else "quality", canon)
                 else:
                     add(kind, canon)
+                    if strength < 2:
+                        weak.add((s, e))
             elif kind == "adj":
                 if hedged or self._negated(clause, i) or (i > 0 and clause[i - 1][0] in ACTION_BEFORE):
                     continue
@@ -537,39 +590,76 @@ class NoteTagger:
             out.extend(Tag("dislike", c, s, e, sf) for i, _k, c, s, e, sf in plain if i < refused_at)
         return out
 
-    def _own(self, clause: list[tuple[str, int, int]], i: int, text: str, ctx: Context = Context()) -> bool:
-        """Whether an ambiguous family word names the customer's own: a possessive or an
-        errand before it in the clause (我的孩子, 给妈妈买, 带孩子), or an age after it; 她的
-        is someone else's once someone else was named before (同事……她女儿)."""
-        word = clause[i][0]
+    def _own(self, clause: list[tuple[str, int, int]], i: int, text: str, ctx: Context = Context()) -> int:
+        """How surely a family word names the customer's own: 2 (a possessive right before it,
+        an age, an errand: 我的孩子, 女儿2岁, 给妈妈买), 1 (the clause's subject, a first person
+        further off: weak, see ``SHORT_TEXT``) or 0 (someone else's or anyone's: 大卫的妈妈,
+        教育孩子, 同事……她女儿, “妈妈，……” called out to the writer)."""
+        word, s, e = clause[i]
+        canon = self._kind(word)[1]
         before = [w for w, _s, _e in clause[max(0, i - 4) : i]]
+        ambiguous = word in AMBIGUOUS_FAMILY or canon == "孕期"
+        if text[s - 1 : s] in QUOTE_OPEN or (before and before[-1] in QUOTE_OPEN):
+            return 0  # “妈妈，水泥搅拌车！”: a child calling out to the writer
+        if any(w in THEY for w in before) or (before and (before[-1] in PLAYS_PARENT or before[-2:-1] == ["作为"])):
+            return 0  # 他们心中儿子, 作为一个母亲, 做父母的: others', or the writer as a parent
+        if text[e:].startswith(("的人", "们")):
+            return 0  # 为人父母的人, 孩子们: people in general
+        owned = [w for w in before if w not in SKIPPABLE]
+        if owned and owned[-1] == "自己" and any(self._kind(w)[0] == "companion" for w, _s, _e in clause[:i]):
+            return 0  # 作者……讲了自己小孩子: the author's own
+        if owned and owned[-1] == "的":
+            # 我的孩子, 她的女儿 are hers; 大卫的妈妈, 书中的母亲, 哈桑的儿子, 可爱的女儿 are not
+            owner = owned[-2] if len(owned) > 1 else ""
+            if owner in MY or owner == "顾客" or (owner == "她" and len(text) <= SHORT_TEXT and not ctx.others_earlier):
+                return 2
+            return 2 if AGE_BEFORE.search(text[max(0, s - 8) : s]) else 0
+        if AGE_BEFORE.search(text[max(0, s - 8) : s]) or AGE_AFTER.match(text[e : e + 8]):
+            return 2  # 两岁的儿子, 宝宝一岁两个月, 孩子现在1岁半
+        if owned and owned[-1] in MY:
+            return 2  # 我儿子, 我家宝宝, 我可爱的女儿
+        if len(owned) > 1 and owned[-1] in ("和", "跟", "陪", "陪着", "带着", "给") and owned[-2] in MY:
+            return 2  # 我和宝宝, 我陪儿子
+        if owned and owned[-1] in ("她", "她的", "顾客", "顾客的", "客人") and not ctx.others_earlier:
+            # a note about her: 她老公, 顾客的女儿; in a long first-person text 她 is someone else
+            return 2 if owned[-1].startswith(("顾客", "客人")) or len(text) <= SHORT_TEXT else 0
+        if before and before[-1] in ("个", "一个", "位", "一位"):
+            return 0  # 生了一个女儿 in a story, 找个好老公: anyone's
+        if word in KIN:
+            if ctx.others_before or (ctx.others_earlier and any(w in PRONOUNS for w in before)):
+                return 0  # 同事……她女儿: the colleague's
+            if before and before[-1] in ERRANDS:
+                return 2  # 要给儿子买 is an errand of hers, not advice
+            return 1 if ctx.others_earlier else 2  # 女儿 and 老公 are nobody's in general
+        if not ambiguous:
+            return 2  # 初为父母, 两个孩子: no one else's by their nature
         if all(w in LEADS for w in before):
             # the clause's subject: in a note about her, her family (孩子三岁, 老公在旁边等); a
             # clause of that word alone is someone calling out (他说，妈妈，……)
-            return len(clause) > 1 and word not in NEEDS_OWNER and not ctx.others_earlier
+            return int(len(clause) > 1 and word not in NEEDS_OWNER and not ctx.others_earlier)
         if before[-1] in ("说", "叫", "喊") or before[-2:] == ["要", "给"]:
-            return False  # 她说妈妈给我买: she is the mother; 要给孩子读: advice to anyone
-        if before[-1] in ("好", "个", "好的"):
-            return False  # 找个好老公: anyone's
-        if before and before[-1] == "的" and len(before) > 1 and before[-2] not in OWN_CUES:
-            return False  # 大卫的妈妈, 书中的母亲
+            return 0  # 她说妈妈给我买: she is the mother; 要给孩子读: advice to anyone
+        if before[-1] in ("好", "好的"):
+            return 0  # 找个好老公: anyone's
         mine = any(w in FIRST_PERSON for w in before)
         if not mine and (
-            any(w in GENERIC_BEFORE for w in before) or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
+            any(w in GENERIC_BEFORE for w, _s, _e in clause[:i]) or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
         ):
-            return False  # a general statement about anyone's children
+            return 0  # a general statement about anyone's children
         earlier = [w for w, _s, _e in clause[:i]]
         if not mine and ctx.others_earlier and any(w in PRONOUNS for w in earlier):
-            return False  # 同事……她常会买些书给孩子: once someone else is named, 她 may be that person
+            return 0  # 同事……她常会买些书给孩子: once someone else is named, 她 may be that person
         if not mine and ctx.others_before:
-            return False  # 几个同事托我买……特别是送给父母: their parents
+            return 0  # 几个同事托我买……特别是送给父母: their parents
+        if before[-1] in ERRANDS and (len(before) < 2 or before[-2] not in MODALS):
+            return 2  # 给妈妈买, 带孩子来, 陪孩子
         owners = [w for w in before if w in OWN_CUES]
         if owners:
-            return not (ctx.others_earlier and all(w in PRONOUNS for w in owners))
-        after = text[clause[i][2] : clause[i][2] + 6]
+            return 0 if ctx.others_earlier and all(w in PRONOUNS for w in owners) else 1
+        after = text[e : e + 6]
         if after.startswith(("的妈", "的爸", "他妈", "她妈", "他爸", "她爸")):
-            return True  # 两个孩子的妈: she is the mother
-        return bool(re.search(r"\d+岁|[一二两三四五六七八九十]+岁", after))
+            return 2  # 两个孩子的妈: she is the mother
+        return 0
 
     @staticmethod
     def _rest(text: str, clause: list[tuple[str, int, int]], i: int) -> list[str]:
@@ -587,8 +677,11 @@ class NoteTagger:
 
     def _worn_by_someone(self, clause: list[tuple[str, int, int]], i: int) -> bool:
         """穿白色礼服的小姐: a colour or garment that a person named after it wears."""
-        rest = [w for w, _s, _e in clause[i + 1 : i + 5]]
-        return any(rest[j] == "的" and rest[j + 1] in PEOPLE for j in range(len(rest) - 1))
+        rest = [w for w, _s, _e in clause[i + 1 : i + 6]]
+        return any(
+            rest[j] == "的" and (rest[j + 1] in PEOPLE or "".join(rest[j + 1 : j + 3]) in PEOPLE)  # 女 + 员工
+            for j in range(len(rest) - 1)
+        )
 
     def _names_item(self, clause: list[tuple[str, int, int]], i: int, text: str) -> bool:
         """A colour right before an item (白色的包包, 黑色背包): that item's colour."""
@@ -615,7 +708,11 @@ class NoteTagger:
             "款式",
         ):
             return True
-        return nxt == "的" and apparel
+        if nxt != "的" or not apparel:
+            return False
+        after = clause[i + 2][0] if i + 2 < len(clause) else ""
+        # 红的那件, 黑的不要 name a colour; 涉黄的片段, 林红的性关系 are other words with a noun after
+        return not (len(after) > 1 and not self._kind(after)[0] and not after.startswith(("那", "这")))
 
     def _sizes(self, norm: str, text: str, toks: list[tuple[str, int, int]]) -> list[Tag]:
         out = []
@@ -714,3 +811,9 @@ def fit_idf(tagger: NoteTagger, notes: Iterable[str]) -> dict[str, Any]:
     vec.fit(docs)
     idf = {k: round(float(vec.idf_[i]), 4) for k, i in sorted(vec.vocabulary_.items())}
     return {"documents": len(docs), "idf": idf}
+
+
+def _in_title(text: str, at: int) -> bool:
+    """Inside a title (《我的妈妈是精灵》): the book's words, not the customer's."""
+    opened = text.rfind("《", 0, at)
+    return opened >= 0 and text.find("》", opened, at) < 0
