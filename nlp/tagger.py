@@ -89,7 +89,7 @@ ACTION_BEFORE = {
 SIZE_RE = re.compile(
     r"(?:(?<![A-Za-z0-9&*])|(?<=size))(XXXL|XXL|[2-5]XL|XL|XS|S|M|L)(?![A-Za-z0-9*型层楼栋座区线])(码|号)?"
     r"|(?<![\d月.])(2[2-9]|3\d|4[0-6])(码|号)"
-    r"|(均码|加大码|大码)",
+    r"|(均码|加大码|大码)(?!头)",
     re.IGNORECASE,
 )
 # A size needs a size cue: its own 码, or trying on, wearing or a garment near it, never a
@@ -97,7 +97,7 @@ SIZE_RE = re.compile(
 SIZE_CUES = ("穿", "试穿", "码", "尺码", "size")
 SHOE_NUMBER_CUES = ("穿", "鞋", "拿", "试", "换", "要", "尺", "码")
 # Words (whole tokens, so 尝试 and 试用 do not count) that put a note about clothes on the body.
-NOT_SIZES = ("数码", "号码", "密码", "编码", "代码", "起码", "条码", "价码", "码头", "页码", "砝码")
+NOT_SIZES = ("两码事", "数码", "号码", "密码", "编码", "代码", "起码", "条码", "价码", "码头", "页码", "砝码")
 APPAREL_CUES = frozenset("穿 穿着 穿了 试穿 码 尺码 上身 版型 身材".split())
 ACCESSORIES = frozenset("包 腰带 围巾 丝巾 帽子".split())  # a bag's size is no fit of hers
 # Family words that name the customer's own family only with a cue (我的孩子, 给妈妈买, 带孩子,
@@ -115,7 +115,22 @@ PRONOUNS = frozenset("她 他 她的 他的".split())  # the customer in a note,
 # A family word in a general statement is anyone's: 容易给孩子造成阴影, 大人在给小孩讲的同时,
 # 朗读给孩子听的书, 给孩子朗读的好处 (a reader who reads to her own child says so: 我每天给宝宝讲).
 GENERIC_BEFORE = frozenset("容易 大人 应该 家长 父母 教育 为 可以 考虑 教 如何 与 不能 有关".split())
-GENERIC_AFTER = ("的书", "书目", "的好处", "的同时", "的读物", "的故事", "听的", "看的", "的工作", "的话", "的父母", "的家长")
+GENERIC_AFTER = (
+    "的爱",
+    "之间",
+    "的书",
+    "书目",
+    "的好处",
+    "的同时",
+    "的读物",
+    "的故事",
+    "听的",
+    "看的",
+    "的工作",
+    "的话",
+    "的父母",
+    "的家长",
+)
 FIRST_PERSON = frozenset("我 我的 我家 我们 自己".split())
 # Strong signs that a family word is the customer's own (issue 12): a first-person possessive
 # right before it (我儿子, 我家宝宝, 我两岁的女儿), an age (女儿2岁半, 六岁的儿子) or an errand
@@ -126,6 +141,8 @@ ERRANDS = frozenset("给 带 带着 陪 陪着 帮 替 送给 买给 送 为 留
 MODALS = frozenset("要 应该 可以 能 不能 会 得 多 不妨 说".split())  # 要给孩子读: advice to anyone
 KIN = frozenset("儿子 女儿 闺女 老公 老婆 丈夫 婆婆 公公".split())  # no one's in general, unlike 孩子
 SKIPPABLE = frozenset("小 大 两个 亲爱的".split())  # between an owner and the word (我的小女儿)
+PARENTHOOD = frozenset("初为父母 为人父母 当父母 做父母".split())  # 我们做父母的 is hers; 做父母要…… anyone's
+EVERY = frozenset("每个 每一个 所有 所有的 很多 许多 一些 有的".split())  # 每个孩子: children in general
 THEY = frozenset("他们 她们 人家 别人 他人 大家".split())
 PLAYS_PARENT = frozenset("作为 做 当 做好 当好 成为".split())  # 作为一个母亲, 做父母的: the writer is one
 QUOTE_OPEN = ("“", "「", '"', "‘")
@@ -137,7 +154,7 @@ AGE_AFTER = re.compile(
 SHORT_TEXT = 80  # characters: associate notes are shorter (the labelled ones at most 56)
 # Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
 LEADS = frozenset("反正 而且 结果 现在 后来 不但 因为 所以 连 可 就 还 也 都 本来 其实".split())
-CONDITIONAL = frozenset("如果 如果说 假如 要是 若是 万一 的话".split())  # 如果说儿子……: no fact about her
+CONDITIONAL = frozenset("如果 如果说 假如 要是 若是 万一 的话 以后".split())  # 如果说儿子……: no fact about her
 RELATIVES_AFTER = tuple("的亲戚 的朋友 的同事 的邻居 的同学 的家长".split())  # 宝宝的亲戚: someone else's
 # An occasion the rest of its clause rates a place or a thing for is what it suits, not
 # hers (出差住在这里是很不错的选择, 出差带着方便, 旅游商务皆可考虑, 度假好地方).
@@ -146,7 +163,7 @@ SUITABILITY = ("选择", "之选", "首选", "方便", "皆可", "好地方", "�
 # clothes (毛巾很旧还有破洞, 黄色的那种 of the towels, 人物有点变形 in a game).
 NOT_HERS = frozenset("毛巾 浴巾 白毛巾 床单 被子 枕头 窗帘 地毯 人物 门 木门 沙发 床垫 床 牙刷 螺丝".split())
 # A clause about the room (房间只配二件羽绒服, 房内连鞋拔也没有): what it names is the hotel's.
-PLACES = frozenset("房间 房内 酒店 宾馆 饭店 客房".split())
+PLACES = frozenset("房间 房内 酒店 宾馆 饭店 客房 浴室 卫生间 大堂".split())
 # An occasion in a review is hers with a sign that she is in it (来江门出差, 此次旅行, 出差时,
 # 因为出差需要, 我经常出差); in a note about clothes the note itself is that sign.
 OCCASION_CUES = frozenset(
@@ -155,7 +172,7 @@ OCCASION_CUES = frozenset(
 )
 PEOPLE = frozenset(
     "小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年 人员 商务人员 朋友 人们 商务人 "
-    "员工 女员工 男员工 工作人员 服务生 前台 保安".split()
+    "员工 女员工 男员工 工作人员 服务生 前台 保安 门童 女子 男子".split()
 )
 SENTENCE_BREAK = set("。！？；!?;.\n\r")
 NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
@@ -299,13 +316,16 @@ class NoteTagger:
         weak: set[tuple[int, int]] = set()
         sizes = self._sizes(norm, text, toks)
         returning = any(k[0] == "cue_return" and not self._negated(toks, i) for i, k in enumerate(kinds))
-        apparel = any(
-            w in APPAREL_CUES
-            or w.startswith("穿")
-            or ("码" in w and not any(x in w for x in NOT_SIZES))  # 一码, 大一码; not 数码产品
-            or (k[0] in ("category", "part") and k[1] not in ACCESSORIES)
-            for (w, _s, _e), k in zip(toks, kinds, strict=True)
-        ) or any(t.surface[-1:] in ("码", "号") for t in sizes)  # 38码, 穿38号; not 27号没房了
+        apparel = (
+            any(
+                w in APPAREL_CUES
+                or w.startswith("穿")
+                or ("码" in w and not any(x in w for x in NOT_SIZES))  # 一码, 大一码; not 数码产品
+                or (k[0] in ("category", "part") and k[1] not in ACCESSORIES)
+                for (w, _s, _e), k in zip(toks, kinds, strict=True)
+            )
+            or any(t.surface[-1:] in ("码", "号") for t in sizes)
+        )  # 38码, 穿38号; not 27号没房了
         other_at = next((e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k[0] == "companion"), None)
         for clause, before in self._in_sentences(toks):
             words = [toks[j][0] for j in before]
@@ -315,7 +335,9 @@ class NoteTagger:
                 not_hers_before=any(w in NOT_HERS for w in words),
                 conditional_before=any(w in CONDITIONAL for w in words),
                 child_before=any(kinds[j] == ("family", "有小孩") for j in before),
-                child_earlier=any(k == ("family", "有小孩") and toks[j][2] <= clause[0][1] for j, k in enumerate(kinds)),
+                child_earlier=any(
+                    k == ("family", "有小孩") and toks[j][2] <= clause[0][1] for j, k in enumerate(kinds)
+                ),
             )
             tags.extend(self._clause_tags(clause, text, returning, apparel, ctx, weak))
         if len(text) > SHORT_TEXT:
@@ -393,7 +415,7 @@ class NoteTagger:
         past = any(k == "past" for k, _c in kinds)
         hedged = unsaid = other = False
         words = [w for w, _s, _e in clause]
-        conditional = any(w in CONDITIONAL for w in words) or ctx.conditional_before
+        conditional = any(w in CONDITIONAL for w in words) or ctx.conditional_before or words[:2] == ["等", "我"]
         not_hers = any(w in NOT_HERS for w in words) or ctx.not_hers_before or (bool(words) and words[0] in PLACES)
         bought = any(w.startswith(("买", "拿", "换", "要")) for w, _s, _e in clause)
         refused_at: int | None = None
@@ -452,9 +474,17 @@ class NoteTagger:
                     continue  # the hotel's towels; 穿白色礼服的小姐: not hers
                 if kind == "category" and (
                     words[0] in PLACES
-                    or any(w in ("没有", "没送", "没", "不含", "不送", "不提供", "含") for w in words[max(0, i - 3) : i])
+                    or any(
+                        w in ("没有", "没送", "没", "不含", "不送", "不提供", "含") for w in words[max(0, i - 3) : i]
+                    )
                 ):
                     continue  # 房间只配二件羽绒服, 没送包包, 不含羽绒服: not hers
+                if (
+                    kind == "category"
+                    and not any(w in FIRST_PERSON for w in words)
+                    and any(w in PEOPLE for w in words[max(0, i - 8) : i])
+                ):
+                    continue  # 门童都带着……帽子, 巴黎街头女子裙子: what other people wear
                 if kind == "category" and not apparel and "pair" in cues and canon == "包":
                     continue  # 最好能配个包包: a laptop's bag
                 if (
@@ -508,6 +538,8 @@ class NoteTagger:
                     continue  # 怀孕前: not pregnant now
                 if kind == "occasion" and self._of_others(clause, i, text):
                     continue  # 来天津出差旅游的朋友, 很少出差的商务人员: other people's trips
+                if kind == "occasion" and not apparel and any(w in ("想", "想去", "希望", "梦想") for w in words[:i]):
+                    continue  # 我想去旅游 in a book review: a wish, not a trip
                 if kind == "occasion" and any(w in ("建议", "推荐", "那些", "有些人", "别人") for w in words[:i]):
                     continue  # 建议一个人出差可以去住, 那些来旅游的: advice, other people
                 if kind == "occasion" and (ctx.others_before or any(w.startswith(SUITABILITY) for w in words[i + 1 :])):
@@ -520,8 +552,11 @@ class NoteTagger:
                     and not (i > 0 and clause[i - 1][0] == "的" and any(w in FIRST_PERSON for w in words[:i]))
                 ):
                     continue  # 适合出差, 适合小孩的书, 小时候爸妈: what it suits, not who she is now
-                if kind == "occasion" and not apparel and canon in PERSONAL_OCCASIONS and not any(
-                    w in FIRST_PERSON or w in PERSON_SELF for w in words
+                if (
+                    kind == "occasion"
+                    and not apparel
+                    and canon in PERSONAL_OCCASIONS
+                    and not any(w in FIRST_PERSON or w in PERSON_SELF for w in words)
                 ):
                     continue  # 沿国道缓慢运动, 通过运动和改变饮食: nobody's sport
                 if kind == "family" and canon == "孕期" and any(w in ("时", "的时候", "那时") for w in words[i + 1 :]):
@@ -614,7 +649,11 @@ class NoteTagger:
             if owner in MY or owner == "顾客" or (owner == "她" and len(text) <= SHORT_TEXT and not ctx.others_earlier):
                 return 2
             return 2 if AGE_BEFORE.search(text[max(0, s - 8) : s]) else 0
-        if AGE_BEFORE.search(text[max(0, s - 8) : s]) or AGE_AFTER.match(text[e : e + 8]):
+        if any(w in EVERY for w in before):
+            return 0  # 每个孩子都有……: anyone's
+        if before and before[-1] in ("好", "好的", "个", "一个", "位", "一位"):
+            return 0  # 找个好老公, 生了一个女儿 in a story: anyone's
+        if canon == "有小孩" and (AGE_BEFORE.search(text[max(0, s - 8) : s]) or AGE_AFTER.match(text[e : e + 8])):
             return 2  # 两岁的儿子, 宝宝一岁两个月, 孩子现在1岁半
         if owned and owned[-1] in MY:
             return 2  # 我儿子, 我家宝宝, 我可爱的女儿
@@ -623,16 +662,16 @@ class NoteTagger:
         if owned and owned[-1] in ("她", "她的", "顾客", "顾客的", "客人") and not ctx.others_earlier:
             # a note about her: 她老公, 顾客的女儿; in a long first-person text 她 is someone else
             return 2 if owned[-1].startswith(("顾客", "客人")) or len(text) <= SHORT_TEXT else 0
-        if before and before[-1] in ("个", "一个", "位", "一位"):
-            return 0  # 生了一个女儿 in a story, 找个好老公: anyone's
         if word in KIN:
             if ctx.others_before or (ctx.others_earlier and any(w in PRONOUNS for w in before)):
                 return 0  # 同事……她女儿: the colleague's
             if before and before[-1] in ERRANDS:
                 return 2  # 要给儿子买 is an errand of hers, not advice
             return 1 if ctx.others_earlier else 2  # 女儿 and 老公 are nobody's in general
+        if canon == "有小孩" and word in PARENTHOOD:
+            return 2 if owned and owned[-1] in FIRST_PERSON else 1  # 做父母一定要……: anyone who is one
         if not ambiguous:
-            return 2  # 初为父母, 两个孩子: no one else's by their nature
+            return 2  # 两个孩子: no one else's by its nature
         if all(w in LEADS for w in before):
             # the clause's subject: in a note about her, her family (孩子三岁, 老公在旁边等); a
             # clause of that word alone is someone calling out (他说，妈妈，……)
@@ -643,7 +682,8 @@ class NoteTagger:
             return 0  # 找个好老公: anyone's
         mine = any(w in FIRST_PERSON for w in before)
         if not mine and (
-            any(w in GENERIC_BEFORE for w, _s, _e in clause[:i]) or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
+            any(w in GENERIC_BEFORE for w, _s, _e in clause[:i])
+            or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
         ):
             return 0  # a general statement about anyone's children
         earlier = [w for w, _s, _e in clause[:i]]
@@ -651,7 +691,9 @@ class NoteTagger:
             return 0  # 同事……她常会买些书给孩子: once someone else is named, 她 may be that person
         if not mine and ctx.others_before:
             return 0  # 几个同事托我买……特别是送给父母: their parents
-        if before[-1] in ERRANDS and (len(before) < 2 or before[-2] not in MODALS):
+        if before[-1] in ERRANDS and not any(w in MODALS for w in before):
+            if len(text) > SHORT_TEXT and any(w in ("他", "她", "他们", "她们") for w in earlier):
+                return 1  # 他……给孩子创造着: the author's errand, in a long text
             return 2  # 给妈妈买, 带孩子来, 陪孩子
         owners = [w for w in before if w in OWN_CUES]
         if owners:

