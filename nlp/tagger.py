@@ -321,7 +321,8 @@ class NoteTagger:
                 w in APPAREL_CUES
                 or w.startswith("穿")
                 or ("码" in w and not any(x in w for x in NOT_SIZES))  # 一码, 大一码; not 数码产品
-                or (k[0] in ("category", "part") and k[1] not in ACCESSORIES)
+                or (k[0] == "category" and k[1] not in ACCESSORIES)
+                or (k[0] == "part" and len(text) <= SHORT_TEXT)  # 腰有点紧; not 放大腿上 in a laptop review
                 for (w, _s, _e), k in zip(toks, kinds, strict=True)
             )
             or any(t.surface[-1:] in ("码", "号") for t in sizes)
