@@ -151,6 +151,7 @@ AGE_AFTER = re.compile(
     r"^(?:已经|已|现在|今年|才|刚|刚刚|都|快|马上)?(?:(?:\d+|[一二两三四五六七八九十]+)多?(?:周岁|岁|个月)"
     r"|[一二三四五六]年级|上(?:小学|初中|高中|幼儿园|学前班))"
 )  # 女儿2岁半, 小孩已十多岁, 小孩二年级, 儿子上幼儿园
+WEARS = ("穿", "买", "试", "换", "戴", "带")
 SHORT_TEXT = 80  # characters: associate notes are shorter (the labelled ones at most 56)
 # Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
 LEADS = frozenset("反正 而且 结果 现在 后来 不但 因为 所以 连 可 就 还 也 都 本来 其实".split())
@@ -172,7 +173,7 @@ OCCASION_CUES = frozenset(
 )
 PEOPLE = frozenset(
     "小姐 女孩 女生 姑娘 服务员 店员 模特 人 新娘 新郎 女士 先生 小青年 青年 人员 商务人员 朋友 人们 商务人 "
-    "员工 女员工 男员工 工作人员 服务生 前台 保安 门童 女子 男子".split()
+    "员工 女员工 男员工 工作人员 服务生 前台 保安 门童 女子 男子 新人 小伙子 女孩子 女巫".split()
 )
 SENTENCE_BREAK = set("。！？；!?;.\n\r")
 NOT_AN_ITEM = ("斑点", "污渍", "污垢", "的污渍", "的印子", "的水", "的血", "的教条", "珍珠")
@@ -184,7 +185,10 @@ NOT_AN_OCCASION = tuple(
     "的选择 的地方 的好地方 书 重量 的人 公司 会议 团队 规划 部门 目的地 充电器 之道 场 大饭店 饭店 山庄 后 "
     "停车 的冲动 的想法 小贴士 攻略 指南".split()
 )
-PERSONAL_OCCASIONS = {"运动"}  # outside a clothes note, a sport is hers only with her in the clause
+PERSONAL_OCCASIONS = {"运动"}
+SPORT_CUES = frozenset(
+    "热爱 喜欢 爱 去 做 参加 经常 每天 坚持 平时 爱好 多 常".split()
+)  # 热爱健身, 每天跑步  # outside a clothes note, a sport is hers only with her in the clause
 NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
 PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
@@ -203,6 +207,8 @@ class Context:
     conditional_before: bool = False  # 如果说儿子……，那女儿……: the sentence is a hypothetical
     child_before: bool = False  # the sentence named a child of hers before (女儿……和妈妈讨论)
     child_earlier: bool = False  # ... or the text did, anywhere before the clause
+    hers_in_sentence: bool = True  # the sentence names her or her purchase (我的书, 买的) somewhere
+    generic_before: bool = False  # the sentence spoke of parents in general before (家长……从小就陪孩子)
 
 
 @dataclass(frozen=True)
@@ -328,7 +334,7 @@ class NoteTagger:
             or any(t.surface[-1:] in ("码", "号") for t in sizes)
         )  # 38码, 穿38号; not 27号没房了
         other_at = next((e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k[0] == "companion"), None)
-        for clause, before in self._in_sentences(toks):
+        for clause, before, sentence in self._in_sentences(toks):
             words = [toks[j][0] for j in before]
             ctx = Context(
                 others_before=self._others_last([(toks[j][0], kinds[j][0]) for j in before]),
@@ -336,6 +342,8 @@ class NoteTagger:
                 not_hers_before=any(w in NOT_HERS for w in words),
                 conditional_before=any(w in CONDITIONAL for w in words),
                 child_before=any(kinds[j] == ("family", "有小孩") for j in before),
+                generic_before=any(toks[j][0] in ("家长", "家长们", "父母们", "做父母的") for j in before),
+                hers_in_sentence=any(toks[j][0] in FIRST_PERSON or toks[j][0].startswith("买") for j in sentence),
                 child_earlier=any(
                     k == ("family", "有小孩") and toks[j][2] <= clause[0][1] for j, k in enumerate(kinds)
                 ),
@@ -350,8 +358,10 @@ class NoteTagger:
             tags = [t for t in tags if not any(t.start < e and s < t.end for s, e in masked)]
         return self._weigh(_dedupe(tags))
 
-    def _in_sentences(self, toks: list[tuple[str, int, int]]) -> Iterable[tuple[list[tuple[str, int, int]], list[int]]]:
-        """Each clause with the indices of its sentence's tokens before it (a sentence ends at
+    def _in_sentences(
+        self, toks: list[tuple[str, int, int]]
+    ) -> Iterable[tuple[list[tuple[str, int, int]], list[int], list[int]]]:
+        """Each clause, the indices of its sentence's tokens before it and all of them (a sentence ends at
         。！？; a clause also at commas, colons and 但): who else the sentence is about reaches
         past a comma (同事们都说：出差就住如家)."""
         sentence: list[int] = []
@@ -360,7 +370,7 @@ class NoteTagger:
             if w in SENTENCE_BREAK or (w and all(c in SENTENCE_BREAK for c in w)):
                 for clause in self._clauses([toks[j] for j in sentence]):
                     start = clause[0][1]
-                    yield clause, [j for j in sentence if toks[j][2] <= start]
+                    yield clause, [j for j in sentence if toks[j][2] <= start], sentence
                 sentence = []
             else:
                 sentence.append(i)
@@ -483,9 +493,9 @@ class NoteTagger:
                 if (
                     kind == "category"
                     and not any(w in FIRST_PERSON for w in words)
-                    and any(w in PEOPLE for w in words[max(0, i - 8) : i])
+                    and any(w in PEOPLE or w.endswith("者") for w in words[max(0, i - 8) : i])
                 ):
-                    continue  # 门童都带着……帽子, 巴黎街头女子裙子: what other people wear
+                    continue  # 门童都带着……帽子, 巴黎街头女子裙子, 打扫卫生者晾晒裤子: what other people wear
                 if kind == "category" and not apparel and "pair" in cues and canon == "包":
                     continue  # 最好能配个包包: a laptop's bag
                 if (
@@ -499,6 +509,14 @@ class NoteTagger:
                 if kind == "colour" and not (apparel or cues) and self._names_item(clause, i, text):
                     add(kind, canon)  # 白色的包包: the colour of her bag, in a note not about clothes
                     continue
+                if (
+                    kind == "colour"
+                    and len(text) > SHORT_TEXT
+                    and not cues & {"like", "dislike"}
+                    and not any(w in FIRST_PERSON or w.startswith(WEARS) for w in words)
+                    and not (kind == "colour" and self._names_item(clause, i, text))
+                ):
+                    continue  # 扑面而来的黑色: no colour of hers in a long text
                 if kind == "colour" and not (apparel or cues & {"like", "dislike"}):
                     plain.append((i, kind, canon, s, e, surface))  # refused later (紫色不考虑), else no tag
                     continue  # a colour of clothes, in a note about clothes (not a laptop's)
@@ -522,6 +540,8 @@ class NoteTagger:
             elif kind in ("quality", "occasion", "family"):
                 if self._negated(clause, i) or (hedged and kind == "quality"):
                     continue
+                if kind == "quality" and not apparel and len(text) > SHORT_TEXT and not ctx.hers_in_sentence:
+                    continue  # 盈利严重缩水, 夸张、变形、荒诞, 有色差 of a towel: no defect of anything she bought
                 if kind == "quality" and not_hers:
                     continue  # 毛巾……破洞: the hotel's towel
                 if kind in ("family", "occasion") and conditional:
@@ -539,6 +559,21 @@ class NoteTagger:
                     continue  # 怀孕前: not pregnant now
                 if kind == "occasion" and self._of_others(clause, i, text):
                     continue  # 来天津出差旅游的朋友, 很少出差的商务人员: other people's trips
+                if (
+                    kind == "occasion"
+                    and not apparel
+                    and canon in PERSONAL_OCCASIONS
+                    and not any(w in SPORT_CUES for w in words[max(0, i - 3) : i])
+                ):
+                    continue  # 提高运动灵感, 思想解放运动, 游泳和健身的: no sport of hers
+                if kind == "occasion" and not apparel and text[e : e + 1] == "前":
+                    continue  # 过年前看了: a date, not an occasion
+                if (
+                    kind == "occasion"
+                    and not any(w in FIRST_PERSON for w in words[:i])
+                    and any(w in PEOPLE for w in words[max(0, i - 8) : i])
+                ):
+                    continue  # 3对新人在那里举行婚礼: other people's
                 if kind == "occasion" and not apparel and any(w in ("想", "想去", "希望", "梦想") for w in words[:i]):
                     continue  # 我想去旅游 in a book review: a wish, not a trip
                 if kind == "occasion" and any(w in ("建议", "推荐", "那些", "有些人", "别人") for w in words[:i]):
@@ -593,10 +628,10 @@ class NoteTagger:
                 part = next(
                     (j for j in range(i - 1, max(-1, i - 4), -1) if self._kind(clause[j][0])[0] == "part"), None
                 )
-                if part is not None:
+                if part is not None and (apparel or len(text) <= SHORT_TEXT):
                     pw, ps, _pe = clause[part]
                     add("fit", f"{self._kind(pw)[1]}偏{canon}", ps, e, text[ps:e])
-                elif not apparel or (i > 0 and clause[i - 1][0] in (*NOT_CLOTHES, "得")):
+                elif part is not None or not apparel or (i > 0 and clause[i - 1][0] in (*NOT_CLOTHES, "得")):
                     continue  # 光驱有点松, 房间小了点, 催得很紧: fit is about clothes in the note
                 elif (len(word) > 1 or canon in BARE_ADJ_OK) and not (word.endswith("一码") and bought):
                     add("fit", f"偏{canon}")  # 买了大一码 is a purchase, not a fit
@@ -639,7 +674,7 @@ class NoteTagger:
             return 0  # “妈妈，水泥搅拌车！”: a child calling out to the writer
         if any(w in THEY for w in before) or (before and (before[-1] in PLAYS_PARENT or before[-2:-1] == ["作为"])):
             return 0  # 他们心中儿子, 作为一个母亲, 做父母的: others', or the writer as a parent
-        if text[e:].startswith(("的人", "们")):
+        if text[e:].startswith(("的人", "们")) or (word in KIN and text[e : e + 1] in ("心", "家", "身")):
             return 0  # 为人父母的人, 孩子们: people in general
         owned = [w for w in before if w not in SKIPPABLE]
         if owned and owned[-1] == "自己" and any(self._kind(w)[0] == "companion" for w, _s, _e in clause[:i]):
@@ -663,6 +698,8 @@ class NoteTagger:
         if owned and owned[-1] in ("她", "她的", "顾客", "顾客的", "客人") and not ctx.others_earlier:
             # a note about her: 她老公, 顾客的女儿; in a long first-person text 她 is someone else
             return 2 if owned[-1].startswith(("顾客", "客人")) or len(text) <= SHORT_TEXT else 0
+        if word == "先生":
+            return 0  # 于丹先生, 接待我的先生, BABA先生: a title; 我先生, 我和先生, 她先生 were taken above
         if word in KIN:
             if ctx.others_before or (ctx.others_earlier and any(w in PRONOUNS for w in before)):
                 return 0  # 同事……她女儿: the colleague's
@@ -683,7 +720,8 @@ class NoteTagger:
             return 0  # 找个好老公: anyone's
         mine = any(w in FIRST_PERSON for w in before)
         if not mine and (
-            any(w in GENERIC_BEFORE for w, _s, _e in clause[:i])
+            ctx.generic_before
+            or any(w in GENERIC_BEFORE for w, _s, _e in clause[:i])
             or any(w in GENERIC_AFTER for w in self._rest(text, clause, i))
         ):
             return 0  # a general statement about anyone's children
