@@ -21,7 +21,7 @@ from pathlib import Path
 from nlp.tagger import NoteTagger
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELLED = [ROOT / "tests/data/reviews_dev.tsv", ROOT / "tests/data/reviews_holdout.tsv"]
+LABELLED = [ROOT / "tests/data/reviews_dev.tsv"]
 MAX_CHARS = 160
 
 

@@ -152,6 +152,7 @@ AGE_AFTER = re.compile(
     r"|[一二三四五六]年级|上(?:小学|初中|高中|幼儿园|学前班))"
 )  # 女儿2岁半, 小孩已十多岁, 小孩二年级, 儿子上幼儿园
 WEARS = ("穿", "买", "试", "换", "戴", "带")
+NOT_WEARING = ("穿越", "穿过", "穿插", "穿梭", "穿行", "穿透", "穿破", "穿针")
 SHORT_TEXT = 80  # characters: associate notes are shorter (the labelled ones at most 56)
 # Words that may lead a clause before its subject (反正孩子……, 不但宝宝不喜欢): still the subject.
 LEADS = frozenset("反正 而且 结果 现在 后来 不但 因为 所以 连 可 就 还 也 都 本来 其实".split())
@@ -325,7 +326,7 @@ class NoteTagger:
         apparel = (
             any(
                 w in APPAREL_CUES
-                or w.startswith("穿")
+                or (w.startswith("穿") and not w.startswith(NOT_WEARING))  # 穿着; not 穿越时空, 穿插
                 or ("码" in w and not any(x in w for x in NOT_SIZES))  # 一码, 大一码; not 数码产品
                 or (k[0] == "category" and k[1] not in ACCESSORIES)
                 or (k[0] == "part" and len(text) <= SHORT_TEXT)  # 腰有点紧; not 放大腿上 in a laptop review
