@@ -210,6 +210,7 @@ def test_precision_on_real_reviews_nobody_wrote_for_the_tagger(tagger: NoteTagge
         found = {t.key for t in tagger.tag(text) if t.type in ("size", "fit", "colour")}
         assert found <= expected, text
 
+
 def test_candidates_are_frequent_words_the_lexicon_does_not_know_with_an_example() -> None:
     from nlp.tagger import candidates
 
