@@ -58,3 +58,41 @@ def test_a_partition_taken_away_mid_batch_has_nothing_waiting() -> None:
         return waiting(consumer, TopicPartition("pos", 0), 10)
 
     assert asyncio.run(check()) == 0
+
+
+class FakeConsumer:
+    def __init__(self, assigned: list[TP], high: dict[TP, int | None], committed: dict[TP, int]) -> None:
+        self.assigned, self.high, self._committed_offset = assigned, high, committed
+
+    def assignment(self) -> list[TP]:
+        return self.assigned
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.high[tp]
+
+
+class FakeApp:
+    def __init__(self, consumer: FakeConsumer) -> None:
+        self.consumer = consumer
+        self.on_partitions_revoked = self
+
+    def connect(self, _handler: object) -> None:  # Faust's signal: revocations are not simulated here
+        pass
+
+
+def test_a_topic_with_nothing_fetched_yet_holds_its_partition_until_it_is_read_or_waited_for() -> None:
+    """After a start or a rebalance the log end of a topic is unknown until its first fetch:
+    its partition waits (visits for stock, customers for their replies), for a bounded time."""
+    from agents import batching
+
+    consumer = FakeConsumer([POS, MSG], {POS: 10, MSG: None}, {POS: 0, MSG: 0})
+    idle = batching.Idle(FakeApp(consumer), lambda topic: topic == "messaging")
+    assert idle.bounds({POS}) == {0: batching.EARLIEST}  # nothing fetched from messaging yet
+    consumer.high[MSG] = 5
+    idle.took(MSG, 2, day(3))
+    assert idle.bounds({POS}) == {0: day(3)}  # read up to day 3, more on the broker
+    idle.took(MSG, 4)  # the last record was dead-lettered: nothing waits any more
+    assert idle.bounds({POS}) == {}
+    consumer.high[MSG] = 9
+    idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
+    assert idle.bounds({POS}) == {}  # waited long enough: go on without it
