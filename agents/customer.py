@@ -91,7 +91,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     table = app.Table("customers", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
-    idle = Idle(app, lambda topic: topic in sources)  # a customer's topics are folded in event-time step
+    idle = Idle(app, lambda topic: topic in sources, unfetched_only=True)  # nothing fetched yet after a rebalance
 
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 

@@ -41,8 +41,12 @@ def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
     return Categories(lexicon)(name)
 
 
-PREV_HOURS = 48  # older levels kept per SKU variant: a visit read late is answered as of its time
-PREV_MAX = 4
+# Older levels kept per SKU variant (a versioned store's history retention): a visit read
+# late is answered with the stock of its moment. 48 hours and 4 levels were too short: after a
+# rebalance the store side ran days ahead of the visits, and the fault table's second worker got
+# other "popular" answers than the clean run (fewer units left in the levels it still knew).
+PREV_HOURS = 14 * 24
+PREV_MAX = 64
 
 
 def apply_stock(

@@ -96,3 +96,17 @@ def test_a_topic_with_nothing_fetched_yet_holds_its_partition_until_it_is_read_o
     consumer.high[MSG] = 9
     idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
     assert idle.bounds({POS}) == {}  # waited long enough: go on without it
+
+
+def test_a_topic_waited_for_in_vain_is_not_waited_for_again_until_it_delivers() -> None:
+    from agents import batching
+
+    consumer = FakeConsumer([POS, MSG], {POS: 10, MSG: 9}, {POS: 0, MSG: 0})
+    idle = batching.Idle(FakeApp(consumer), lambda topic: topic == "messaging")
+    idle.held_since[0] = 0.0  # waiting since long ago
+    assert idle.bounds({POS}) == {}
+    assert idle.bounds({POS}) == {}  # not a second wait of 10 s for the same topic
+    idle.took(MSG, 3, day(1))  # it delivered: it may be waited for again
+    assert idle.bounds({POS}) == {0: day(1)}
+    only_unfetched = batching.Idle(FakeApp(consumer), lambda topic: topic == "messaging", unfetched_only=True)
+    assert only_unfetched.bounds({POS}) == {}  # its log end is known: a fetch away, no wait

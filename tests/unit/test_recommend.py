@@ -186,3 +186,19 @@ def test_a_visit_is_answered_with_the_stock_of_its_own_moment_however_late_it_is
     assert between["SKU-1"]["on"] == {"M|黑色": 4}  # at the visit: four on the shelf
     assert recommend.as_of(state["stock"], "2026-11-20T01:00:00.000+00:00")["SKU-1"]["on"] == {}  # not yet counted
     assert recommend.as_of(state["stock"], t2)["SKU-1"]["on"] == {"M|黑色": 0}
+
+
+def test_a_visit_read_days_late_after_many_counts_still_gets_the_stock_of_its_moment() -> None:
+    """After a rebalance the store side ran days ahead of the visits; two days and four levels of
+    history answered those visits with the stock they could still see, not the stock they had."""
+
+    state = recommend.new_store("S-01")
+    count = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": "黑色"}
+    t0 = datetime(2026, 11, 20, 2, tzinfo=UTC)
+    for n in range(12):  # a count every 12 hours for six days: 12, 11, ..., 1 on the shelf
+        at = (t0 + timedelta(hours=12 * n)).isoformat(timespec="milliseconds")
+        recommend.fold_stock(
+            state, {**count, "on_hand": 12 - n}, "裤装", source="i:0", offset=n, at=at, event_id=f"c{n}"
+        )
+    visit = (t0 + timedelta(hours=13)).isoformat(timespec="milliseconds")  # after the second count
+    assert recommend.as_of(state["stock"], visit)["SKU-1"]["on"] == {"M|黑色": 11}
