@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -343,70 +343,3 @@ def waiting(consumer: Any, tp: Any, offset: int) -> int:
     except AssertionError:
         return 0
     return 0 if high is None else max(0, high - offset - 1)
-
-
-IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
-EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-class Idle:
-    """Kafka Streams' ``max.task.idle.ms`` for a keyed agent reading several co-partitioned
-    topics: a partition number whose topic has records on the broker (or a log end not known
-    yet: nothing fetched since the assignment) but none in this batch waits for it, bounded by
-    the event time last taken from that topic, for at most ``IDLE_MAX_SECONDS``, and not again
-    for that topic until it delivers something (waiting each batch slowed a backlog sevenfold).
-    ``unfetched_only`` waits only for log ends not known yet: for an agent whose sources are all
-    dense, a topic missing from one batch of a backlog is only a fetch away. Without it the
-    first fetch after a start or a rebalance decided the order: visits were answered from stock
-    not read yet and customers judged before their replies arrived."""
-
-    def __init__(self, app: Any, sources: Callable[[str], bool], *, unfetched_only: bool = False) -> None:
-        self.app = app
-        self.sources = sources
-        self.unfetched_only = unfetched_only  # wait only for a log end not known yet (a start, a rebalance)
-        self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) folded
-        self.held_since: dict[int, float] = {}  # partition number -> since when it waits
-        self.gave_up: set[Any] = set()  # waited for in vain: not again until it delivers something
-        app.on_partitions_revoked.connect(self._forget)
-
-    def took(self, tp: Any, offset: int, at: datetime | None = None) -> None:
-        """An event folded (``at``, its event time) or dead-lettered (no time): either way it
-        is no longer waiting, or a topic with a bad record would hold its partition each batch."""
-        self.gave_up.discard(tp)
-        prev = self.taken.get(tp)
-        newest = prev[1] if prev is not None else EARLIEST
-        if prev is not None and offset < prev[0]:
-            return
-        self.taken[tp] = (offset, at if at is not None and at > newest else newest)
-
-    def bounds(self, present: set[Any]) -> dict[int, datetime]:
-        """Per partition number, the event time its batch may not pass (``put_off``'s ``idle``)."""
-        out: dict[int, datetime] = {}
-        now = time.monotonic()
-        for tp in self.app.consumer.assignment():
-            if not self.sources(tp.topic) or tp in present or tp in self.gave_up:
-                continue
-            if tp in self.taken:
-                done = self.taken[tp][0]
-            else:
-                committed = faust_compat.committed_offset(self.app.consumer, tp)
-                done = -1 if committed is None else committed - 1
-            try:
-                high = self.app.consumer.highwater(tp)
-            except AssertionError:  # no longer assigned
-                continue
-            if high is not None and (self.unfetched_only or high - done - 1 <= 0):
-                continue  # caught up: it holds nothing back
-            if now - self.held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
-                self.gave_up.add(tp)  # waited long enough: go on without it, as Kafka Streams does
-                continue
-            bound = self.taken[tp][1] if tp in self.taken else EARLIEST
-            out[tp.partition] = min(out.get(tp.partition, bound), bound)
-        for p in set(self.held_since) - set(out):
-            del self.held_since[p]
-        return out
-
-    async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
-        for tp in revoked or ():
-            self.taken.pop(tp, None)
-            self.gave_up.discard(tp)

@@ -8,24 +8,27 @@ no global table. Stock is one state per store, written once per flush interval.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from agents.batching import EARLIEST, Batcher, Idle, put_off, result_topics, waiting
+from agents.batching import Batcher, put_off, result_topics, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
-from pipeline.infra import topics
+from pipeline.infra import faust_compat, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.notes import recommend
 from schemas.events import EventError
 
 log = logging.getLogger(__name__)
+IDLE_MAX_SECONDS = 10.0  # longest visits wait for stock counts fetched by nobody yet
+EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexicon: dict[str, tuple[str, str]]) -> None:
@@ -40,10 +43,30 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     table = app.Table("stores", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "store", dead)
 
-    idle = Idle(app, lambda topic: topic == inventory)  # visits wait for the stock counts before them
+    taken: dict[Any, datetime] = {}  # inventory partition -> event time of the last count folded
+    held_since: dict[int, float] = {}  # partition number -> since when its visits wait for stock
 
     def behind(tp: Any, offset: int) -> bool:
         return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0
+
+    def idle(present: set[Any]) -> dict[int, datetime]:
+        """Partitions whose stock counts wait on the broker with none in this batch: their
+        visits wait for them (at most ``IDLE_MAX_SECONDS``, as Kafka Streams' max.task.idle.ms),
+        so a visit read after a backlog is not answered from stock not read yet."""
+        out: dict[int, datetime] = {}
+        now = time.monotonic()
+        for tp in app.consumer.assignment():
+            if tp.topic != inventory or tp in present:
+                continue
+            committed = faust_compat.committed_offset(app.consumer, tp)
+            if waiting(app.consumer, tp, -1 if committed is None else committed - 1) <= 0:
+                continue
+            if now - held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
+                continue
+            out[tp.partition] = taken.get(tp, EARLIEST)
+        for p in set(held_since) - set(out):
+            del held_since[p]
+        return out
 
     def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any]) -> set[int]:
         """Visit requests ahead in event time of the stock counts still to read (put off)."""
@@ -61,7 +84,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             where.append(i)
         present = {batch[i].message.tp for i in decoded}
-        return {where[n] for n in put_off(coords, behind, settings.batch_max, idle.bounds(present))}
+        return {where[n] for n in put_off(coords, behind, settings.batch_max, idle(present))}
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
@@ -82,10 +105,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             if msg.topic == inventory:
                 if i not in decoded:
-                    idle.took(msg.tp, msg.offset)
                     continue  # dead-lettered above
                 ev, row = decoded[i]
-                idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
+                if not taken.get(msg.tp) or ev.envelope.occurred_at > taken[msg.tp]:
+                    taken[msg.tp] = ev.envelope.occurred_at
                 store_id = row["store_id"]
                 state = batcher.get(store_id) or recommend.new_store(store_id)
                 payload = ev.payload.model_dump()
@@ -116,6 +139,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
 
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process)
+
+    async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked or ():
+            taken.pop(tp, None)
+
+    app.on_partitions_revoked.connect(forget)
 
     app.agent(source, name="store", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
