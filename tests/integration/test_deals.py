@@ -339,7 +339,7 @@ def test_a_high_intent_push_reaches_the_reps_wecom_robot_with_the_talks_and_the_
     text = received[0]["body"]["markdown"]["content"]
     assert "高意向：绍兴市立医院 王主任（使用科室主任）打开了《全自动生化分析仪参数对比表》" in text
     assert "拜访：王主任关注检测速度和试剂成本" in text and "竞品报价：迈瑞 报价 ¥35,800.00" in text
-    day = now.astimezone(business_tz()).strftime("%Y%m%d")
+    day = (now - timedelta(minutes=30)).astimezone(business_tz()).strftime("%Y%m%d")  # the view's day
     delivered = db.query("SELECT alert_id, status FROM alert_deliveries FINAL").result_rows
     assert delivered == [(f"OP-7:intent:{day}", "delivered")]
 
