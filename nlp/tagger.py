@@ -187,9 +187,8 @@ NOT_AN_OCCASION = tuple(
     "停车 的冲动 的想法 小贴士 攻略 指南".split()
 )
 PERSONAL_OCCASIONS = {"运动"}
-SPORT_CUES = frozenset(
-    "热爱 喜欢 爱 去 做 参加 经常 每天 坚持 平时 爱好 多 常".split()
-)  # 热爱健身, 每天跑步  # outside a clothes note, a sport is hers only with her in the clause
+# Outside a clothes note a sport is hers only when she likes or does it (热爱健身, 每天跑步).
+SPORT_CUES = frozenset("热爱 喜欢 爱 去 做 参加 经常 每天 坚持 平时 爱好 多 常".split())
 NEEDS_CLOTHES = {"通勤"}  # 上班 is about clothes only in a note about clothes (上班穿), not 上班太晚
 NOT_CLOTHES = {"时间", "行程", "预算", "资金", "安排", "工期", "时间上", "手头"}  # 时间太紧: no fit
 PERSON_SELF = {"自己", "本人", "她自己", "他自己", "顾客", "客人"}
@@ -493,6 +492,7 @@ class NoteTagger:
                     continue  # 房间只配二件羽绒服, 没送包包, 不含羽绒服: not hers
                 if (
                     kind == "category"
+                    and (not apparel or len(text) > SHORT_TEXT)  # a clothes note has its companion rules
                     and not any(w in FIRST_PERSON for w in words)
                     and any(w in PEOPLE or w.endswith("者") for w in words[max(0, i - 8) : i])
                 ):
@@ -515,7 +515,7 @@ class NoteTagger:
                     and len(text) > SHORT_TEXT
                     and not cues & {"like", "dislike"}
                     and not any(w in FIRST_PERSON or w.startswith(WEARS) for w in words)
-                    and not (kind == "colour" and self._names_item(clause, i, text))
+                    and not self._names_item(clause, i, text)
                 ):
                     continue  # 扑面而来的黑色: no colour of hers in a long text
                 if kind == "colour" and not (apparel or cues & {"like", "dislike"}):
@@ -571,6 +571,7 @@ class NoteTagger:
                     continue  # 过年前看了: a date, not an occasion
                 if (
                     kind == "occasion"
+                    and not apparel  # 要参加朋友的婚礼，想买裙子 is hers
                     and not any(w in FIRST_PERSON for w in words[:i])
                     and any(w in PEOPLE for w in words[max(0, i - 8) : i])
                 ):

@@ -190,6 +190,8 @@ def test_titles_dates_other_peoples_weddings_and_figures_of_speech(tagger: NoteT
     assert keys(tagger, "我和先生都这么认为") == {"family:已婚"}
     assert keys(tagger, "过年前看了三部曲中的前两部") == set()
     assert keys(tagger, "大概有3对新人在那里举行婚礼") == set()
+    assert "occasion:出差" in keys(tagger, "一个人出差，要买衬衫")  # in a clothes note it is hers
+    assert "category:衬衫" in keys(tagger, "陪朋友来买衬衫，L码")
     assert keys(tagger, "我告诉他们是提高运动灵感对抗疲劳的") == set()
     assert "occasion:运动" in keys(tagger, "我虽然热爱健身运动，但养生书籍我也喜欢")
     assert keys(tagger, "奉出投各人所好的玲珑女儿心") == set()
