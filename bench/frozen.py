@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from nlp.evaluate import Scores
+from nlp.evaluate import Scores, review_row
 
 ROOT = Path(__file__).resolve().parent.parent
 REVIEWS = ROOT / "tests" / "data" / "reviews_dev.tsv"
@@ -66,8 +66,7 @@ def draws(path: Path = REVIEWS) -> list[Draw]:
                 cur = None  # another draw's header: its rows are not a frozen draw's
             continue
         if cur is not None and line.strip():
-            _rid, text, tags = line.split("\t")
-            cur.rows.append((text, set() if tags.strip() == "-" else set(tags.split())))
+            cur.rows.append(review_row(line))
     return out
 
 

@@ -58,13 +58,17 @@ def load_reviews(path: Path) -> list[tuple[str, set[str]]]:
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        parts = line.split("\t")
-        if len(parts) != 3:
-            raise ValueError(f"{path}:{n}: expected id<TAB>text<TAB>tags")
-        _rid, text, tags = parts
-        expected = set() if tags.strip() == "-" else set(tags.split())
-        out.append((text, expected))
+        try:
+            out.append(review_row(line))
+        except ValueError:
+            raise ValueError(f"{path}:{n}: expected id<TAB>text<TAB>tags") from None
     return out
+
+
+def review_row(line: str) -> tuple[str, set[str]]:
+    """One labelled review line: its text and expected tags ("-" = none)."""
+    _rid, text, tags = line.split("\t")
+    return text, set() if tags.strip() == "-" else set(tags.split())
 
 
 def evaluate(tagger: NoteTagger, items: Iterable[tuple[str, set[str]]]) -> Scores:

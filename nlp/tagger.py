@@ -334,6 +334,9 @@ class NoteTagger:
             or any(t.surface[-1:] in ("码", "号") for t in sizes)
         )  # 38码, 穿38号; not 27号没房了
         other_at = next((e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k[0] == "companion"), None)
+        first_child = next(
+            (e for (_w, _s, e), k in zip(toks, kinds, strict=True) if k == ("family", "有小孩")), len(text) + 1
+        )
         for clause, before, sentence in self._in_sentences(toks):
             words = [toks[j][0] for j in before]
             ctx = Context(
@@ -344,9 +347,7 @@ class NoteTagger:
                 child_before=any(kinds[j] == ("family", "有小孩") for j in before),
                 generic_before=any(toks[j][0] in ("家长", "家长们", "父母们", "做父母的") for j in before),
                 hers_in_sentence=any(toks[j][0] in FIRST_PERSON or toks[j][0].startswith("买") for j in sentence),
-                child_earlier=any(
-                    k == ("family", "有小孩") and toks[j][2] <= clause[0][1] for j, k in enumerate(kinds)
-                ),
+                child_earlier=first_child <= clause[0][1],
             )
             tags.extend(self._clause_tags(clause, text, returning, apparel, ctx, weak))
         if len(text) > SHORT_TEXT:
@@ -564,9 +565,12 @@ class NoteTagger:
                     kind == "occasion"
                     and not apparel
                     and canon in PERSONAL_OCCASIONS
-                    and not any(w in SPORT_CUES for w in words[max(0, i - 3) : i])
+                    and not (
+                        any(w in SPORT_CUES for w in words[max(0, i - 3) : i])
+                        and any(w in FIRST_PERSON or w in PERSON_SELF for w in words)
+                    )
                 ):
-                    continue  # 提高运动灵感, 思想解放运动, 游泳和健身的: no sport of hers
+                    continue  # 提高运动灵感, 思想解放运动, 通过运动和改变饮食: no sport she likes or does
                 if kind == "occasion" and not apparel and text[e : e + 1] == "前":
                     continue  # 过年前看了: a date, not an occasion
                 if (
@@ -590,13 +594,6 @@ class NoteTagger:
                     and not (i > 0 and clause[i - 1][0] == "的" and any(w in FIRST_PERSON for w in words[:i]))
                 ):
                     continue  # 适合出差, 适合小孩的书, 小时候爸妈: what it suits, not who she is now
-                if (
-                    kind == "occasion"
-                    and not apparel
-                    and canon in PERSONAL_OCCASIONS
-                    and not any(w in FIRST_PERSON or w in PERSON_SELF for w in words)
-                ):
-                    continue  # 沿国道缓慢运动, 通过运动和改变饮食: nobody's sport
                 if kind == "family" and canon == "孕期" and any(w in ("时", "的时候", "那时") for w in words[i + 1 :]):
                     continue  # 我怀孕生儿子时看的: a past pregnancy
                 if kind == "occasion" and not apparel and not any(w in OCCASION_CUES for w in words):
