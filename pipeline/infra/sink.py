@@ -40,6 +40,12 @@ from schemas.results import LINEAGE_COLUMNS, RESULT_TABLES, is_replay, rows_of
 log = logging.getLogger(__name__)
 
 
+# How long a stored replayed row is remembered, so that the row it repeats, read later from
+# another partition, is not stored again: longer than a sink lags one partition behind another.
+REPLAY_MEMORY_SECONDS = 900.0
+REPLAY_MEMORY_ROWS = 2_000_000  # hashes of ~100 bytes each: a bound on memory
+
+
 class RowError(ValueError):
     pass
 
@@ -86,6 +92,8 @@ class TableBuffer:
     types: list[str] = field(default_factory=list)  # ClickHouse type per column
     suspects: list[int] = field(default_factory=list)  # rows that may be stored already (a replay)
     dropped: int = 0  # rows found stored already, over the buffer's life
+    recent: dict[int, float] = field(default_factory=dict)  # replayed rows stored lately: hash -> when
+    _positions: list[int] = field(default_factory=list)  # of the compared columns
 
     def add(self, doc: dict[str, Any], topic: str, partition: int, offset: int, *, suspect: bool = False) -> None:
         doc = {**doc, "kafka_topic": topic, "kafka_partition": partition, "kafka_offset": offset}
@@ -104,7 +112,9 @@ class TableBuffer:
         self.ranges[(topic, partition)] = (min(lo, offset), max(hi, offset))
 
     def key(self, row: list[Any]) -> tuple[Any, ...]:
-        return tuple(_same(row[self.columns.index(c)]) for c in self.compared())
+        if not self._positions:
+            self._positions = [self.columns.index(c) for c in self.compared()]
+        return tuple(_same(row[i]) for i in self._positions)
 
     def compared(self) -> list[str]:
         """Identity and content: a repeat is the same row less its wall-clock stamps. (A version
@@ -112,9 +122,8 @@ class TableBuffer:
         can give the same count to other content, and that row must not be taken for a repeat.)"""
         return [*self.identity, *(c for c in self.columns if c not in self.identity and c not in UNCOMPARED)]
 
-    def _drop_stored(self, client: Any) -> None:
-        """Drop the suspect rows already in the table or earlier in this buffer (a worker's
-        replay repeats rows a killed predecessor sent, with new wall-clock stamps)."""
+    def _held(self, client: Any) -> set[tuple[Any, ...]]:
+        """Those of the suspect rows the table holds already."""
         where, params = [], {}
         for n, c in enumerate(self.identity):
             pos = self.columns.index(c)
@@ -123,27 +132,45 @@ class TableBuffer:
             col = f"`{c}`" if self.types[pos].endswith("String") or "String)" in self.types[pos] else f"toString(`{c}`)"
             where.append(f"{col} IN {{v{n}:Array(String)}}")
         cols = ", ".join(f"`{c}`" for c in self.compared())
-        held = {
+        return {
             tuple(_same(v) for v in r)
             for r in client.query(
                 f"SELECT {cols} FROM `{self.table}` WHERE {' AND '.join(where)}",  # noqa: S608  # our names, bound values
                 parameters=params,
             ).result_rows
         }
+
+    def _drop_stored(self, client: Any) -> None:
+        """Drop the rows stored already: a worker's replay repeats rows a killed predecessor
+        sent, with new wall-clock stamps. A suspect (replayed) row is looked up in the table.
+        The row it repeats may also come after it, unmarked, from another partition: in the
+        same batch it is dropped as a repeat of an earlier row, in a later one because the
+        replayed rows stored in the last ``REPLAY_MEMORY_SECONDS`` are remembered (by hash)."""
+        now = time.monotonic()
+        recent = self.recent
+        while recent and next(iter(recent.values())) < now - REPLAY_MEMORY_SECONDS:
+            del recent[next(iter(recent))]
+        while len(recent) > REPLAY_MEMORY_ROWS:
+            del recent[next(iter(recent))]
         suspect = set(self.suspects)
+        held = self._held(client) if suspect else set()
+        seen: set[tuple[Any, ...]] = set()
         keep = []
         for i, row in enumerate(self.rows):
             k = self.key(row)
-            if i in suspect and k in held:
+            h = hash(k)
+            if k in seen or h in recent or (i in suspect and k in held):
                 self.dropped += 1
                 continue
-            held.add(k)
+            seen.add(k)
             keep.append(row)
+            if i in suspect:
+                recent[h] = now
         self.rows = keep
 
     def flush(self, client: Any) -> int:
         try:
-            if self.suspects and self.identity:
+            if self.identity and (self.suspects or self.recent):
                 self._drop_stored(client)
             if not self.rows:
                 return 0

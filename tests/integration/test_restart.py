@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from pipeline.infra import kafka_admin, topics
@@ -103,8 +104,8 @@ def test_what_a_killed_worker_sent_before_writing_its_state_is_stored_once(
 
     def settled() -> bool:
         """The first worker has sent all it will and the sink stored it (none committed by the
-        worker). A replay read before the row it repeats is stored is not dropped (the sink
-        checks only rows marked as replays); that race is a known gap, not what this tests."""
+        worker): the kill is then certain to leave rows its successor sends again. (A replay
+        read before the row it repeats is tested on its own below.)"""
         seen.append(count(db, "SELECT count() FROM events"))
         idle = len(seen) > 2 and seen[-1] == seen[-3]
         return idle and kafka_admin.group_backlog(settings, settings.group_sink, tuple(RESULT_TABLES)) == 0
@@ -336,3 +337,61 @@ def test_a_sink_back_inside_its_own_flush_after_a_rebalance_does_not_delete_what
         sink._executor.shutdown(wait=True)
         client.close()
     assert during == 1 and flagged and after == 1
+
+
+def test_a_replayed_row_read_before_the_row_it_repeats_is_stored_once(settings: Settings, db: Any, sink: Any) -> None:
+    """A killed worker's row sits on one partition of a result topic; its successor's replay of
+    it, keyed by another batch, on another. When the sink reads the replay first (its partition
+    ahead of the other), the original came later unmarked and was stored again: 343 events rows
+    twice in a CI run. Both orders, across flushes and inside one batch, store each row once."""
+    from kafka import KafkaProducer
+
+    from schemas.results import REPLAY_HEADER
+
+    accepted = settings.topic(topics.ACCEPTED)
+    assert settings.partitions >= 2
+
+    def row(event_id: str) -> bytes:
+        now = datetime.now(UTC).isoformat()
+        return orjson.dumps(
+            [
+                {
+                    "event_id": event_id,
+                    "event_type": "pos.checkin",
+                    "schema_version": 1,
+                    "occurred_at": "2026-11-20T08:00:00+00:00",
+                    "ingested_at": now,  # a wall-clock stamp: the replay has another one
+                    "source": "pos",
+                    "store_id": "S-1",
+                    "customer_id": "C-1",
+                    "account_id": "",
+                    "payload": "{}",
+                }
+            ]
+        )
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+
+    def put(event_id: str, partition: int, *, replay: bool) -> None:
+        headers = [(REPLAY_HEADER, b"1")] if replay else []
+        producer.send(accepted, value=row(event_id), partition=partition, headers=headers).get(timeout=10)
+
+    try:
+        # Inside one batch, in both orders: sent before the sink starts.
+        put("e-batch-a", 1, replay=True)
+        put("e-batch-a", 0, replay=False)
+        put("e-batch-b", 0, replay=False)
+        put("e-batch-b", 1, replay=True)
+        s = sink()
+        wait_until(lambda: count(db, "SELECT uniqExact(event_id) FROM events") == 2, what="the batch stored")
+        # Across flushes: the replay is stored, then the row it repeats arrives.
+        put("e-late", 1, replay=True)
+        wait_until(lambda: count(db, "SELECT count() FROM events WHERE event_id = 'e-late'") == 1, what="replay")
+        put("e-late", 0, replay=False)
+        put("e-after", 0, replay=False)  # read after e-late's original: the sink has read that too
+        wait_until(lambda: count(db, "SELECT count() FROM events WHERE event_id = 'e-after'") == 1, what="read")
+    finally:
+        producer.close()
+    stored = dict(db.query("SELECT event_id, count() FROM events GROUP BY event_id").result_rows)
+    assert stored == {"e-batch-a": 1, "e-batch-b": 1, "e-late": 1, "e-after": 1}
+    assert s.sink.stats["rows_already_stored"] == 3
