@@ -842,3 +842,34 @@ def test_a_tablet_pairs_with_a_code_instead_of_a_key_and_an_admin_revokes_it(con
         tablet.reload()
         expect(tablet.locator("#login h2")).to_be_visible()
         browser.close()
+
+
+def test_a_page_that_answers_after_the_user_moved_on_does_not_replace_the_new_one(console: Console) -> None:
+    """A busy server answers the admin's home page (预警) after they opened 设备: that late
+    answer used to replace the form they were filling in."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1180, "height": 900}, locale="zh-CN")
+        held: list[Any] = []
+        page.route("**/api/alerts?*", lambda route: held.append(route))  # the alerts read waits until released
+        page.goto(console.url + "/")
+        page.fill("#key", console.keys["admin"])
+        page.click("#login-button")
+        expect(page.locator("nav #nav-alerts")).to_have_class("active")
+        for _ in range(100):  # the request reaches the route while playwright waits
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == 1
+        page.click("nav #nav-devices")
+        expect(page.locator("#pair-name")).to_be_visible()
+        page.fill("#pair-name", "上海店前台")
+        with page.expect_response("**/api/alerts?*"):
+            held[0].continue_()
+        page.wait_for_timeout(300)  # the late answer has been handled
+        expect(page.locator("#pair-name")).to_have_value("上海店前台")
+        expect(page.locator("ul.alerts")).to_have_count(0)
+        expect(page.locator("nav #nav-devices")).to_have_class("active")
+        browser.close()

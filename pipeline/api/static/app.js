@@ -31,13 +31,21 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// Each navigation counts; a page read that answers after the user went elsewhere is stale and
+// drawn nowhere (a slow page once replaced the form the user had opened since).
+let navSeq = 0;
+class Stale extends Error {}
+
 async function api(path, options) {
+  const seq = navSeq;
   const res = await fetch(path, { ...(options || {}), headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" } });
   if (res.status === 401) { logout(); throw new Error("请重新登录"); }
   if (res.status === 404) throw new Error("未找到，或不在您的权限范围内");
   if (res.status === 429) throw new Error("请求过于频繁，请稍后再试");
   if (!res.ok) throw new Error("服务器错误（" + res.status + "）");
-  return res.json();
+  const body = await res.json();
+  if (seq !== navSeq && !(options && options.method)) throw new Stale("stale");  // reads only: an action's answer still counts
+  return body;
 }
 
 function view() { return document.getElementById("view"); }
@@ -48,7 +56,7 @@ function show(...nodes) {
     if (!t.parentElement.classList.contains("table-wrap")) { const w = h("div", { class: "table-wrap" }); t.replaceWith(w); w.appendChild(t); }
   }
 }
-function fail(err) { show(h("p", { class: "error", role: "alert" }, err.message)); }
+function fail(err) { if (!(err instanceof Stale)) show(h("p", { class: "error", role: "alert" }, err.message)); }
 function time(iso) { return iso ? new Date(iso).toLocaleString("zh-CN", { hour12: false }) : "—"; }
 // Numbers as people read them: a score in whole points, a change with one decimal and a sign.
 function pts(v) { return v === null || v === undefined ? "—" : String(Math.round(v)); }
@@ -95,8 +103,9 @@ async function login(k) {
 }
 
 function go(name, arg) {
+  const seq = ++navSeq;
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.view === name);
-  ({ dashboard, customers, search, alerts, ops, customer, deals, funnel, deal, money, devices })[name](arg).catch(fail);
+  ({ dashboard, customers, search, alerts, ops, customer, deals, funnel, deal, money, devices })[name](arg).catch((e) => { if (seq === navSeq) fail(e); });
 }
 
 async function dashboard(storeId) {
