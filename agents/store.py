@@ -44,44 +44,28 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     batcher = Batcher(app, table, settings, stats, "store", dead)
 
     taken: dict[Any, datetime] = {}  # inventory partition -> event time of the last count folded
-    done: dict[Any, int] = {}  # inventory partition -> offset of the last count read
-    held_since: dict[Any, float] = {}  # inventory partition -> since when visits wait for it
-    gave_up: set[Any] = set()  # waited for in vain: not again until it delivers something
+    held_since: dict[int, float] = {}  # partition number -> since when its visits wait for stock
 
     def behind(tp: Any, offset: int) -> bool:
         return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0
 
     def idle(present: set[Any]) -> dict[int, datetime]:
-        """Partitions whose stock counts wait on the broker with none in this batch, or whose
-        log end is not known yet (nothing fetched since a start or a rebalance: a new owner
-        answered visits before it had read the stock, and lost recommendations): their visits
-        wait for them, at most ``IDLE_MAX_SECONDS`` (Kafka Streams' max.task.idle.ms), and not
-        again until the partition delivers something (waiting anew each batch starves visits)."""
+        """Partitions whose stock counts wait on the broker with none in this batch: their
+        visits wait for them (at most ``IDLE_MAX_SECONDS``, as Kafka Streams' max.task.idle.ms),
+        so a visit read after a backlog is not answered from stock not read yet."""
         out: dict[int, datetime] = {}
         now = time.monotonic()
-        held: set[Any] = set()
         for tp in app.consumer.assignment():
-            if tp.topic != inventory or tp in present or tp in gave_up:
+            if tp.topic != inventory or tp in present:
                 continue
-            try:
-                high = app.consumer.highwater(tp)
-            except AssertionError:  # taken by a rebalance mid-batch
+            committed = faust_compat.committed_offset(app.consumer, tp)
+            if waiting(app.consumer, tp, -1 if committed is None else committed - 1) <= 0:
                 continue
-            if tp in done:
-                last = done[tp]
-            else:
-                committed = faust_compat.committed_offset(app.consumer, tp)
-                last = -1 if committed is None else committed - 1
-            if high is not None and high - last - 1 <= 0:
-                continue  # caught up
-            held.add(tp)
-            if now - held_since.setdefault(tp, now) > IDLE_MAX_SECONDS:
-                gave_up.add(tp)  # go on without it, as Kafka Streams does
+            if now - held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
                 continue
-            bound = taken.get(tp, EARLIEST)
-            out[tp.partition] = min(out.get(tp.partition, bound), bound)
-        for tp in set(held_since) - held:
-            del held_since[tp]
+            out[tp.partition] = taken.get(tp, EARLIEST)
+        for p in set(held_since) - set(out):
+            del held_since[p]
         return out
 
     def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any]) -> set[int]:
@@ -120,8 +104,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             if i in later:
                 continue
             if msg.topic == inventory:
-                done[msg.tp] = max(msg.offset, done.get(msg.tp, -1))
-                gave_up.discard(msg.tp)
                 if i not in decoded:
                     continue  # dead-lettered above
                 ev, row = decoded[i]
@@ -161,9 +143,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():
             taken.pop(tp, None)
-            done.pop(tp, None)
-            gave_up.discard(tp)
-            held_since.pop(tp, None)
 
     app.on_partitions_revoked.connect(forget)
 
