@@ -31,7 +31,7 @@ from pipeline.health.alerts import load_alert_config
 from pipeline.health.churn import load_latest
 from pipeline.health.features import source_of
 from pipeline.health.scoring import HealthConfig
-from pipeline.infra import topics
+from pipeline.infra import faust_compat, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.events import EventError
@@ -105,6 +105,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
         for i, event in enumerate(batch):
             msg = event.message
+            if msg.tp not in read_to or msg.offset > read_to[msg.tp]:
+                read_to[msg.tp] = msg.offset
             if msg.topic == ticks_name:
                 doc = orjson.loads(event.value)
                 marks.append((msg.partition, datetime.fromisoformat(doc["watermark"]), msg))
@@ -181,7 +183,13 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         # Quiet customers are judged in event time: for every partition of the batch (or of a
         # tick, when a partition has nothing to read) once the watermark has moved an hour, so
         # a backfill is checked as often per day of data as live traffic.
-        due: dict[int, datetime] = {p: m for p, m, _msg in marks}
+        unfolded = {good[n][2].partition for n in later} | {p for _t, p, _o in decoded}
+        due: dict[int, datetime] = {}
+        for p, m, _msg in marks:
+            if p in unfolded or not caught_up(p):
+                stats["customer.ticks_deferred"] += 1  # its own events move it on; a later tick judges it
+            else:
+                due[p] = m
         for p in {event.message.partition for event in batch} & set(part_marks):
             mark = part_marks[p].current(wall)  # the partition's own: its customers' events are all in it
             if mark is not None and (p not in due or mark > due[p]):
@@ -192,6 +200,37 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
 
     judged: dict[int, datetime] = {}
     part_marks: dict[int, health.Watermark] = {}
+    read_to: dict[Any, int] = {}  # topic-partition -> last offset read since the assignment
+
+    def caught_up(partition: int) -> bool:
+        """Nothing of the partition's customers waits on the broker. A tick carries the
+        watermark of all partitions; judging a partition still behind at it judged customers
+        whose events were not read yet (an alert at another moment, or none, than in a run
+        read at another pace). A log end not known yet (nothing fetched since the assignment)
+        counts as waiting."""
+        for tp in app.consumer.assignment():
+            if tp.partition != partition or tp.topic not in sources:
+                continue
+            try:
+                high = app.consumer.highwater(tp)
+            except AssertionError:  # taken by a rebalance mid-batch
+                continue
+            if high is None:
+                return False
+            if tp in read_to:
+                last = read_to[tp]
+            else:
+                committed = faust_compat.committed_offset(app.consumer, tp)
+                last = -1 if committed is None else committed - 1
+            if high - last - 1 > 0:
+                return False
+        return True
+
+    async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked or ():
+            read_to.pop(tp, None)
+
+    app.on_partitions_revoked.connect(forget)
 
     def judge_quiet(due: dict[int, datetime], out: customer.Results) -> None:
         """Absence rules for the customers gone quiet on the partitions ``due``, at their watermark."""
