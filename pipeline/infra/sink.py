@@ -93,6 +93,7 @@ class TableBuffer:
     suspects: list[int] = field(default_factory=list)  # rows that may be stored already (a replay)
     dropped: int = 0  # rows found stored already, over the buffer's life
     recent: dict[int, float] = field(default_factory=dict)  # replayed rows stored lately: hash -> when
+    write_once: bool = False  # a decision taken once per input (``WRITE_ONCE``): its identity alone decides
     _positions: list[int] = field(default_factory=list)  # of the compared columns
 
     def add(self, doc: dict[str, Any], topic: str, partition: int, offset: int, *, suspect: bool = False) -> None:
@@ -119,7 +120,10 @@ class TableBuffer:
     def compared(self) -> list[str]:
         """Identity and content: a repeat is the same row less its wall-clock stamps. (A version
         is a count of events folded: a worker that read them in another order after a restart
-        can give the same count to other content, and that row must not be taken for a repeat.)"""
+        can give the same count to other content, and that row must not be taken for a repeat.)
+        A write-once row is compared by identity alone: a replay's other answer is no update."""
+        if self.write_once:
+            return list(self.identity)
         return [*self.identity, *(c for c in self.columns if c not in self.identity and c not in UNCOMPARED)]
 
     def _held(self, client: Any) -> set[tuple[Any, ...]]:
@@ -214,6 +218,12 @@ UNCOMPARED = frozenset(
     {"ingested_at", "updated_at", "tagged_at", "created_at", "failed_at", "computed_at", "decided_at", *LINEAGE_COLUMNS}
 )
 
+
+# Rows that are a decision taken once per input event, never updated: the answer to a visit
+# (shown at the till already), a note's tags. A replay can answer again differently (stock
+# read at another pace, a lexicon reloaded); what was stored stands, or the table would hold
+# two rows of one visit without FINAL (99 in a 30,000-event second-worker fault run).
+WRITE_ONCE = frozenset({"recommendations", "note_tags"})
 
 LEDGER = "sink_offsets"
 _IN_USE = ("", 0, -1)  # the ledger's own marker row
@@ -311,6 +321,7 @@ def build_buffers(client: Any, table_names: list[str]) -> dict[str, TableBuffer]
             [_converter(str(r[1])) for r in desc],
             identity=identity_of(client, table, cols),
             types=[str(r[1]) for r in desc],
+            write_once=table in WRITE_ONCE,
         )
         for c in LINEAGE_COLUMNS:
             if c not in cols:

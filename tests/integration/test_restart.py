@@ -395,3 +395,56 @@ def test_a_replayed_row_read_before_the_row_it_repeats_is_stored_once(settings: 
     stored = dict(db.query("SELECT event_id, count() FROM events GROUP BY event_id").result_rows)
     assert stored == {"e-batch-a": 1, "e-batch-b": 1, "e-late": 1, "e-after": 1}
     assert s.sink.stats["rows_already_stored"] == 3
+
+
+def test_a_replayed_visit_answered_otherwise_keeps_the_answer_already_stored(
+    settings: Settings, db: Any, sink: Any
+) -> None:
+    """A visit's recommendation is shown at the till once. A successor's replay can answer it
+    otherwise (stock read at another pace: 热销 in another order); that second answer was
+    stored beside the first (99 rows twice in a second-worker fault run). The first stands,
+    whichever partition and flush brings the replay."""
+    from kafka import KafkaProducer
+
+    from schemas.results import REPLAY_HEADER
+
+    topic = settings.topic("recommendations")
+
+    def row(message: str) -> bytes:
+        return orjson.dumps(
+            [
+                {
+                    "recommendation_id": "v-1:1",
+                    "request_id": "v-1",
+                    "customer_id": "C-1",
+                    "store_id": "S-1",
+                    "visit_type": "pos.checkin",
+                    "occurred_at": "2026-11-20T08:00:00+00:00",
+                    "rank": 1,
+                    "personalised": False,
+                    "message": message,
+                    "kind": "popular",
+                    "sku": "SKU-1",
+                    "name": "羽绒服",
+                    "category": "羽绒服",
+                    "size": "",
+                    "colour": "",
+                    "on_hand": 78,
+                    "reasons": ["门店热销且有库存"],
+                    "source_notes": [],
+                    "created_at": datetime.now(UTC).isoformat(),
+                }
+            ]
+        )
+
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    try:
+        producer.send(topic, value=row("热销：羽绒服、半身裙、T恤"), partition=0).get(timeout=10)
+        s = sink()
+        wait_until(lambda: count(db, "SELECT count() FROM recommendations") == 1, what="the first answer")
+        replay = [(REPLAY_HEADER, b"1")]
+        producer.send(topic, value=row("热销：羽绒服、T恤、半身裙"), partition=1, headers=replay).get(timeout=10)
+        wait_until(lambda: s.sink.stats["rows_already_stored"] == 1, what="the replay read", state=lambda: s.sink.stats)
+    finally:
+        producer.close()
+    assert db.query("SELECT message FROM recommendations").result_rows == [("热销：羽绒服、半身裙、T恤",)]
