@@ -119,15 +119,18 @@ def fold(
     etype = row["event_type"]
     if etype != "alert.action" and seen(state["health"], row):
         return False  # the same event id again (a producer's retry): nothing changes, not even the count
-    state["seq"] = state.get("seq", 0) + 1
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:
             if state["health"]["last"] is None or touched.health:
-                settle(state, touched, ctx, out)  # the alert cites the score stored at that moment
+                # The alert cites the score stored at that moment: the state before this event,
+                # so its version is the count before it (counted first, this settle and the
+                # batch's last one gave two different rows one version).
+                settle(state, touched, ctx, out)
                 touched.profile, touched.health = False, False
                 touched.tag_keys.clear()
             absent(state, before, ctx, out)
+    state["seq"] = state.get("seq", 0) + 1
     p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
         for kind, result in health.act(state["health"], row, {}):
@@ -204,7 +207,7 @@ def settle(
     between workers mid-batch the new owner's rows replace the old owner's (ReplacingMergeTree
     keeps the highest version), which a per-state counter restarted from the changelog
     cannot promise."""
-    seq = state["seq"]
+    seq = state.get("seq", 0)
     if touched.profile and state["profile"] is not None:
         out.add("customers", {**intake.profile_row(state["profile"]), "version": seq})
     if touched.health:

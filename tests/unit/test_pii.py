@@ -71,8 +71,10 @@ def test_masking_is_linear_in_the_input_even_for_adversarial_padding() -> None:
         return min(runs)
 
     for pad in ("x", "1", "1 ", "a.b", "a@b."):
-        small, large = best(32_000, pad), best(256_000, pad)
-        assert large / max(small, 1e-6) < 20, (pad, small, large)  # 8x the input: ~8x linear, ~64x quadratic
+        small, large = best(16_000, pad), best(256_000, pad)
+        # 16x the input: ~16x linear, ~256x quadratic; the wide margin keeps a busy machine's
+        # noise (a suite beside a benchmark failed at 8x with a bound of 20) from deciding it.
+        assert large / max(small, 1e-6) < 64, (pad, small, large)
 
 
 _PIECES = st.sampled_from(
