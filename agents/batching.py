@@ -343,3 +343,17 @@ def waiting(consumer: Any, tp: Any, offset: int) -> int:
     except AssertionError:
         return 0
     return 0 if high is None else max(0, high - offset - 1)
+
+
+def unread(consumer: Any, tp: Any, last_read: int | None = None) -> int | None:
+    """Records of ``tp`` on the broker after ``last_read`` (the offset last read since the
+    assignment; without one, the group's committed position): None while its log end is not
+    known (nothing fetched since the assignment), 0 for a partition no longer assigned."""
+    if last_read is None:
+        committed = faust_compat.committed_offset(consumer, tp)
+        last_read = -1 if committed is None else committed - 1
+    try:
+        high = consumer.highwater(tp)
+    except AssertionError:  # taken by a rebalance mid-batch
+        return 0
+    return None if high is None else max(0, high - last_read - 1)

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import REPLAY, Batcher, put_off, result_topics, waiting
+from agents.batching import REPLAY, Batcher, put_off, result_topics, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -31,7 +31,7 @@ from pipeline.health.alerts import load_alert_config
 from pipeline.health.churn import load_latest
 from pipeline.health.features import source_of
 from pipeline.health.scoring import HealthConfig
-from pipeline.infra import faust_compat, topics
+from pipeline.infra import topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.events import EventError
@@ -183,8 +183,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         # Quiet customers are judged in event time: for every partition of the batch (or of a
         # tick, when a partition has nothing to read) once the watermark has moved an hour, so
         # a backfill is checked as often per day of data as live traffic.
-        unfolded = {good[n][2].partition for n in later} | {p for _t, p, _o in decoded}
         due: dict[int, datetime] = {}
+        unfolded = {good[n][2].partition for n in later} | {p for _t, p, _o in decoded} if marks else set()
         for p, m, _msg in marks:
             if p in unfolded or not caught_up(p):
                 stats["customer.ticks_deferred"] += 1  # its own events move it on; a later tick judges it
@@ -208,23 +208,11 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         whose events were not read yet (an alert at another moment, or none, than in a run
         read at another pace). A log end not known yet (nothing fetched since the assignment)
         counts as waiting."""
-        for tp in app.consumer.assignment():
-            if tp.partition != partition or tp.topic not in sources:
-                continue
-            try:
-                high = app.consumer.highwater(tp)
-            except AssertionError:  # taken by a rebalance mid-batch
-                continue
-            if high is None:
-                return False
-            if tp in read_to:
-                last = read_to[tp]
-            else:
-                committed = faust_compat.committed_offset(app.consumer, tp)
-                last = -1 if committed is None else committed - 1
-            if high - last - 1 > 0:
-                return False
-        return True
+        return all(
+            unread(app.consumer, tp, read_to.get(tp)) == 0
+            for tp in app.consumer.assignment()
+            if tp.partition == partition and tp.topic in sources
+        )
 
     async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():

@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.batching import Batcher, put_off, result_topics, waiting
+from agents.batching import Batcher, put_off, result_topics, unread, waiting
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake, rulefile
 from pipeline.deals import book, gates, grading
-from pipeline.infra import faust_compat
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.crm import CRM_TOPICS, STATELESS
@@ -61,17 +60,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
         for tp in app.consumer.assignment():
             if tp.topic not in sources or tp in present:
                 continue
-            if tp in taken:
-                done = taken[tp][0]
-            else:
-                committed = faust_compat.committed_offset(app.consumer, tp)
-                done = -1 if committed is None else committed - 1
-            try:
-                high = app.consumer.highwater(tp)
-            except AssertionError:  # no longer assigned
-                continue
-            if high is not None and high - done - 1 <= 0:
-                continue
+            if unread(app.consumer, tp, taken[tp][0] if tp in taken else None) == 0:
+                continue  # caught up (a log end not known yet waits)
             since = held_since.setdefault(tp.partition, now)
             if now - since > IDLE_MAX_SECONDS:
                 continue  # waited long enough: go on without it, as Kafka Streams does

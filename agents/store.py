@@ -16,11 +16,11 @@ from typing import Any
 
 import orjson
 
-from agents.batching import Batcher, put_off, result_topics, waiting
+from agents.batching import Batcher, put_off, result_topics, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
-from pipeline.infra import faust_compat, topics
+from pipeline.infra import topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.notes import recommend
@@ -58,8 +58,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         for tp in app.consumer.assignment():
             if tp.topic != inventory or tp in present:
                 continue
-            committed = faust_compat.committed_offset(app.consumer, tp)
-            if waiting(app.consumer, tp, -1 if committed is None else committed - 1) <= 0:
+            if not unread(app.consumer, tp):  # caught up, or its log end not known yet
                 continue
             if now - held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
                 continue
