@@ -83,6 +83,11 @@ class Batcher:
         self.replay_until: dict[Any, int] = {}  # partition -> its log end when it was assigned
         self.replaying = False  # the batch being folded may repeat what a predecessor sent
         self._ends: asyncio.Future[None] | None = None
+        # Events of this generation on are folded (None: between a revocation and the next
+        # assignment, nothing is). Faust's take buffer hands over, after a rebalance, events
+        # taken before it: folding them wrote state for partitions another worker owns by now,
+        # and their acknowledgements outlived the revocation.
+        self.generation: int | None = None
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_partitions_assigned.connect(self._on_assigned)
         app.before_stop.append(self.close)
@@ -104,9 +109,12 @@ class Batcher:
         (ahead in event time of a topic still behind): they open the next batch, unacknowledged."""
         s = self.settings
         self._process = process
-        async for taken in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
-            for event in taken:
+        async for batch in stream.take_events(TAKE_MAX, within=TAKE_SECONDS):
+            for event in batch:
                 event.message.incref()  # held until durable; take_events' own ack leaves this one
+            taken = self._current(batch)
+            if not taken:
+                continue
             if not self.pending:
                 self.pending_since = time.monotonic()
             self.pending.extend(taken)
@@ -117,6 +125,17 @@ class Batcher:
                 await self._fold_pending()
                 if time.monotonic() - self.flushed_at >= s.state_flush_seconds:
                     await self._flush()
+
+    def _current(self, batch: Sequence[Any]) -> Sequence[Any]:
+        """The events of a take that belong to the current assignment. The others are never
+        acknowledged here: the partition's owner (maybe this worker again, after the seek to
+        the committed offset every assignment makes) reads them again."""
+        gen = self.generation
+        current = [e for e in batch if gen is not None and e.message.generation_id >= gen]
+        if len(current) < len(batch):
+            self.stats[f"{self.name}.stale_events"] += len(batch) - len(current)
+            log.info("%s: %d events taken before a rebalance left unfolded", self.name, len(batch) - len(current))
+        return current
 
     async def _fold_pending(self) -> None:
         batch, self.pending = self.pending, []
@@ -248,6 +267,7 @@ class Batcher:
         it here waits for ever), and waited for a moment here, so a worker starting on a
         backlog does not mark (and make the sink check) its first batches; until they are
         known, everything is marked."""
+        self.generation = self.app.consumer_generation_id
         tps = [tp for tp in assigned if not tp.topic.endswith("-changelog")]
         self.replay_until = dict.fromkeys(tps, UNKNOWN_END)
         if tps:
@@ -289,6 +309,7 @@ class Batcher:
         and commit before letting go. What was taken is folded and everything held is written
         and acknowledged while this worker still owns the partitions, so the next owner,
         this worker or another, restores state that includes it and reads on from there."""
+        self.generation = None
         if revoked:
             await self.close()
 

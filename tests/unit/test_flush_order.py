@@ -103,3 +103,69 @@ def test_results_reach_the_broker_before_the_state_and_both_before_the_ack() -> 
     log = asyncio.run(scenario())
     assert log.index(("delivered", "customer.health")) < log.index(("send", "changelog"))
     assert log.index(("delivered", "changelog")) < log.index(("ack",))
+
+
+class Message:
+    def __init__(self, offset: int, generation: int) -> None:
+        self.tp, self.offset, self.generation_id = ("events.accepted", 0), offset, generation
+        self.headers, self.refs = None, 1
+
+    def incref(self) -> None:
+        self.refs += 1
+
+
+class Taken:
+    def __init__(self, log: list[tuple[str, ...]], offset: int, generation: int) -> None:
+        self.log, self.message = log, Message(offset, generation)
+
+    def ack(self) -> None:
+        self.log.append(("ack", str(self.message.offset)))
+
+
+class Stream:
+    """Faust's take_events as a rebalance leaves it: its buffer still holds events taken
+    in generation 1 when generation 2's first events come."""
+
+    def __init__(self, batcher: Batcher, takes: list[list[Taken]]) -> None:
+        self.batcher, self.takes = batcher, takes
+
+    async def take_events(self, _max: int, within: float) -> Any:
+        yield self.takes[0]
+        await self.batcher._on_revoked(None, set())  # generation 1 ends: nothing is folded until the next assignment
+        yield self.takes[1]
+        self.batcher.generation = 2  # what the assignment of generation 2 records
+        yield self.takes[2]
+
+
+def test_events_taken_before_a_rebalance_are_neither_folded_nor_acknowledged_after_it() -> None:
+    """A worker that folded them wrote state for partitions another worker owned by then, and
+    their acknowledgements, made after Faust had cleared its bookkeeping of the revoked
+    partitions, outlived the revocation."""
+
+    async def scenario() -> tuple[list[int], list[tuple[str, ...]], Counter[str]]:
+        producer = Recorder()
+        app = App(producer)
+        app.consumer = type("Consumer", (), {"highwater": lambda self, tp: None})()  # type: ignore[attr-defined]  # fake
+        stats: Counter[str] = Counter()
+        batcher = Batcher(app, Table(), load({}), stats, "customer", dead=None)  # type: ignore[arg-type]  # not called here
+        batcher.generation = 1
+        folded: list[int] = []
+
+        async def process(batch: Any) -> None:
+            folded.extend(e.message.offset for e in batch)
+
+        takes = [
+            [Taken(producer.log, 10, 1)],
+            [Taken(producer.log, 11, 1)],  # handed over between the revocation and the assignment
+            [Taken(producer.log, 12, 1), Taken(producer.log, 10, 2), Taken(producer.log, 11, 2)],
+        ]
+        await batcher.run(Stream(batcher, takes), process)
+        await batcher._flush()
+        return folded, producer.log, stats
+
+    folded, log, stats = asyncio.run(scenario())
+    # generation 1's 10 (folded, flushed and acknowledged at the revocation), then generation 2's
+    assert folded == [10, 10, 11]
+    acks = [entry for entry in log if entry[0] == "ack"]
+    assert acks == [("ack", "10"), ("ack", "10"), ("ack", "11")]
+    assert stats["customer.stale_events"] == 2
