@@ -6,7 +6,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from agents import customer, deals, money, store
+from agents import customer, deals, money, store, stuck
 from nlp.pii import Pii
 from pipeline.bizday import use_timezone
 from pipeline.health.scoring import load_config
@@ -25,6 +25,7 @@ def build(settings: Settings) -> Any:
     store.register(app, settings, stats, pii, ctx.tagger.lexicon)
     deals.register(app, settings, stats, pii)
     money.register(app, settings, stats, pii)
+    stuck.register(app, stats)
 
     async def report() -> None:
         logging.getLogger(__name__).info("worker: %s", dict(stats))

@@ -45,6 +45,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -262,6 +263,44 @@ def committed_offset(consumer: Any, tp: Any) -> int | None:
     to read; ``Consumer._committed_offset`` in 0.15.3, set by the seek above at assignment)."""
     value = consumer._committed_offset.get(tp)
     return None if value is None else int(value)
+
+
+def streams_running(app: Any) -> bool:
+    """No rebalance or table recovery under way and the stream partitions flow (0.15.3's
+    ``App.rebalancing``, ``App.in_recovery``, ``Consumer.flow_active``)."""
+    return bool(not app.rebalancing and not app.in_recovery and app.consumer.flow_active)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One partition as the consumer sees it at one moment."""
+
+    committed: int | None  # next offset to read, as committed by the group
+    read: int | None  # last offset the fetch loop handed on
+    fetched: int | None  # the fetch position (next offset the client will ask for)
+    end: int | None  # the log end (high watermark)
+    in_flight: int  # events handed on and not acknowledged
+
+
+def seen(consumer: Any, tp: Any) -> Seen:
+    """A partition as the consumer sees it now (aiokafka's fetch position, Faust's offsets)."""
+    try:
+        end = consumer.highwater(tp)
+    except AssertionError:  # no longer assigned
+        end = None
+    state = consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
+    fetched = state.position if state is not None and state.has_valid_position else None
+    in_flight = sum(1 for m in list(consumer._unacked_messages) if m.tp == tp)
+    return Seen(committed_offset(consumer, tp), consumer._read_offset.get(tp), fetched, end, in_flight)
+
+
+async def read_again(consumer: Any, tp: Any, offset: int) -> None:
+    """Forget the partition's acknowledgement bookkeeping and read it again from ``offset``
+    (the events come again, are folded as replays and acknowledged afresh)."""
+    consumer._acked.pop(tp, None)
+    consumer._acked_index.pop(tp, None)
+    consumer._gap.pop(tp, None)
+    await consumer.seek(tp, offset)
 
 
 def apply() -> None:
