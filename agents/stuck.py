@@ -77,9 +77,13 @@ def register(app: Any, stats: Counter[str]) -> None:
         if not faust_compat.streams_running(app):
             watch.since.clear()
             return
-        seen = {
-            tp: faust_compat.seen(consumer, tp) for tp in consumer.assignment() if not tp.topic.endswith("-changelog")
-        }
+        try:
+            flight = faust_compat.in_flight(consumer)
+            streams = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
+            seen = {tp: faust_compat.seen(consumer, tp, flight) for tp in streams}
+        except Exception:  # a look taken while the client changes its assignment: look again later
+            log.debug("stuck watch: no look this time", exc_info=True)
+            return
         for tp in watch.look(time.monotonic(), seen):
             s = seen[tp]
             log.warning(

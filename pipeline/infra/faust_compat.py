@@ -45,6 +45,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,7 +283,12 @@ class Seen:
     in_flight: int  # events handed on and not acknowledged
 
 
-def seen(consumer: Any, tp: Any) -> Seen:
+def in_flight(consumer: Any) -> Counter[Any]:
+    """Events handed on and not acknowledged, per partition (``Consumer._unacked_messages``)."""
+    return Counter(m.tp for m in list(consumer._unacked_messages))
+
+
+def seen(consumer: Any, tp: Any, flight: Counter[Any]) -> Seen:
     """A partition as the consumer sees it now (aiokafka's fetch position, Faust's offsets)."""
     try:
         end = consumer.highwater(tp)
@@ -290,8 +296,7 @@ def seen(consumer: Any, tp: Any) -> Seen:
         end = None
     state = consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
     fetched = state.position if state is not None and state.has_valid_position else None
-    in_flight = sum(1 for m in list(consumer._unacked_messages) if m.tp == tp)
-    return Seen(committed_offset(consumer, tp), consumer._read_offset.get(tp), fetched, end, in_flight)
+    return Seen(committed_offset(consumer, tp), consumer._read_offset.get(tp), fetched, end, flight[tp])
 
 
 async def read_again(consumer: Any, tp: Any, offset: int) -> None:
