@@ -2,9 +2,9 @@
 
 At-least-once rests on one rule: the commit moves only past a run of acknowledged offsets
 that starts at the committed one. If Faust's bookkeeping ever loses the acknowledgement of
-that first offset, or its fetch loop drops records it fetched (it discards what it fetched for
-a partition that was paused in between, and what follows a generation change), the commit is
-held for good: the worker idles while lag never falls (seen in fault runs with a second worker
+that first offset, or its fetch loop drops records the client fetched (it discards, for one,
+what it fetched for a partition paused before they are iterated), the commit is held for
+good: the worker idles while lag never falls (seen in fault runs with a second worker
 joining and leaving, see ``pipeline.infra.faust_compat``). Every cause found is fixed there;
 this watch is the bound for the ones not found yet, so a stall costs a replay (idempotent:
 state offsets and the sink's replay checks) instead of the partition.

@@ -36,7 +36,8 @@ that stale offset overwrites the seek: the loop then drops every re-fetched mess
 as "already read", nothing there is ever acknowledged, and the commit is held at the committed
 offset for good (a worker idle with lag that never falls; without the hold, lost events). The
 guard hands no message of an older generation on (the streams skip those anyway) and keeps
-the read offset it would have set from being recorded.
+the read offset it would have set from being recorded. This path was read in the code, not
+seen: the guard's warning did not fire in the fault runs that found the recovery order.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ PINNED_SOURCES = {
     "_new_offset": "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
     "perform_seek": "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
     "_create_worker_consumer": "c2701bfc3e6f6cad95c2be36d6a255a86e2c57d18d36cc1082b5fb5c482d99d7",
-    # not replaced: the fetch loop whose order (callback, then the read offset set through a
-    # bound ``_read_offset.__setitem__``) the generation guard relies on
     "on_recovery_completed": "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac",
     "_resume_streams": "d986a6710c1aca98f08c4c723fb3eadc5bf24576ad4eb9da3dd3eecedda2f24e",
+    # not replaced: the fetch loop whose order (callback, then the read offset set through a
+    # bound ``_read_offset.__setitem__``) the generation guard relies on
     "_drain_messages": "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
     "__init__": "302410d59e6972d144e35ce91483b28783e01fd039f02a51f0b06c6d3953a001",  # wrapped
 }
