@@ -93,7 +93,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             if msg.topic == inventory:
                 try:
                     ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
-                    decoded[i] = (ev, intake.accepted_row(ev, pii))
+                    decoded[i] = (ev, *intake.accepted(ev, pii))
                 except EventError as exc:
                     out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
         later = set() if batcher.closing else later_than_stock(batch, decoded)
@@ -105,12 +105,11 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             if msg.topic == inventory:
                 if i not in decoded:
                     continue  # dead-lettered above
-                ev, row = decoded[i]
+                ev, row, payload = decoded[i]  # masked: the stock state goes to a changelog topic
                 if not taken.get(msg.tp) or ev.envelope.occurred_at > taken[msg.tp]:
                     taken[msg.tp] = ev.envelope.occurred_at
                 store_id = row["store_id"]
                 state = batcher.get(store_id) or recommend.new_store(store_id)
-                payload = ev.payload.model_dump()
                 replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
                 if replayed or not recommend.holds(state, payload, row["event_id"]):
                     out.add("events", row)  # the same count sent twice (a retry) is stored once
