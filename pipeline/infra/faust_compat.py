@@ -316,7 +316,7 @@ def apply() -> None:
     if faust.__version__ != PINNED_VERSION:
         raise RuntimeError(
             f"pipeline.infra.faust_compat was written for faust-streaming {PINNED_VERSION}, "
-            f"found {faust.__version__}: check Consumer._new_offset and perform_seek again"
+            f"found {faust.__version__}: check {', '.join(PINNED_SOURCES)} again"
         )
     if not _PATCHED:
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]  # deliberate patch, see module doc
