@@ -2,8 +2,8 @@
 
 At-least-once rests on one rule: the commit moves only past a run of acknowledged offsets
 that starts at the committed one. If Faust's bookkeeping ever loses the acknowledgement of
-that first offset, or its fetch loop drops records the client fetched (it discards, for one,
-what it fetched for a partition paused before they are iterated), the commit is held for
+that first offset, or its fetch loop drops records the client fetched and nothing comes after
+them for the fetch guard to notice, the commit is held for
 good: the worker idles while lag never falls (seen in fault runs with a second worker
 joining and leaving, see ``pipeline.infra.faust_compat``). Every cause found is fixed there;
 this watch is the bound for the ones not found yet, so a stall costs a replay (idempotent:
@@ -74,6 +74,7 @@ def register(app: Any, stats: Counter[str]) -> None:
 
     async def check() -> None:
         consumer = app.consumer
+        stats["worker.holes_read_again"] = faust_compat.holes_read_again(consumer)
         if not faust_compat.streams_running(app):
             watch.since.clear()
             return

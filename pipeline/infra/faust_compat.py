@@ -38,6 +38,20 @@ offset for good (a worker idle with lag that never falls; without the hold, lost
 guard hands no message of an older generation on (the streams skip those anyway) and keeps
 the read offset it would have set from being recorded. This path was read in the code, not
 seen: the guard's warning did not fire in the fault runs that found the recovery order.
+
+Records fetched and never handed on: Faust's fetch loop drops fetched records without a word
+in several places (a partition paused while its fetch is iterated: the active set it checks is
+the live one; a flow stopped or a generation changed mid-fetch; a callback cancelled by a
+suspended flow, its offset still recorded as read), and the client's position has moved past
+them. If no seek follows, the next record looks like a jump: Faust records the offsets in
+between as a gap, counts them as acknowledged and commits past them. In a second-worker fault
+run a recommendation request sent 0.7 s before the rebalance was never answered by any worker
+and the commit passed it. Offsets of our stream topics are contiguous (not compacted, no
+transactional producer), so the guard knows the next offset of every partition (the read
+offset + 1, or the seek's offset): a record beyond it is not handed on, nor is the rest of its
+fetch, the gap is taken back, and the partition is read again from the expected offset. A jump
+still there when read again is real (a transaction marker of an outside producer) and counted
+as a gap once.
 """
 
 from __future__ import annotations
@@ -206,15 +220,18 @@ def _create_worker_consumer(self: Any, transport: Any) -> AIOKafkaConsumer:
 
 
 class ReadOffsets(dict[Any, "int | None"]):
-    """Faust's read offsets (partition -> offset last handed to the streams; None when
-    unknown, like the ``defaultdict`` it replaces) that skip the one set following a message
-    of an older generation. ``update`` (the seek) bypasses the check, as it should."""
+    """Faust's read offsets (partition -> offset last handed to the streams, or after a seek
+    the next one to read; None when unknown, like the ``defaultdict`` it replaces). It skips
+    the one set the guard asks it to skip, and remembers which partitions were last set by a
+    seek rather than by the fetch loop (so the next expected offset is known exactly)."""
 
-    __slots__ = ("stale",)
+    __slots__ = ("handing", "sought", "stale")
 
     def __init__(self) -> None:
         super().__init__()
-        self.stale: tuple[Any, int] | None = None
+        self.stale: tuple[Any, int] | None = None  # the loop's next set to skip
+        self.handing: tuple[Any, int] | None = None  # the message the loop is handing on
+        self.sought: set[Any] = set()
 
     def __missing__(self, key: Any) -> None:
         return None
@@ -223,36 +240,125 @@ class ReadOffsets(dict[Any, "int | None"]):
         if self.stale is not None and self.stale == (tp, offset):
             self.stale = None
             return
+        if self.handing is not None and self.handing == (tp, offset):
+            self.sought.discard(tp)  # the loop records a message handed on
+        else:
+            self.sought.add(tp)  # Consumer.seek
         super().__setitem__(tp, offset)
 
+    def update(self, *args: Any, **kwargs: Any) -> None:  # perform_seek: next offsets to read
+        new = dict(*args, **kwargs)
+        self.sought.update(new)
+        super().update(new)
 
-def _guard_generations(consumer: Any) -> None:
-    offsets = ReadOffsets()
-    offsets.update(consumer._read_offset)
-    consumer._read_offset = offsets
-    app = consumer.app
-    callback = consumer.callback
+    def expected(self, tp: Any) -> int | None:
+        """The next offset the fetch loop should hand on for ``tp`` (None: unknown)."""
+        read = self.get(tp)
+        if read is None:
+            return None
+        return read if tp in self.sought else read + 1
 
-    async def on_message(message: Any) -> None:
-        if message.generation_id != app.consumer_generation_id:
-            offsets.stale = (message.tp, message.offset)
+
+@dataclass
+class _Hole:
+    resume: int  # where the partition is read again from
+    generation: int
+    batch: int  # the fetch whose leftovers are not handed on
+
+
+class FetchGuard:
+    """What the fetch loop hands on, checked against what it should (module doc: messages
+    of an older generation, records fetched and never handed on)."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+        self.app = consumer.app
+        self.offsets = ReadOffsets()
+        self.offsets.update(consumer._read_offset)
+        self.offsets.sought.clear()
+        self.callback = consumer.callback
+        self.getmany = consumer.getmany
+        self.batch = 0  # getmany calls so far: a hole's leftovers belong to the batch it was found in
+        self.holes: dict[Any, _Hole] = {}
+        self.tried: dict[Any, int] = {}  # tp -> last offset read again from: a second jump there is real
+        self.holes_read_again = 0
+        consumer._read_offset = self.offsets
+        consumer.callback = self.on_message
+        consumer.getmany = self.counted_getmany
+
+    async def counted_getmany(self, timeout: float) -> Any:  # noqa: ASYNC109  # Faust's signature
+        self.batch += 1
+        async for item in self.getmany(timeout=timeout):
+            yield item
+
+    async def on_message(self, message: Any) -> None:
+        tp, offset, generation = message.tp, message.offset, self.app.consumer_generation_id
+        if message.generation_id != generation:
+            self.offsets.stale = (tp, offset)
             log.warning(
                 "message %s@%d of generation %s reached the fetch loop in generation %s: "
                 "not handed on, read offset kept (it is fetched again from the committed offset)",
-                message.tp,
-                message.offset,
+                tp,
+                offset,
                 message.generation_id,
-                app.consumer_generation_id,
+                generation,
             )
             return None
-        return await callback(message)  # type: ignore[no-any-return]  # Faust's ConsumerCallback
+        hole = self.holes.get(tp)
+        if hole is not None:
+            if hole.generation == generation and hole.batch == self.batch:
+                self._skip(tp, offset, hole.resume)  # the rest of the fetch the hole was found in
+                return None
+            del self.holes[tp]
+        expected = self.offsets.expected(tp)
+        if expected is not None and offset > expected and self._checked(tp):
+            if self.tried.get(tp) != expected:
+                await self._read_again(tp, offset, expected, generation)
+                return None
+            # read again and still missing: offsets that do not exist. Faust records a jump of
+            # one after a seek as no gap at all, which would hold the commit for good.
+            await self.consumer._add_gap(tp, expected, offset - 1)
+        self.offsets.handing = (tp, offset)
+        return await self.callback(message)  # type: ignore[no-any-return]  # Faust's ConsumerCallback
 
-    consumer.callback = on_message
+    def _checked(self, tp: Any) -> bool:
+        """Offsets of a stream topic are contiguous: no compaction, no transaction markers
+        (none of our producers is transactional). Changelogs are compacted."""
+        return not self.consumer._is_changelog_tp(tp) and bool(self.app.topics.acks_enabled_for(tp.topic))
+
+    def _skip(self, tp: Any, offset: int, resume: int) -> None:
+        self.offsets.stale = (tp, offset)  # the read offset stays where the seek put it
+        gap = self.consumer._gap.get(tp)
+        if gap:
+            gap.chop(resume, offset + 1)  # Faust recorded the jump as a gap (acknowledged): it is not
+
+    async def _read_again(self, tp: Any, offset: int, expected: int, generation: int) -> None:
+        log.warning(
+            "%s/%d: the fetch loop handed on offset %d where %d was next: offsets %d-%d were "
+            "fetched and never handed on; reading them again",
+            tp.topic,
+            tp.partition,
+            offset,
+            expected,
+            expected,
+            offset - 1,
+        )
+        self.holes_read_again += 1
+        self.tried[tp] = expected
+        self.holes[tp] = _Hole(expected, generation, self.batch)
+        self._skip(tp, offset, expected)
+        await self.consumer.seek(tp, expected)
 
 
 def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
     ORIGINALS["__init__"](self, *args, **kwargs)
-    _guard_generations(self)
+    self.fetch_guard = FetchGuard(self)
+
+
+def holes_read_again(consumer: Any) -> int:
+    """How often the fetch guard found records fetched and never handed on."""
+    guard = getattr(consumer, "fetch_guard", None)
+    return 0 if guard is None else guard.holes_read_again
 
 
 def aiokafka_client(app: Any) -> Any:

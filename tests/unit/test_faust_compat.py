@@ -101,7 +101,7 @@ def test_a_message_of_the_previous_generation_does_not_make_the_fetch_loop_drop_
             handed.append(msg.offset)
 
         consumer.callback = callback
-        faust_compat._guard_generations(consumer)  # around the recorder instead of the conductor
+        faust_compat.FetchGuard(consumer)  # around the recorder instead of the conductor
         fetcher = Service()
         fetches = [[message(300, 1)], [message(141, 2), message(142, 2)], []]
 
@@ -121,6 +121,91 @@ def test_a_message_of_the_previous_generation_does_not_make_the_fetch_loop_drop_
     handed, read = asyncio.run(run())
     assert handed == [141, 142]
     assert read == 142
+
+
+def _drive_fetch_loop(fetches: list[list[int]], read: int) -> tuple[list[int], list[int], Any, int, set[int]]:
+    """Faust's own fetch loop over ``fetches`` (offsets of one stream partition per getmany
+    call) from read offset ``read``; returns what it handed on, where it sought, the final
+    read offset, how often the guard read again and the offsets Faust counts as gaps."""
+    import asyncio
+
+    from faust.transport.consumer import ConsumerMessage
+    from faust.types import TP
+    from mode import Service
+
+    from pipeline.infra import faust_compat
+    from pipeline.infra.faust_app import create_app
+    from pipeline.infra.settings import load
+
+    tp = TP("reco.requests", 0)
+
+    async def run() -> tuple[list[int], list[int], Any, int, set[int]]:
+        app = create_app(load({}))
+        app.topics._acking_topics.add(tp.topic)  # an agent's source topic
+        consumer = app.consumer
+        handed: list[int] = []
+        sought: list[int] = []
+        fetcher = Service()
+        queue = [list(batch) for batch in fetches] + [[]]
+
+        async def callback(msg: Any) -> None:
+            handed.append(msg.offset)
+
+        async def getmany(timeout: float) -> Any:  # noqa: ASYNC109  # the signature Faust calls
+            batch = queue.pop(0)
+            if not batch:
+                fetcher._stopped.set()
+            for offset in batch:
+                yield (
+                    tp,
+                    ConsumerMessage(
+                        tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"v", None, 1, 1, tp, generation_id=1
+                    ),
+                )
+
+        async def seek(partition: Any, offset: int) -> None:  # the client's seek (no broker here)
+            sought.append(offset)
+
+        consumer.callback = callback
+        consumer.getmany = getmany
+        consumer._seek = seek
+        guard = faust_compat.FetchGuard(consumer)
+        app.consumer_generation_id = 1
+        consumer._read_offset.update({tp: read})  # the seek to the committed offset at assignment
+        await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
+        gaps = {off for entry in consumer._gap[tp] for off in range(entry.begin, entry.end)}
+        return handed, sought, consumer._read_offset[tp], guard.holes_read_again, gaps
+
+    return asyncio.run(run())
+
+
+def test_records_fetched_and_never_handed_on_are_read_again_not_counted_as_done() -> None:
+    """Offsets 12 and 13 were fetched and never handed on (Faust's loop drops what it fetched
+    for a partition paused, or a generation changed, before they are iterated); the next
+    fetch brings 14-16. Unguarded, Faust hands on 14, records 12-13 as a gap, counts it as
+    acknowledged and commits past two requests no agent ever saw (the second-worker fault
+    run's lost recommendations). Guarded, 14-16 of that fetch are not handed on, the partition
+    is read again from 12, and every offset reaches the agents once, in order."""
+    handed, sought, read, holes, gaps = _drive_fetch_loop([[10, 11], [14, 15, 16], [12, 13, 14, 15, 16]], read=10)
+    assert handed == [10, 11, 12, 13, 14, 15, 16]
+    assert sought == [12] and holes == 1
+    assert read == 16 and not gaps
+
+
+def test_the_first_offset_after_a_seek_is_checked_too() -> None:
+    """After the seek to the committed offset 10 the read offset is the next one to read:
+    a fetch starting at 11 has skipped 10."""
+    handed, sought, _, _, gaps = _drive_fetch_loop([[11, 12], [10, 11, 12]], read=10)
+    assert not gaps
+    assert handed == [10, 11, 12] and sought == [10]
+
+
+def test_offsets_that_do_not_exist_are_read_again_once_then_accepted() -> None:
+    """A hole that is still there when read again (a transaction marker of some outside
+    producer, a compacted topic) is real: one re-read, then Faust's gap handling."""
+    handed, sought, read, holes, gaps = _drive_fetch_loop([[10], [12, 13], [12, 13], [14]], read=10)
+    assert handed == [10, 12, 13, 14]
+    assert sought == [11] and holes == 1 and read == 14 and 11 in gaps
 
 
 def _recovery_calls(fn: Any) -> list[str]:
