@@ -51,7 +51,10 @@ transactional producer), so the guard knows the next offset of every partition (
 offset + 1, or the seek's offset): a record beyond it is not handed on, nor is the rest of its
 fetch, the gap is taken back, and the partition is read again from the expected offset. A jump
 still there when read again is real (a transaction marker of an outside producer) and counted
-as a gap once.
+as a gap once. When nothing follows the dropped records there is no jump to see (the stalls
+the stuck watch had to end after a second worker left: fetched to the log end, never handed
+on), so the guard also compares each fetch with what Faust's getmany yielded of it: a partition
+of the same generation with records kept back is sought back to the first of them.
 """
 
 from __future__ import annotations
@@ -278,18 +281,60 @@ class FetchGuard:
         self.offsets.sought.clear()
         self.callback = consumer.callback
         self.getmany = consumer.getmany
+        self.fetch = consumer._getmany
         self.batch = 0  # getmany calls so far: a hole's leftovers belong to the batch it was found in
+        self.fetched: dict[Any, tuple[int, int]] = {}  # (topic, partition) -> first, last offset of the fetch
+        self.fetched_in = 0  # the generation the fetch was made in
         self.holes: dict[Any, _Hole] = {}
         self.tried: dict[Any, int] = {}  # tp -> last offset read again from: a second jump there is real
         self.holes_read_again = 0
+        self.unhanded_read_again = 0
         consumer._read_offset = self.offsets
         consumer.callback = self.on_message
         consumer.getmany = self.counted_getmany
+        consumer._getmany = self.noted_fetch
+
+    async def noted_fetch(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109  # Faust's
+        records = await self.fetch(active_partitions=active_partitions, timeout=timeout)
+        self.fetched_in = self.app.consumer_generation_id
+        self.fetched = {(tp.topic, tp.partition): (rs[0].offset, rs[-1].offset) for tp, rs in records.items() if rs}
+        return records
 
     async def counted_getmany(self, timeout: float) -> Any:  # noqa: ASYNC109  # Faust's signature
+        """Faust's getmany, and afterwards every partition whose fetched records it did not all
+        yield read again from the first it kept back (the client's position is past them)."""
         self.batch += 1
-        async for item in self.getmany(timeout=timeout):
-            yield item
+        self.fetched = {}
+        handed: dict[Any, int] = {}
+        async for tp, message in self.getmany(timeout=timeout):
+            handed[(tp.topic, tp.partition)] = message.offset
+            yield tp, message
+        if self.fetched and self.app.consumer_generation_id == self.fetched_in and self.consumer.flow_active:
+            await self._rewind_unhanded(handed)
+
+    async def _rewind_unhanded(self, handed: dict[Any, int]) -> None:
+        assigned = {(tp.topic, tp.partition): tp for tp in self.consumer.assignment()}
+        for key, (first, last) in self.fetched.items():
+            upto = handed.get(key)
+            tp = assigned.get(key)
+            if (upto is not None and upto >= last) or tp is None or not self._checked(tp):
+                continue
+            resume = first if upto is None else upto + 1
+            expected = self.offsets.expected(tp)
+            if expected is not None and expected < resume:
+                # sought back meanwhile (the fetch predates a seek to the committed offset):
+                # never jump ahead of where the fetch loop now reads from
+                resume = expected
+            log.warning(
+                "%s/%d: Faust's fetch loop kept back offsets %d-%d it had fetched: reading them again",
+                tp.topic,
+                tp.partition,
+                resume,
+                last,
+            )
+            self.unhanded_read_again += 1
+            self.holes.pop(tp, None)
+            await self.consumer.seek(tp, resume)
 
     async def on_message(self, message: Any) -> None:
         tp, offset, generation = message.tp, message.offset, self.app.consumer_generation_id
@@ -318,6 +363,8 @@ class FetchGuard:
             # read again and still missing: offsets that do not exist. Faust records a jump of
             # one after a seek as no gap at all, which would hold the commit for good.
             await self.consumer._add_gap(tp, expected, offset - 1)
+        elif expected == offset:
+            self.tried.pop(tp, None)  # read on in order: a later jump is news again
         self.offsets.handing = (tp, offset)
         return await self.callback(message)  # type: ignore[no-any-return]  # Faust's ConsumerCallback
 
@@ -358,7 +405,7 @@ def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
 def holes_read_again(consumer: Any) -> int:
     """How often the fetch guard found records fetched and never handed on."""
     guard = getattr(consumer, "fetch_guard", None)
-    return 0 if guard is None else guard.holes_read_again
+    return 0 if guard is None else guard.holes_read_again + guard.unhanded_read_again
 
 
 def aiokafka_client(app: Any) -> Any:

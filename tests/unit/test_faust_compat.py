@@ -271,3 +271,116 @@ def test_a_recovery_seeks_the_stream_partitions_before_it_resumes_them() -> None
     ):
         assert _recovery_calls(fixed)[:2] == ["seek", "resume ['events.accepted/0']"], name
         assert _recovery_calls(faust_compat.ORIGINALS[name])[:2] == ["resume ['events.accepted/0']", "seek"], name
+
+
+def test_records_faust_fetched_and_kept_back_are_read_again_when_nothing_follows() -> None:
+    """Faust's own getmany and fetch loop over one fetch of two partitions, B paused while the
+    fetch is iterated (getmany checks the live active set and drops B's rest without a word;
+    the client's position is already past them). Nothing more arrives on B, so no jump ever
+    shows it: unguarded, B's records are never read and its commit is held for good (the
+    partitions the stuck watch had to read again after a second worker left). Guarded, B is
+    sought back to the first record Faust kept back, and only to that."""
+    import asyncio
+
+    from aiokafka.structs import ConsumerRecord
+    from faust.types import TP
+    from mode import Service
+
+    from pipeline.infra import faust_compat
+    from pipeline.infra.faust_app import create_app
+    from pipeline.infra.settings import load
+
+    a, b = TP("pos.transactions", 0), TP("pos.transactions", 1)
+
+    def records(tp: TP, offsets: range) -> list[Any]:
+        return [ConsumerRecord(tp.topic, tp.partition, o, 0, 0, b"k", b"v", None, 1, 1, []) for o in offsets]
+
+    async def run() -> tuple[list[tuple[int, int]], list[tuple[int, int]], int]:
+        app = create_app(load({}))
+        app.topics._acking_topics.add(a.topic)
+        consumer = app.consumer
+        handed: list[tuple[int, int]] = []
+        sought: list[tuple[int, int]] = []
+        fetcher = Service()
+        fetches = [{a: records(a, range(10, 13)), b: records(b, range(20, 23))}, {}]
+
+        async def callback(msg: Any) -> None:
+            handed.append((msg.partition, msg.offset))
+            if (msg.partition, msg.offset) == (1, 20):
+                consumer.pause_partitions({b})  # while the fetch is being iterated
+
+        async def fetch(active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109  # Faust's signature
+            batch = fetches.pop(0)
+            if not batch:
+                fetcher._stopped.set()
+            return batch
+
+        async def seek(partition: Any, offset: int) -> None:  # the client's seek (no broker here)
+            sought.append((partition.partition, offset))
+
+        consumer.callback = callback
+        consumer._getmany = fetch
+        consumer._seek = seek
+        consumer.highwater = lambda tp: 100
+        consumer.assignment = lambda: {a, b}
+        consumer._active_partitions = {a, b}
+        consumer.resume_flow()
+        guard = faust_compat.FetchGuard(consumer)
+        app.consumer_generation_id = 1
+        await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
+        return handed, sought, guard.unhanded_read_again
+
+    handed, sought, rewound = asyncio.run(run())
+    assert (1, 21) not in handed and (0, 12) in handed  # Faust dropped B's rest, A went on
+    assert sought == [(1, 21)] and rewound == 1
+
+
+def test_a_fetch_kept_back_after_a_seek_back_is_read_from_the_seek_not_from_the_fetch() -> None:
+    """The fetch (10-12) was made before the partition was paused for a rebalance and sought
+    back to its committed offset 5, and Faust kept all of it back: reading again from 10 would
+    skip 5-9."""
+    import asyncio
+
+    from aiokafka.structs import ConsumerRecord
+    from faust.types import TP
+    from mode import Service
+
+    from pipeline.infra import faust_compat
+    from pipeline.infra.faust_app import create_app
+    from pipeline.infra.settings import load
+
+    a = TP("pos.transactions", 0)
+
+    async def run() -> list[int]:
+        app = create_app(load({}))
+        app.topics._acking_topics.add(a.topic)
+        consumer = app.consumer
+        sought: list[int] = []
+        fetcher = Service()
+
+        async def fetch(active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109  # Faust's signature
+            fetcher._stopped.set()  # this one fetch only
+            consumer.pause_partitions({a})
+            await consumer.seek(a, 5)
+            sought.clear()
+            return {a: [ConsumerRecord(a.topic, 0, o, 0, 0, b"k", b"v", None, 1, 1, []) for o in (10, 11, 12)]}
+
+        async def seek(partition: Any, offset: int) -> None:
+            sought.append(offset)
+
+        async def callback(msg: Any) -> None:
+            raise AssertionError("nothing of this fetch is handed on")
+
+        consumer.callback = callback
+        consumer._getmany = fetch
+        consumer._seek = seek
+        consumer.highwater = lambda tp: 100
+        consumer.assignment = lambda: {a}
+        consumer._active_partitions = {a}
+        consumer.resume_flow()
+        faust_compat.FetchGuard(consumer)
+        app.consumer_generation_id = 1
+        await asyncio.wait_for(consumer._drain_messages(fetcher), 10)
+        return sought
+
+    assert asyncio.run(run()) == [5]
