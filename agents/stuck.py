@@ -9,10 +9,12 @@ joining and leaving, see ``pipeline.infra.faust_compat``). Every cause found is 
 this watch is the bound for the ones not found yet, so a stall costs a replay (idempotent:
 state offsets and the sink's replay checks) instead of the partition.
 
-A partition counts as stuck when it has lag, the consumer has fetched up to its log end, no
-event of it is in flight (held by an agent or waiting in a batch), and neither its committed
-nor its read offset moved for ``STUCK_SECONDS``; never while the worker rebalances or restores.
-A partition the group never committed is read again from the start of its log.
+A partition counts as stuck when it has lag, no event of it is in flight (held by an agent or
+waiting in a batch), and neither its committed offset, its read offset nor the client's fetch
+position moved for ``STUCK_SECONDS``; never while the worker rebalances or restores. That
+covers records fetched to the log end and never handed on, and a partition the client no
+longer fetches at all (left out of Faust's active set: it is resumed). A partition the group
+never committed is read again from the start of its log.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Watch:
 
     def __init__(self, stuck_seconds: float = STUCK_SECONDS) -> None:
         self.stuck_seconds = stuck_seconds
-        self.since: dict[Any, tuple[float, int | None, int | None]] = {}  # tp -> (since, committed, read)
+        # tp -> (since, committed, read, fetched)
+        self.since: dict[Any, tuple[float, int | None, int | None, int | None]] = {}
 
     def look(self, now: float, seen: dict[Any, Seen]) -> list[Any]:
         out = []
@@ -47,8 +50,8 @@ class Watch:
                 self.since.pop(tp, None)
                 continue
             first = self.since.get(tp)
-            if first is None or first[1:] != (s.committed, s.read):
-                self.since[tp] = (now, s.committed, s.read)
+            if first is None or first[1:] != (s.committed, s.read, s.fetched):
+                self.since[tp] = (now, s.committed, s.read, s.fetched)
                 continue
             if now - first[0] >= self.stuck_seconds:
                 out.append(tp)
@@ -59,7 +62,7 @@ class Watch:
 def _idle_with_lag(s: Seen) -> bool:
     if s.end is None or s.fetched is None:
         return False
-    return start_of(s) < s.end and s.fetched >= s.end and s.in_flight == 0
+    return start_of(s) < s.end and s.in_flight == 0
 
 
 def start_of(s: Seen) -> int:
@@ -98,5 +101,6 @@ def register(app: Any, stats: Counter[str]) -> None:
             )
             stats["worker.partitions_read_again"] += 1
             await faust_compat.read_again(consumer, tp, start_of(s))
+            faust_compat.fetch_again(consumer, tp)
 
     app.timer(interval=CHECK_SECONDS)(check)

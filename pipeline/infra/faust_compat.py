@@ -462,6 +462,13 @@ async def read_again(consumer: Any, tp: Any, offset: int) -> None:
     await consumer.seek(tp, offset)
 
 
+def fetch_again(consumer: Any, tp: Any) -> None:
+    """Put ``tp`` back among the partitions Faust fetches (``Consumer._buffered_partitions``
+    and the active set in 0.15.3): a partition left out of them is never fetched again."""
+    consumer._buffered_partitions.discard(tp)
+    consumer.resume_partitions({tp})
+
+
 def apply() -> None:
     """Install the corrections; idempotent, called by ``create_app``. Refuses any Faust but
     the one they were written for."""

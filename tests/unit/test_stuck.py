@@ -51,7 +51,6 @@ def test_a_partition_never_committed_is_read_again_from_the_start_of_its_log() -
 def test_progress_work_in_flight_or_records_still_to_fetch_leave_a_partition_alone() -> None:
     cases = [
         {"in_flight": 3},  # an agent holds events of it (a batch, a put-off visit)
-        {"fetched": 15},  # the client has not fetched everything yet
         {"committed": 20},  # no lag
         {"end": None},  # log end not known yet
     ]
@@ -66,3 +65,13 @@ def test_progress_work_in_flight_or_records_still_to_fetch_leave_a_partition_alo
     assert w.look(50, {TP: stuck(read=20)}) == [TP]
     w.look(60, {})  # no longer assigned: forgotten
     assert w.look(100, {TP: stuck(read=20)}) == []
+
+
+def test_a_partition_the_client_no_longer_fetches_is_read_again() -> None:
+    """Lag, nothing in flight, and the fetch position not moving either: nothing fetches the
+    partition (left out of Faust's active set); while the position moves it is left alone."""
+    w = Watch(stuck_seconds=30)
+    for t in (0, 10, 20):
+        assert w.look(t, {TP: stuck(fetched=15 + t)}) == []  # still fetching
+    assert w.look(49, {TP: stuck(fetched=35)}) == []  # unchanged since 20
+    assert w.look(50, {TP: stuck(fetched=35)}) == [TP]
