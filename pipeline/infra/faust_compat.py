@@ -87,6 +87,10 @@ PINNED_SOURCES = {
     # bound ``_read_offset.__setitem__``) the generation guard relies on
     "_drain_messages": "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
     "__init__": "302410d59e6972d144e35ce91483b28783e01fd039f02a51f0b06c6d3953a001",  # wrapped
+    # wrapped by the fetch guard, which relies on getmany yielding from the one fetch that
+    # _wait_next_records makes through _getmany, and on what getmany drops
+    "getmany": "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
+    "_wait_next_records": "6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6",
 }
 _OWNERS: dict[str, Any] = {
     "_create_worker_consumer": AIOKafkaConsumerThread,
