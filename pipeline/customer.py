@@ -82,7 +82,6 @@ class Touched:
     profile: bool = False
     health: bool = False
     tag_keys: set[str] = field(default_factory=set)
-    days: set[str] = field(default_factory=set)  # event times folded (their business days get a history row)
 
 
 def new_customer(customer_id: str) -> dict[str, Any]:
@@ -130,7 +129,6 @@ def fold(
                 settle(state, touched, ctx, out)
                 touched.profile, touched.health = False, False
                 touched.tag_keys.clear()
-                touched.days.clear()
             absent(state, before, ctx, out)
     if touched.health and etype != "alert.action" and _new_day(state["health"], event.envelope.occurred_at):
         # The history row of a day is the state after its last event: settled at the crossing,
@@ -138,7 +136,6 @@ def fold(
         settle(state, touched, ctx, out)
         touched.profile, touched.health = False, False
         touched.tag_keys.clear()
-        touched.days.clear()
     state["seq"] = state.get("seq", 0) + 1
     p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
@@ -157,7 +154,6 @@ def fold(
     if not health.fold(state["health"], row, p):
         return True  # the same event id again (a producer's retry): its note and visit were handled
     touched.health = True
-    touched.days.add(row["occurred_at"])
     if etype == "store.note":
         _note(state["notes"], row, p, ref, ctx, out, touched)
     elif etype in VISITS:
@@ -231,13 +227,6 @@ def settle(
             state["health"], ctx.health, alert_cfg=ctx.alerts, model=ctx.model, held=held
         ):
             out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": seq})
-        newest = day_of(datetime.fromisoformat(state["health"]["as_of"]))
-        late = {day_of(datetime.fromisoformat(t)) for t in touched.days} - {newest}
-        for day in sorted(late):  # events of an earlier day folded after a later one
-            out.add(
-                "customer_health_history",
-                {**health.late_day_row(state["health"], day, ctx.health, ctx.model), "version": seq},
-            )
     if touched.tag_keys:
         for r in tags.tag_rows(state["notes"], sorted(touched.tag_keys)):
             out.add("customer_tags", {**r, "version": seq})

@@ -233,29 +233,6 @@ def settle(
     return [("current", current), ("history", day_row(state, s, f, cfg, as_of, risk, model)), *alerts]
 
 
-def late_day_row(state: dict[str, Any], day: str, cfg: HealthConfig, model: ChurnModel | None) -> dict[str, Any]:
-    """The history row of an earlier business day whose event was folded after a later day's
-    (topics read at different paces, a replay): the score at that day's close from its day
-    buckets (as the 7-day trend judges a past day), so the day keeps a row whatever the order."""
-    then = close_of(day)
-    f = features(state, then, by_day=True)
-    raw = score(f, state["segment"], cfg, state["fresh"], then, state.get("first_used"))
-    s, _risk = rescore(raw, f, state["segment"], cfg, model)
-    return {
-        "customer_id": state["customer_id"],
-        "segment": state["segment"],
-        "score": s.score,
-        "previous_score": None,
-        "band": s.band,
-        "previous_band": "",
-        "confidence": s.confidence,
-        "reasons": reasons(None, s, f, cfg, state["segment"]),
-        "as_of": iso(then),
-        "day": day,
-        "version": state["version"],
-    }
-
-
 def day_row(
     state: dict[str, Any],
     s: Score,

@@ -166,7 +166,7 @@ def test_one_version_is_one_row_of_a_customer(ctx: customer.Context, traffic: An
             for raw in out.rows.get(table, []):
                 r = orjson.loads(raw)
                 content = {k: v for k, v in r.items() if k not in ("updated_at", "computed_at", "reasons")}
-                rows[(table, r["customer_id"], r.get("day", ""), str(r["version"]))].add(
+                rows[(table, r["customer_id"], str(r["version"]))].add(
                     orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
                 )
     assert mid_batch > 0  # the case arose: rows settled just before an event
@@ -244,39 +244,3 @@ def test_a_check_in_sent_twice_asks_for_recommendations_once(ctx: customer.Conte
         )
         requests += sum(len(r) for r in out.requests.values())
     assert requests == 2  # the first visit and the real second one
-
-
-def test_a_day_whose_event_comes_after_a_later_days_keeps_its_history_row(ctx: customer.Context, traffic: Any) -> None:
-    """A topic read behind another (or a replay) folds a customer's event of an earlier day
-    after another topic's event of a later day: that day still gets its history row (its
-    close from the day buckets), not only the later day."""
-    from pipeline.health.features import day_of
-
-    def day(item: Any) -> str:
-        return day_of(datetime.fromisoformat(item[1]["occurred_at"]))
-
-    events, _stock = traffic
-    by_customer: dict[str, list[Any]] = defaultdict(list)
-    for item in events:
-        by_customer[item[1]["customer_id"]].append(item)
-    pairs = (
-        (cid, early, late)
-        for cid, items in by_customer.items()
-        for early in items
-        for late in items
-        if day(early) < day(late) and early[3] != late[3] and early[1]["event_type"] in ("pos.purchase", "app.login")
-    )
-    cid, early, late = next(pairs)
-    state = customer.new_customer(cid)
-    rows: list[dict[str, Any]] = []
-    for ref, (ev, row, payload, source, offset) in enumerate((late, early)):  # the later day's first
-        out = customer.Results()
-        touched = customer.Touched()
-        customer.fold(
-            state, ev, row, source=source, offset=offset, ref=ref, ctx=ctx, out=out, touched=touched, payload=payload
-        )
-        customer.settle(state, touched, ctx, out)
-        rows += [orjson.loads(r) for r in out.rows.get("customer_health_history", [])]
-    assert {r["day"] for r in rows} == {day(early), day(late)}
-    row_of_early = [r for r in rows if r["day"] == day(early)]
-    assert len(row_of_early) == 1 and row_of_early[0]["as_of"] > early[1]["occurred_at"]  # that day's close
