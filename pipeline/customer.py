@@ -26,7 +26,7 @@ from pipeline.bizday import business_tz
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import day_of, new_state, seen
+from pipeline.health.features import new_state, seen
 from pipeline.health.scoring import HealthConfig
 from pipeline.notes import tags
 from schemas.events import Event
@@ -130,12 +130,6 @@ def fold(
                 touched.profile, touched.health = False, False
                 touched.tag_keys.clear()
             absent(state, before, ctx, out)
-    if touched.health and etype != "alert.action" and _new_day(state["health"], event.envelope.occurred_at):
-        # The history row of a day is the state after its last event: settled at the crossing,
-        # whatever the batch boundaries.
-        settle(state, touched, ctx, out)
-        touched.profile, touched.health = False, False
-        touched.tag_keys.clear()
     state["seq"] = state.get("seq", 0) + 1
     p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
@@ -159,12 +153,6 @@ def fold(
     elif etype in VISITS:
         _visit(state["notes"], row, p, out)
     return True
-
-
-def _new_day(health_state: dict[str, Any], at: datetime) -> bool:
-    """Whether an event at ``at`` falls in a later business day than the customer's newest."""
-    as_of = health_state["as_of"]
-    return as_of is not None and day_of(at) > day_of(datetime.fromisoformat(as_of))
 
 
 def _note(

@@ -25,8 +25,7 @@ from pipeline.intake import iso, now_iso
 
 ABSENCE_KINDS = frozenset({"silent_slow_contact"})  # rules judged over spans of silence, not at an event
 SCORE_KINDS = frozenset({"band_drop", "score_fall"})  # rules judged on each stored score
-UNCHANGED = "与上一活跃日相比无变化"  # a day's row with nothing to explain
-MIN_CHANGE = 1.0  # points; smaller moves are not a "change": the current row keeps its reasons
+MIN_CHANGE = 1.0  # points; smaller moves are not a "change" worth a history row
 SEGMENT_ZH = {"b2b_contact": "B2B联系人", "retail_member": "门店会员", "unknown": "未识别客户"}
 
 
@@ -192,8 +191,8 @@ def settle(
         )
         alerts = _remember(state, raised)
     # The current row is the state after its newest event (settled once per customer per batch,
-    # so what is stored does not depend on how events were batched); its reasons explain the
-    # last move of MIN_CHANGE points or a new band. History is one row per business day.
+    # so what is stored does not depend on how events were batched); a history row only a move
+    # of MIN_CHANGE points or a new band, explained against the previous history row.
     moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
     if not moved and last is not None and "reasons" in last:
         why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
@@ -222,56 +221,28 @@ def settle(
         "version": state["version"],
         "updated_at": now_iso(),
     }
-    if moved:
-        state["last"] = {
-            "score": s.score,
-            "band": s.band,
-            "points": s.points,
-            "segment": state["segment"],
-            "reasons": why,
-        }
-    return [("current", current), ("history", day_row(state, s, f, cfg, as_of, risk, model)), *alerts]
-
-
-def day_row(
-    state: dict[str, Any],
-    s: Score,
-    f: Any,
-    cfg: HealthConfig,
-    as_of: datetime,
-    risk: float | None,
-    model: ChurnModel | None,
-) -> dict[str, Any]:
-    """The customer's history row of the business day of ``as_of``: one per customer and day
-    (the table keeps the highest version, the state after the day's last event), explained
-    against the previous active day's. A function of the events, not of batch boundaries: a
-    batch that crosses a customer's day settles them at the crossing (``customer.fold``)."""
-    day = day_of(as_of)
-    close = state.get("day_close")
-    if close is not None and close["day"] < day:
-        state["prev_close"] = close
-    prev = state.get("prev_close")
-    why = reasons(None if prev is None else prev["points"], s, f, cfg, state["segment"])
-    if not why and prev is not None:
-        why = [UNCHANGED]  # full marks, and nothing moved since
-    if risk is not None and model is not None:
-        why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
-    if prev is not None and prev["segment"] != state["segment"]:
-        why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
-    state["day_close"] = {"day": day, "score": s.score, "band": s.band, "points": s.points, "segment": state["segment"]}
-    return {
+    if not moved:
+        return [("current", current), *alerts]
+    history = {
         "customer_id": state["customer_id"],
         "segment": state["segment"],
         "score": s.score,
-        "previous_score": None if prev is None else prev["score"],
+        "previous_score": None if last is None else last["score"],
         "band": s.band,
-        "previous_band": "" if prev is None else prev["band"],
+        "previous_band": "" if last is None else last["band"],
         "confidence": s.confidence,
         "reasons": why,
         "as_of": iso(as_of),
-        "day": day,
         "version": state["version"],
     }
+    state["last"] = {
+        "score": s.score,
+        "band": s.band,
+        "points": s.points,
+        "segment": state["segment"],
+        "reasons": why,
+    }
+    return [("current", current), ("history", history), *alerts]
 
 
 def absence(

@@ -23,4 +23,24 @@ ENGINE = ReplacingMergeTree(version)
 ORDER BY customer_id
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- customer_health_history: 018_daily_history.sql (a fresh database never had the first form).
+CREATE TABLE IF NOT EXISTS customer_health_history
+(
+    customer_id     String,
+    segment         LowCardinality(String),
+    score           Float32,
+    previous_score  Nullable(Float32),
+    band            LowCardinality(String),
+    previous_band   String,
+    confidence      Float32,
+    reasons         Array(String),
+    as_of           DateTime64(3, 'UTC'),
+    version         UInt64,
+    kafka_topic     LowCardinality(String),
+    kafka_partition UInt16,
+    kafka_offset    UInt64,
+    stored_at       DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(as_of)
+ORDER BY (customer_id, version)
+SETTINGS non_replicated_deduplication_window = 1000;

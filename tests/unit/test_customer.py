@@ -68,7 +68,6 @@ def run(
         "note_tags": "note_id",
         "recommendations": "recommendation_id",
         "alerts": "alert_id",
-        "customer_health_history": "day",  # one row per customer and business day
     }
     i, k = 0, 0
     while i < len(events):
@@ -103,8 +102,7 @@ def run(
             for raw in rows:
                 r = orjson.loads(raw)
                 if table in keys:
-                    by_customer = table in ("customer_tags", "customer_health_history")
-                    key = r["customer_id"] + "|" + r[keys[table]] if by_customer else r[keys[table]]
+                    key = r["customer_id"] + "|" + r[keys[table]] if table == "customer_tags" else r[keys[table]]
                     latest[table][key] = r
     return states, latest
 
