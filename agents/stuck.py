@@ -101,6 +101,5 @@ def register(app: Any, stats: Counter[str]) -> None:
             )
             stats["worker.partitions_read_again"] += 1
             await faust_compat.read_again(consumer, tp, start_of(s))
-            faust_compat.fetch_again(consumer, tp)
 
     app.timer(interval=CHECK_SECONDS)(check)

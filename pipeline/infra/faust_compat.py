@@ -459,16 +459,14 @@ def seen(consumer: Any, tp: Any, flight: Counter[Any]) -> Seen:
 
 async def read_again(consumer: Any, tp: Any, offset: int) -> None:
     """Forget the partition's acknowledgement bookkeeping and read it again from ``offset``
-    (the events come again, are folded as replays and acknowledged afresh)."""
+    (the events come again, are folded as replays and acknowledged afresh), fetching it
+    again if Faust had left it out of the partitions it fetches."""
     consumer._acked.pop(tp, None)
     consumer._acked_index.pop(tp, None)
     consumer._gap.pop(tp, None)
     await consumer.seek(tp, offset)
-
-
-def fetch_again(consumer: Any, tp: Any) -> None:
-    """Put ``tp`` back among the partitions Faust fetches (``Consumer._buffered_partitions``
-    and the active set in 0.15.3): a partition left out of them is never fetched again."""
+    # and fetched again: a partition left out of Faust's active set (or its buffered set) is
+    # never fetched, whatever its position
     consumer._buffered_partitions.discard(tp)
     consumer.resume_partitions({tp})
 
