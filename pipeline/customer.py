@@ -122,12 +122,14 @@ def fold(
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:
-            if state["health"]["last"] is None:
-                # Never scored yet: the first score is stored before silence is judged.
+            if state["health"]["last"] is None or touched.health:
+                # The alert cites the score stored at that moment: the state before this event,
+                # so its version is the count before it (counted first, this settle and the
+                # batch's last one gave two different rows one version).
                 settle(state, touched, ctx, out)
                 touched.profile, touched.health = False, False
                 touched.tag_keys.clear()
-            absent(state, before, ctx, out)  # stores the score at the alert's moment, version count before this event
+            absent(state, before, ctx, out)
     state["seq"] = state.get("seq", 0) + 1
     p = orjson.loads(row["payload"]) if payload is None else payload
     if etype == "alert.action":
@@ -212,26 +214,17 @@ def settle(
         for kind, result in health.settle(
             state["health"], ctx.health, alert_cfg=ctx.alerts, model=ctx.model, held=held
         ):
-            out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": health_version(seq)})
+            out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": seq})
     if touched.tag_keys:
         for r in tags.tag_rows(state["notes"], sorted(touched.tag_keys)):
             out.add("customer_tags", {**r, "version": seq})
 
 
-def health_version(seq: int, *, silence: bool = False) -> int:
-    """The version of a health row: twice the number of events folded so far, plus one for the
-    score stored at the moment a silence alert came true (between two events: at most one
-    such moment, as an episode ends only on an event), so both order after the rows before."""
-    return 2 * seq + (1 if silence else 0)
-
-
 def absent(state: dict[str, Any], watermark: datetime, ctx: Context, out: Results) -> bool:
-    """Absence rules for a quiet customer at the event-time watermark; True if an alert rose
-    (then the score it cites is stored too, scored at the alert's moment)."""
+    """Absence rules for a quiet customer at the event-time watermark; True if an alert rose."""
     if ctx.alerts is None:
         return False
     raised = health.absent(state["health"], watermark, ctx.health, ctx.alerts, model=ctx.model)
-    version = health_version(state.get("seq", 0), silence=True)
-    for kind, result in raised:
-        out.add(HEALTH_TABLES[kind], result if kind == "alert" else {**result, "version": version})
+    for _kind, result in raised:
+        out.add("alerts", result)
     return bool(raised)

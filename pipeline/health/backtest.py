@@ -77,7 +77,7 @@ def replay(
         state = states.setdefault(cid, new_state(cid))
         before = ev.envelope.occurred_at - health.JUST_BEFORE  # judged before each event, as the agent does
         if health.silence_before(state, before, alert_cfg) is not None:
-            out.alerts.extend(r for kind, r in health.absent(state, before, health_cfg, alert_cfg) if kind == "alert")
+            out.alerts.extend(result for _kind, result in health.absent(state, before, health_cfg, alert_cfg))
         if health.fold(state, row, payload):
             for kind, result in health.settle(
                 state, health_cfg, alert_cfg=alert_cfg, model=None, held=mark.lagging(lag)

@@ -153,10 +153,8 @@ def settle(
     open_counts: dict[str, int] | None = None,
     model: ChurnModel | None = None,
     held: frozenset[str] = frozenset(),
-    at: datetime | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Score the folded state at its event time (or at ``at``, the moment a silence alert
-    came true) and decide what to emit: [(kind, row)].
+    """Score the folded state at its event time and decide what to emit: [(kind, row)].
 
     With a trained churn model the score is 100 x (1 - calibrated churn probability); the
     component points still explain what moved. Without one the rule-based score stands.
@@ -164,11 +162,8 @@ def settle(
     raises no score alert.
     """
     counts = {} if open_counts is None else open_counts
-    if at is None:
-        prune(state)  # (not when scoring an earlier moment: its window must stay as it was judged)
-        as_of = datetime.fromisoformat(state["as_of"])
-    else:
-        as_of = at
+    prune(state)
+    as_of = datetime.fromisoformat(state["as_of"])
     f = features(state, as_of)
     raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
     s, risk = rescore(raw, f, state["segment"], cfg, model)
@@ -280,22 +275,17 @@ def absence(
             state["judged_at"] = watermark.isoformat()  # judged up to the watermark: nothing came true
         return []
     state["judged_at"] = at.isoformat()
-    # Only the rules about silence are judged here. An alert cites the customer's score at the
-    # moment it came true, from the events up to then, and that score is stored with it (the
-    # caller takes the rows from ``absent``): what was stored before depended on where the
-    # batches happened to end (two runs over the same input cited 52.6 and 47.4), and one
-    # rescored at the watermark once said 降至高风险（40分） beside a stored 40.5 "watch".
-    # Band and score rules wait for the customer's next event.
-    f = features(state, at)
-    raw = score(f, state["segment"], cfg, state["fresh"], at, state.get("first_used"))
-    s = rescore(raw, f, state["segment"], cfg, model)[0]
+    stored = state.get("stored") or last  # the customer's stored row now (not the last history row)
+    # Only the rules about silence are judged here, and an alert cites the score and band that
+    # are stored: one rescored at the watermark once said 降至高风险（40分） beside a stored 40.5
+    # "watch". Band and score rules wait for the customer's next event, when it is stored.
     return evaluate(
         alert_cfg,
         state,
-        f,
+        features(state, at),
         as_of=at,
-        score=s.score,
-        band=s.band,
+        score=stored["score"],
+        band=stored["band"],
         previous_band=None,
         trend_7d=None,
         open_counts=open_counts,
@@ -339,9 +329,10 @@ def _unjudged(state: dict[str, Any], watermark: datetime, idle: timedelta) -> da
     if own is None:
         return None
     lo = datetime.fromisoformat(own) + idle
-    judged = state.get("judged_at")
-    if judged is not None and datetime.fromisoformat(judged) > lo:
-        lo = datetime.fromisoformat(judged)
+    stored = state.get("stored")  # an alert cites the stored score: not from before it was stored
+    for t in (state.get("judged_at"), None if stored is None else stored["as_of"]):
+        if t is not None and datetime.fromisoformat(t) > lo:
+            lo = datetime.fromisoformat(t)
     return lo if watermark > lo else None
 
 
@@ -425,13 +416,8 @@ def absent(
     *,
     model: ChurnModel | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """``absence`` with the raised alerts kept in the state (cooldowns, later actions), after
-    the score they cite, stored at their moment: [(kind, row)], kinds current/history/alert."""
-    raised = absence(state, watermark, cfg, alert_cfg, {}, model=model)
-    if not raised:
-        return []
-    at = datetime.fromisoformat(state["judged_at"])  # when they came true (``raised_at`` is to the ms)
-    return [*settle(state, cfg, model=model, at=at), *_remember(state, raised)]
+    """``absence`` with the raised alerts kept in the state (cooldowns, later actions)."""
+    return _remember(state, absence(state, watermark, cfg, alert_cfg, {}, model=model))
 
 
 class Watermark:
