@@ -26,7 +26,7 @@ from pipeline.bizday import business_tz
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import new_state, seen
+from pipeline.health.features import new_state, scores, seen
 from pipeline.health.scoring import HealthConfig
 from pipeline.notes import tags
 from schemas.events import Event
@@ -147,7 +147,7 @@ def fold(
         touched.profile = True
     if not health.fold(state["health"], row, p):
         return True  # the same event id again (a producer's retry): its note and visit were handled
-    touched.health = True
+    touched.health = touched.health or scores(etype)
     if etype == "store.note":
         _note(state["notes"], row, p, ref, ctx, out, touched)
     elif etype in VISITS:

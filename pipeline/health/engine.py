@@ -19,6 +19,7 @@ from pipeline.health.features import (
     features,
     prune,
     reply_hours,
+    scores,
 )
 from pipeline.health.scoring import COMPONENTS, SOURCE_OF, HealthConfig, Score, band, reasons, score
 from pipeline.intake import iso, now_iso
@@ -142,6 +143,8 @@ def step(
     if not fold(state, row):
         return False, []
     applied[source] = offset
+    if not scores(row["event_type"]):
+        return True, []
     return True, settle(state, cfg, alert_cfg=alert_cfg, open_counts=counts, model=model)
 
 
@@ -216,7 +219,11 @@ def settle(
         "reasons": why,
         "churn_risk": None if risk is None else round(risk, 4),
         "score_source": "rules" if model is None else f"model:{model.version}",
-        "fresh": orjson.dumps(state["fresh"], option=orjson.OPT_SORT_KEYS).decode(),
+        # the sources the score reads (a note is not scored: its time would make the row depend
+        # on whether a note came in the same batch as the last scored event)
+        "fresh": orjson.dumps(
+            {k: v for k, v in state["fresh"].items() if k != "notes"}, option=orjson.OPT_SORT_KEYS
+        ).decode(),
         "as_of": iso(as_of),
         "version": state["version"],
         "updated_at": now_iso(),

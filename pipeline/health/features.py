@@ -28,6 +28,13 @@ def source_of(event_type: str) -> str:
     return SOURCE_OF.get(event_type.split(".", 1)[0], "other")
 
 
+def scores(event_type: str) -> bool:
+    """Whether an event can move the customer's score: a store note's text feeds the tags, not
+    a score component, so a note is kept (its id, when the customer was last in the store's
+    notes) without scoring the customer again at its time."""
+    return source_of(event_type) != "notes"
+
+
 def new_state(customer_id: str) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
@@ -90,10 +97,11 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
     first_used = state.setdefault("first_used", {})
     if source not in first_used or iso < first_used[source]:
         first_used[source] = iso
-    if state["as_of"] is None or iso > state["as_of"]:
-        state["as_of"] = iso
-    if state.get("first_at") is None or iso < state["first_at"]:
-        state["first_at"] = iso
+    if scores(etype):
+        if state["as_of"] is None or iso > state["as_of"]:
+            state["as_of"] = iso
+        if state.get("first_at") is None or iso < state["first_at"]:
+            state["first_at"] = iso
     if etype == "app.login":
         _bucket(state, ts)["logins"] += 1
     elif etype in ("app.material_view", "app.document_click"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -242,3 +242,48 @@ def test_a_check_in_sent_twice_asks_for_recommendations_once(ctx: customer.Conte
         )
         requests += sum(len(r) for r in out.requests.values())
     assert requests == 2  # the first visit and the real second one
+
+
+def test_a_note_feeds_the_tags_and_does_not_score_the_customer_again(ctx: customer.Context) -> None:
+    """No score component reads a note: a batch of notes alone stores their tags and no health
+    row, and the next scored event's row is as of that event, without the note's time."""
+    t0 = datetime(2026, 11, 2, 3, tzinfo=UTC)
+
+    def event(i: int, etype: str, topic: str, at: datetime, payload: dict[str, Any]) -> Any:
+        doc = {
+            "event_id": f"e-{i}",
+            "event_type": etype,
+            "schema_version": 1,
+            "occurred_at": at.isoformat(),
+            "source": "pos",
+            "store_id": "S-SH-001",
+            "customer_id": "C-R09001",
+            "payload": payload,
+        }
+        ev = intake.decode(orjson.dumps(doc), topic, 1 << 20)
+        return (ev, *intake.accepted(ev, PII), f"{topic}:0", i)
+
+    line = {"sku": "SKU-001", "name": "阔腿裤", "category": "裤装", "size": "M", "colour": "米色", "qty": 1}
+    buy = {"order_id": "O-1", "total": "299.00", "lines": [{**line, "unit_price": "299.00"}]}
+    note = {"note_id": "N-1", "associate_id": "A-1", "text": "顾客试穿M码阔腿裤，腰偏紧，喜欢米色"}
+    batches = [
+        [event(0, "pos.purchase", "pos.transactions", t0, buy)],
+        [event(1, "store.note", "store.notes", t0 + timedelta(days=3), note)],
+        [event(2, "pos.purchase", "pos.transactions", t0 + timedelta(days=5), {**buy, "order_id": "O-2"})],
+    ]
+    state = customer.new_customer("C-R09001")
+    stored = []
+    for batch in batches:
+        out, touched = customer.Results(), customer.Touched()
+        for ev, row, payload, source, offset in batch:
+            customer.fold(
+                state, ev, row, source=source, offset=offset, ref=0, ctx=ctx, out=out, touched=touched, payload=payload
+            )
+        customer.settle(state, touched, ctx, out)
+        stored.append({t: [orjson.loads(r) for r in rows] for t, rows in out.rows.items()})
+    assert [r["as_of"][:10] for r in stored[0]["customer_health"]] == ["2026-11-02"]
+    assert "customer_health" not in stored[1] and {r["note_id"] for r in stored[1]["note_tags"]} == {"N-1"}
+    assert stored[1]["customer_tags"]  # the note's tags reach the profile at once
+    [row] = stored[2]["customer_health"]
+    assert row["as_of"][:10] == "2026-11-07" and "notes" not in orjson.loads(row["fresh"])
+    assert state["health"]["fresh"]["notes"][:10] == "2026-11-05"  # kept: she was in the store then
