@@ -19,7 +19,7 @@ from nlp.pii import Pii
 from pipeline import intake
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
-from pipeline.health.features import new_state, source_of
+from pipeline.health.features import new_state, scores, source_of
 from pipeline.health.scoring import HealthConfig
 from schemas.events import EventError
 
@@ -78,7 +78,7 @@ def replay(
         before = ev.envelope.occurred_at - health.JUST_BEFORE  # judged before each event, as the agent does
         if health.silence_before(state, before, alert_cfg) is not None:
             out.alerts.extend(result for _kind, result in health.absent(state, before, health_cfg, alert_cfg))
-        if health.fold(state, row, payload):
+        if health.fold(state, row, payload) and scores(row["event_type"]):  # a note is not scored, as in the agent
             for kind, result in health.settle(
                 state, health_cfg, alert_cfg=alert_cfg, model=None, held=mark.lagging(lag)
             ):
