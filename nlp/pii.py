@@ -57,6 +57,9 @@ _LANDLINE_CUES = ("座机", "电话", "固话", "tel", "分机", "传真", "ｔ�
 _CUES = (*_AT_CUES, *_WECHAT_CUES, *_QQ_CUES, *_LANDLINE_CUES)
 _ANY_CUE = re.compile("|".join(map(re.escape, _CUES)))  # one C-level pass, 3-6x a loop of `in` tests
 MIN_DIGITS = 7
+# The digit counts ``_classify`` can find personal: a mobile (11; 13 and 15 with 86 or 0086),
+# two mobiles run together (22), an ID (15, 18 with its check character), a card (16-19).
+_PERSONAL_LENGTHS = frozenset({11, 13, 15, 16, 17, 18, 19, 22})
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -192,7 +195,10 @@ class Pii:
         or card (the same runs, the same classification; only "number" is not personal)."""
         if _RUN7.search(text) is None:
             return False
-        return any(_classify(digits, run)[0] != "number" for _s, _e, run, digits in _numbers(text))
+        return any(
+            len(digits) in _PERSONAL_LENGTHS and _classify(digits, run)[0] != "number"
+            for _s, _e, run, digits in _numbers(text)
+        )
 
     def mask_text(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         """Return masked text and (kind, token) pairs for each value found."""
