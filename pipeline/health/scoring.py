@@ -30,7 +30,9 @@ class Targets(_Strict):
     purchases_30d: float = Field(gt=0)
 
 
-Source = Literal["pos", "app", "messaging", "notes"]
+# The sources a score reads. Store notes are not one: they feed the tags, and a note does not
+# score the customer again (``features.scores``), so a profile cannot expect them.
+Source = Literal["pos", "app", "messaging"]
 # Which source each component is measured from: a channel the customer has never used says
 # nothing about their health where the profile calls it optional.
 SOURCE_OF: dict[Component, Source] = {

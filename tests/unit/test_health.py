@@ -336,3 +336,17 @@ def test_silence_is_raised_at_the_moment_it_came_true_however_late_the_watermark
         raised.append(out[0][1]["raised_at"])
         assert engine.absent(st_, onset + late + timedelta(days=2), CFG, alerts) == []  # one alert per episode
     assert len(set(raised)) == 1 and datetime.fromisoformat(raised[0]) == onset
+
+
+def test_a_profile_cannot_expect_store_notes_which_never_score(tmp_path: Any) -> None:
+    """A note feeds the tags and does not score the customer again, so a profile expecting
+    notes would judge a source it never re-reads: refused at start-up with the reason."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "pipeline/health/data/health.yaml").read_text(encoding="utf-8")
+    assert "expected_sources: [pos, app]" in text
+    bad = tmp_path / "health.yaml"
+    expecting_notes = text.replace("expected_sources: [pos, app]", "expected_sources: [pos, app, notes]")
+    bad.write_text(expecting_notes, encoding="utf-8")
+    with pytest.raises(ValueError, match="expected_sources"):  # pydantic's ValidationError names the field
+        load_config(str(bad))
