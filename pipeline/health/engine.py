@@ -12,6 +12,7 @@ from pipeline.health.alerts import AlertConfig, apply_action, concerns, evaluate
 from pipeline.health.churn import ChurnModel
 from pipeline.health.features import (
     UNANSWERED_SLOW_HOURS,
+    UNSCORED_SOURCES,
     Features,
     apply_event,
     close_of,
@@ -219,10 +220,10 @@ def settle(
         "reasons": why,
         "churn_risk": None if risk is None else round(risk, 4),
         "score_source": "rules" if model is None else f"model:{model.version}",
-        # the sources the score reads (a note is not scored: its time would make the row depend
-        # on whether a note came in the same batch as the last scored event)
+        # the sources the score reads (a note's time would make the row depend on whether a
+        # note came in the same batch as the last scored event)
         "fresh": orjson.dumps(
-            {k: v for k, v in state["fresh"].items() if k != "notes"}, option=orjson.OPT_SORT_KEYS
+            {k: v for k, v in state["fresh"].items() if k not in UNSCORED_SOURCES}, option=orjson.OPT_SORT_KEYS
         ).decode(),
         "as_of": iso(as_of),
         "version": state["version"],
@@ -406,7 +407,8 @@ _SILENCE_LIMITS: dict[int, tuple[AlertConfig, tuple[timedelta, int] | None]] = {
 def _silence_limits(alert_cfg: AlertConfig) -> tuple[timedelta, int] | None:
     """(the shortest time without material, the fewest messages) over the enabled silence
     rules, None without one; kept per config (which it keeps alive, so its id stays its own),
-    as it is asked before every event and for every quiet customer every hour of event time."""
+    as it is asked before every event and for every quiet customer every hour of event time
+    (not a cached property of the config: ``model_copy`` would carry it into a changed copy)."""
     hit = _SILENCE_LIMITS.get(id(alert_cfg))
     if hit is not None and hit[0] is alert_cfg:
         return hit[1]

@@ -28,11 +28,14 @@ def source_of(event_type: str) -> str:
     return SOURCE_OF.get(event_type.split(".", 1)[0], "other")
 
 
+# A store note's text feeds the tags, not a score component: a note is kept (its id, when the
+# customer was last in the store's notes) without scoring the customer again at its time.
+UNSCORED_SOURCES = frozenset({"notes"})
+
+
 def scores(event_type: str) -> bool:
-    """Whether an event can move the customer's score: a store note's text feeds the tags, not
-    a score component, so a note is kept (its id, when the customer was last in the store's
-    notes) without scoring the customer again at its time."""
-    return source_of(event_type) != "notes"
+    """Whether an event can move the customer's score."""
+    return source_of(event_type) not in UNSCORED_SOURCES
 
 
 def new_state(customer_id: str) -> dict[str, Any]:
