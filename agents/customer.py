@@ -230,7 +230,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 continue
             if customer.absent(state, due[state["partition"]], ctx, out):
                 batcher.put(cid, state["partition"], state)
-                stats["customer.absence_alerts"] += 1
+                stats["customer.quiet_changes"] += 1  # an absence alert, a day closed
 
     async def send(batch: Sequence[Any], out: customer.Results) -> None:
         """Hand a (part of a) batch's results to the producer and let its sender run."""

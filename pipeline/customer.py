@@ -26,7 +26,7 @@ from pipeline.bizday import business_tz
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
-from pipeline.health.features import new_state, scores, seen
+from pipeline.health.features import day_of, new_state, scores, seen
 from pipeline.health.scoring import HealthConfig
 from pipeline.notes import tags
 from schemas.events import Event
@@ -119,10 +119,16 @@ def fold(
     etype = row["event_type"]
     if etype != "alert.action" and seen(state["health"], row):
         return False  # the same event id again (a producer's retry): nothing changes, not even the count
+    if touched.health and scores(etype) and _later_day(state["health"], row["occurred_at"]):
+        # The customer's day so far is settled before an event of a later day is folded: the
+        # day's close (its history row) is then the same however the events were batched.
+        settle(state, touched, ctx, out)
+        touched.profile, touched.health = False, False
+        touched.tag_keys.clear()
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:
-            if state["health"]["last"] is None or touched.health:
+            if state["health"].get("stored") is None or touched.health:
                 # The alert cites the score stored at that moment: the state before this event,
                 # so its version is the count before it (counted first, this settle and the
                 # batch's last one gave two different rows one version).
@@ -153,6 +159,15 @@ def fold(
     elif etype in VISITS:
         _visit(state["notes"], row, p, out)
     return True
+
+
+def _later_day(h: dict[str, Any], at: str) -> bool:
+    """Whether ``at`` (UTC ISO text, as rows and the state carry it) falls on a later business
+    day than the customer's newest scored event."""
+    as_of = h["as_of"]
+    if as_of is None or at <= as_of:
+        return False
+    return day_of(datetime.fromisoformat(at)) > day_of(datetime.fromisoformat(as_of))
 
 
 def _note(
@@ -221,10 +236,14 @@ def settle(
 
 
 def absent(state: dict[str, Any], watermark: datetime, ctx: Context, out: Results) -> bool:
-    """Absence rules for a quiet customer at the event-time watermark; True if an alert rose."""
+    """At the event-time watermark, for a quiet customer: the close of a business day the
+    watermark has left (its history row) and the absence rules; True if the state changed."""
+    closed = health.close_day(state["health"], day_of(watermark))
+    for _kind, result in closed:
+        out.add(HEALTH_TABLES["history"], {**result, "version": state.get("seq", 0)})
     if ctx.alerts is None:
-        return False
+        return bool(closed)
     raised = health.absent(state["health"], watermark, ctx.health, ctx.alerts, model=ctx.model)
     for _kind, result in raised:
         out.add("alerts", result)
-    return bool(raised)
+    return bool(closed) or bool(raised)

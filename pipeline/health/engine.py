@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -171,6 +171,8 @@ def settle(
     f = features(state, as_of)
     raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
     s, risk = rescore(raw, f, state["segment"], cfg, model)
+    day = day_of(as_of)
+    closed = close_day(state, day)  # a later day begins: the previous day's close is history
     last = state["last"]
     trend = trend_7d(state, s, as_of, cfg, model)
     alerts: list[tuple[str, dict[str, Any]]] = []
@@ -195,8 +197,11 @@ def settle(
         )
         alerts = _remember(state, raised)
     # The current row is the state after its newest event (settled once per customer per batch,
-    # so what is stored does not depend on how events were batched); a history row only a move
-    # of MIN_CHANGE points or a new band, explained against the previous history row.
+    # so what is stored does not depend on how events were batched). The history is the close
+    # of each business day: the score after the day's last scored event, kept when it moved
+    # MIN_CHANGE points or changed band since the previous history row and written once a later
+    # day begins (a later event, or the watermark); a day's close does not depend on how its
+    # events were cut into batches, as settling once per batch did.
     moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
     if not moved and last is not None and "reasons" in last:
         why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
@@ -229,28 +234,39 @@ def settle(
         "version": state["version"],
         "updated_at": now_iso(),
     }
-    if not moved:
-        return [("current", current), *alerts]
-    history = {
-        "customer_id": state["customer_id"],
-        "segment": state["segment"],
-        "score": s.score,
-        "previous_score": None if last is None else last["score"],
-        "band": s.band,
-        "previous_band": "" if last is None else last["band"],
-        "confidence": s.confidence,
-        "reasons": why,
-        "as_of": iso(as_of),
-        "version": state["version"],
-    }
-    state["last"] = {
-        "score": s.score,
-        "band": s.band,
-        "points": s.points,
-        "segment": state["segment"],
-        "reasons": why,
-    }
-    return [("current", current), ("history", history), *alerts]
+    # The day's close so far: replaced by the next settle of the same day, written by close_day.
+    state["day_close"] = (
+        {
+            "day": day,
+            "row": {
+                "customer_id": state["customer_id"],
+                "segment": state["segment"],
+                "score": s.score,
+                "previous_score": None if last is None else last["score"],
+                "band": s.band,
+                "previous_band": "" if last is None else last["band"],
+                "confidence": s.confidence,
+                "reasons": why,
+                "as_of": iso(as_of),
+                "day": day,
+            },
+            "last": {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"], "reasons": why},
+        }
+        if moved
+        else None
+    )
+    return [*closed, ("current", current), *alerts]
+
+
+def close_day(state: dict[str, Any], before: str) -> list[tuple[str, dict[str, Any]]]:
+    """The history row of the customer's last settled business day if it is earlier than
+    ``before`` (a business day) and its close moved: [("history", row)], else []."""
+    pending = state.get("day_close")
+    if pending is None or pending["day"] >= before:
+        return []
+    state["day_close"] = None
+    state["last"] = pending["last"]
+    return [("history", dict(pending["row"]))]
 
 
 def absence(
@@ -274,16 +290,16 @@ def absence(
     at the watermark: a backfill read in batches of days then raises the same alerts at the
     same times as live traffic judged every hour.
     """
-    last = state["last"]
+    watermark = watermark.astimezone(UTC)  # the state's times are UTC text, compared as text
     at = silence_before(state, watermark, alert_cfg, idle)
-    if last is None:
+    stored = state.get("stored")  # the customer's stored row now (not the last history row)
+    if stored is None:
         return []
     if at is None:
         if _unjudged(state, watermark, idle) is not None:
             state["judged_at"] = watermark.isoformat()  # judged up to the watermark: nothing came true
         return []
     state["judged_at"] = at.isoformat()
-    stored = state.get("stored") or last  # the customer's stored row now (not the last history row)
     # Only the rules about silence are judged here, and an alert cites the score and band that
     # are stored: one rescored at the watermark once said 降至高风险（40分） beside a stored 40.5
     # "watch". Band and score rules wait for the customer's next event, when it is stored.
@@ -308,6 +324,11 @@ def silence_before(
     episodes that no longer hold, and say when a silence rule not in an episode came true
     since the last judgement, if one did. Nothing else changes, so the caller can store the
     score an alert will cite first."""
+    # In UTC: the state's times are UTC text compared as text (the last three replies, the
+    # week's contacts), and an event's own offset (+08:00 from a messaging tool) made a
+    # message 8 hours younger than it was, so the same silence was found on one path and not
+    # on the other, and an alert's id (its day) depended on which event judged it.
+    at = at.astimezone(UTC)
     _end_episodes(state, at, alert_cfg)
     if not _may_be_silent(state, at, alert_cfg):
         return None

@@ -121,7 +121,7 @@ def test_silent_key_contact_with_slow_replies_scores_at_risk_with_reasons(
     assert band == "at_risk" and 0 <= score < 40 and reasons
     history = db.query(
         "SELECT score, previous_score, reasons FROM customer_health_history FINAL WHERE customer_id = 'C-KEY-1' "
-        "ORDER BY version"
+        "ORDER BY day"
     ).result_rows
     assert history[0][1] is None  # the first score has no predecessor
     assert any(r[1] is not None and r[0] < r[1] for r in history), "the score must fall at some point"

@@ -21,7 +21,7 @@ def alert(alert_id: str, customer: str, rule: str, day: int, score: float) -> li
 
 def hist(customer: str, day: int, score: float, band: str, version: int) -> list[Any]:
     ts = T0 + timedelta(days=day)
-    return [customer, "retail_member", score, None, band, "", 1.0, [], ts, version, "h", 0, version]
+    return [customer, "retail_member", score, None, band, "", 1.0, [], ts, ts.date(), version, "h", 0, version]
 
 
 def test_outcome_per_rule_counts_only_alerts_with_enough_data_after_them(db: Any) -> None:
@@ -63,6 +63,7 @@ def test_outcome_per_rule_counts_only_alerts_with_enough_data_after_them(db: Any
         "confidence",
         "reasons",
         "as_of",
+        "day",
         "version",
         "kafka_topic",
         "kafka_partition",

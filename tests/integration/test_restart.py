@@ -80,7 +80,7 @@ def test_worker_killed_and_sink_crashed_mid_stream(settings: Settings, db: Any, 
     # is marked as a replay, and the sink stores only what it does not hold yet.
     doubled = {
         "events": "SELECT count() - uniqExact(event_type, event_id) FROM events",
-        "customer_health_history": "SELECT count() - uniqExact(customer_id, version) FROM customer_health_history",
+        "customer_health_history": "SELECT count() - uniqExact(customer_id, day) FROM customer_health_history",
         "customer_health": "SELECT count() - uniqExact(customer_id, version) FROM customer_health",
         "note_tags": "SELECT count() - uniqExact(note_id) FROM note_tags",
         "dead_letters": "SELECT count() - uniqExact(source_topic, source_partition, source_offset, stage) "
@@ -126,7 +126,7 @@ def test_what_a_killed_worker_sent_before_writing_its_state_is_stored_once(
     assert s.sink.stats["rows_already_stored"] > 0  # the successor did repeat rows: they were dropped
     doubled = {
         "events": "SELECT count() - uniqExact(event_type, event_id) FROM events",
-        "customer_health_history": "SELECT count() - uniqExact(customer_id, version) FROM customer_health_history",
+        "customer_health_history": "SELECT count() - uniqExact(customer_id, day) FROM customer_health_history",
         "customer_health": "SELECT count() - uniqExact(customer_id, version) FROM customer_health",
         "customer_tags": "SELECT count() - uniqExact(customer_id, tag, version) FROM customer_tags",
         "note_tags": "SELECT count() - uniqExact(note_id) FROM note_tags",

@@ -219,6 +219,42 @@ def test_at_the_watermark_only_silence_is_judged_and_the_alert_cites_the_stored_
     assert [a["rule_id"] for a in raised] == ["silent_key_contact"]
     assert raised[0]["score"] == stored["score"] and raised[0]["band"] == stored["band"]
     # with a band-drop-shaped history, the watermark still raises no band or score alert
-    st["last"] = {**st["last"], "band": "at_risk"}
+    st["last"] = {**st["day_close"]["last"], "band": "at_risk"}
     st["alerts"], st["firing"] = {}, []
     assert [a["rule_id"] for a in engine.absence(st, NOW, load_config(), ALL, {})] == ["silent_key_contact"]
+
+
+def test_a_silence_is_found_at_the_same_moment_whatever_offset_the_judging_event_carries() -> None:
+    """A key contact silent for a week with three messages unanswered for over 48 hours and a
+    fourth only a day old (not a latency yet). Judged just before an event stamped +08:00 (a
+    messaging tool) the silence was missed, as the state's UTC text was compared with +08:00
+    text, while judged in UTC it was found: the same input gave an alert on another day."""
+    import copy
+    from zoneinfo import ZoneInfo
+
+    import orjson
+
+    from pipeline.health import engine
+    from pipeline.health.features import apply_event, new_state
+    from pipeline.health.scoring import load_config
+
+    def row(i: str, etype: str, ts: datetime, **p: Any) -> dict[str, Any]:
+        return {"event_id": i, "event_type": etype, "occurred_at": ts.isoformat(), "payload": orjson.dumps(p).decode()}
+
+    t0 = NOW - timedelta(days=9)
+    st = new_state("C-1")
+    for e in [
+        row("c", "pos.checkin", t0 - timedelta(days=20), segment="b2b_contact", is_key_contact=True),
+        row("v", "app.material_view", t0, pages_read=9, pages_total=10),
+        *(
+            row(f"o{i}", "messaging.outbound", t0 + timedelta(days=d), conversation_id=f"c{i}")
+            for i, d in enumerate((2, 3, 4, 6))
+        ),
+    ]:
+        apply_event(st, e)
+    engine.settle(st, load_config(), alert_cfg=CFG)
+    at = t0 + timedelta(days=7, hours=20)  # the fourth message is 44 hours old
+    found = engine.silence_before(copy.deepcopy(st), at, CFG)
+    assert found == t0 + timedelta(days=7, minutes=1)  # a week without material, a minute past
+    shanghai = at.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert engine.silence_before(copy.deepcopy(st), shanghai, CFG) == found

@@ -2,7 +2,8 @@
 
 The agent folds each event and settles once per customer per batch; whatever the batch
 boundaries, the per-customer results a user reads (score, band, profile, tag profile,
-recommendations, alerts and the moment each was raised) must equal settling after every event.
+recommendations, alerts and the moment each was raised, each day's close in the history) must
+equal settling after every event.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def run(
         "note_tags": "note_id",
         "recommendations": "recommendation_id",
         "alerts": "alert_id",
+        "customer_health_history": "day",
     }
     i, k = 0, 0
     while i < len(events):
@@ -102,7 +104,8 @@ def run(
             for raw in rows:
                 r = orjson.loads(raw)
                 if table in keys:
-                    key = r["customer_id"] + "|" + r[keys[table]] if table == "customer_tags" else r[keys[table]]
+                    per_customer = table in ("customer_tags", "customer_health_history")
+                    key = r["customer_id"] + "|" + r[keys[table]] if per_customer else r[keys[table]]
                     latest[table][key] = r
     return states, latest
 
@@ -120,6 +123,7 @@ def test_batches_of_any_size_give_the_event_by_event_results(ctx: customer.Conte
     events, stock = traffic
     _, reference = run(ctx, events, stock, [1])
     assert len(reference["customer_health"]) > 100 and reference["recommendations"] and reference["customer_tags"]
+    assert len(reference["customer_health_history"]) > len(reference["customer_health"])  # days closed
     assert len(reference["alerts"]) >= 5  # silence judged before each event: the same moments in any batch
     rng = random.Random(7)
     for sizes in ([50], [2000], [rng.randint(1, 700) for _ in range(40)]):
@@ -131,7 +135,8 @@ def test_one_version_is_one_row_of_a_customer(ctx: customer.Context, traffic: An
     """A version counts the events folded into the customer. A silence judged just before an
     event settles the customer mid-batch; counted before that settle, the event gave it the
     version of the batch's last settle too: two different history rows under one version
-    (ReplacingMergeTree keeps one of them at random; 5-15 of them in every fault run)."""
+    (ReplacingMergeTree keeps one of them at random; 5-15 of them in every fault run). A
+    history row is one per customer and business day: one content per day, too."""
     events, _stock = traffic
     states: dict[str, Any] = {}
     rows: dict[tuple[str, ...], set[bytes]] = defaultdict(set)
@@ -164,9 +169,8 @@ def test_one_version_is_one_row_of_a_customer(ctx: customer.Context, traffic: An
             for raw in out.rows.get(table, []):
                 r = orjson.loads(raw)
                 content = {k: v for k, v in r.items() if k not in ("updated_at", "computed_at", "reasons")}
-                rows[(table, r["customer_id"], str(r["version"]))].add(
-                    orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-                )
+                at = r["day"] if table == "customer_health_history" else str(r["version"])  # a day's close
+                rows[(table, r["customer_id"], at)].add(orjson.dumps(content, option=orjson.OPT_SORT_KEYS))
     assert mid_batch > 0  # the case arose: rows settled just before an event
     assert {k: len(v) for k, v in rows.items() if len(v) > 1} == {}
 
