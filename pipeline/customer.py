@@ -120,11 +120,10 @@ def fold(
     if etype != "alert.action" and seen(state["health"], row):
         return False  # the same event id again (a producer's retry): nothing changes, not even the count
     if touched.health and scores(etype) and _later_day(state["health"], row["occurred_at"]):
-        # The customer's day so far is settled before an event of a later day is folded: the
+        # The customer's day so far is scored before an event of a later day is folded: the
         # day's close (its history row) is then the same however the events were batched.
-        settle(state, touched, ctx, out)
-        touched.profile, touched.health = False, False
-        touched.tag_keys.clear()
+        for _kind, result in health.close_point(state["health"], ctx.health, ctx.model):
+            out.add(HEALTH_TABLES["history"], {**result, "version": state.get("seq", 0)})
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:

@@ -202,15 +202,7 @@ def settle(
     # MIN_CHANGE points or changed band since the previous history row and written once a later
     # day begins (a later event, or the watermark); a day's close does not depend on how its
     # events were cut into batches, as settling once per batch did.
-    moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
-    if not moved and last is not None and "reasons" in last:
-        why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
-    else:
-        why = reasons(None if last is None else last["points"], s, f, cfg, state["segment"])
-    if risk is not None and model is not None and moved:
-        why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
-    if moved and last is not None and last.get("segment", state["segment"]) != state["segment"]:
-        why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
+    moved, why = _explain(state, s, f, cfg, model, risk)
     state["version"] += 1
     state["stored"] = {"score": s.score, "band": s.band, "as_of": state["as_of"]}
     current = {
@@ -234,7 +226,30 @@ def settle(
         "version": state["version"],
         "updated_at": now_iso(),
     }
-    # The day's close so far: replaced by the next settle of the same day, written by close_day.
+    _pend(state, s, why, moved, day)
+    return [*closed, ("current", current), *alerts]
+
+
+def _explain(
+    state: dict[str, Any], s: Score, f: Features, cfg: HealthConfig, model: ChurnModel | None, risk: float | None
+) -> tuple[bool, list[str]]:
+    """Whether ``s`` moved since the last history row, and why the score is what it is."""
+    last = state["last"]
+    moved = last is None or abs(s.score - last["score"]) >= MIN_CHANGE or s.band != last["band"]
+    if not moved and last is not None and "reasons" in last:
+        why = list(last["reasons"])  # a move under MIN_CHANGE keeps the last change's explanation
+    else:
+        why = reasons(None if last is None else last["points"], s, f, cfg, state["segment"])
+    if risk is not None and model is not None and moved:
+        why.insert(0, f"流失风险模型{model.version}：未来14天流失概率{risk:.0%}")
+    if moved and last is not None and last.get("segment", state["segment"]) != state["segment"]:
+        why.insert(0, f"客户类型变更为{SEGMENT_ZH.get(state['segment'], state['segment'])}，按其评分口径重新计算")
+    return moved, why
+
+
+def _pend(state: dict[str, Any], s: Score, why: list[str], moved: bool, day: str) -> None:
+    """The day's close so far: replaced by the next settle of the same day, written by close_day."""
+    last = state["last"]
     state["day_close"] = (
         {
             "day": day,
@@ -247,7 +262,7 @@ def settle(
                 "previous_band": "" if last is None else last["band"],
                 "confidence": s.confidence,
                 "reasons": why,
-                "as_of": iso(as_of),
+                "as_of": state["as_of"],
                 "day": day,
             },
             "last": {"score": s.score, "band": s.band, "points": s.points, "segment": state["segment"], "reasons": why},
@@ -255,7 +270,24 @@ def settle(
         if moved
         else None
     )
-    return [*closed, ("current", current), *alerts]
+
+
+def close_point(
+    state: dict[str, Any], cfg: HealthConfig, model: ChurnModel | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The day's close before an event of a later day is folded: the score and its history
+    candidate only (no current row, no alerts: the batch's settle writes those), so a backlog
+    that spans days pays for one score per customer and day, not a whole settle."""
+    prune(state)
+    as_of = datetime.fromisoformat(state["as_of"])
+    f = features(state, as_of)
+    raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
+    s, risk = rescore(raw, f, state["segment"], cfg, model)
+    day = day_of(as_of)
+    closed = close_day(state, day)
+    moved, why = _explain(state, s, f, cfg, model, risk)
+    _pend(state, s, why, moved, day)
+    return closed
 
 
 def close_day(state: dict[str, Any], before: str) -> list[tuple[str, dict[str, Any]]]:
