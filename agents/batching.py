@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -378,3 +378,54 @@ def unread(consumer: Any, tp: Any, last_read: int | None = None) -> int | None:
     except AssertionError:  # taken by a rebalance mid-batch
         return 0
     return None if high is None else max(0, high - last_read - 1)
+
+
+IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+class Idle:
+    """Kafka Streams' ``max.task.idle.ms`` for a keyed agent reading co-partitioned topics: a
+    partition number whose topic has records on the broker (or a log end not known yet:
+    nothing fetched since the assignment) but none in this batch waits for it, bounded by the
+    event time last taken from that topic, for at most ``IDLE_MAX_SECONDS``. Without it the
+    pace of each fetch decided the order across topics: after a restart a customer's events of
+    the next day were folded before the rest of the day on another topic, which closed the day
+    early, and a visit was answered before the notes that came before it."""
+
+    def __init__(self, app: Any, sources: Callable[[str], bool]) -> None:
+        self.app = app
+        self.sources = sources
+        self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
+        self.held_since: dict[int, float] = {}  # partition number -> since when it waits
+        app.on_partitions_revoked.connect(self._forget)
+
+    def took(self, tp: Any, offset: int, at: datetime | None = None) -> None:
+        """An event folded (``at``, its event time) or dead-lettered (no time): either way it is
+        no longer waiting, or a topic with a bad record would hold its partition every batch."""
+        prev = self.taken.get(tp)
+        if prev is not None and offset < prev[0]:
+            return
+        newest = EARLIEST if prev is None else prev[1]
+        self.taken[tp] = (offset, at if at is not None and at > newest else newest)
+
+    def bounds(self, present: set[Any]) -> dict[int, datetime]:
+        """Per partition number, the event time its batch may not pass (``put_off``'s ``idle``)."""
+        out: dict[int, datetime] = {}
+        now = time.monotonic()
+        for tp in self.app.consumer.assignment():
+            if not self.sources(tp.topic) or tp in present:
+                continue
+            if unread(self.app.consumer, tp, self.taken[tp][0] if tp in self.taken else None) == 0:
+                continue  # caught up: it holds nothing back (a log end not known yet waits)
+            if now - self.held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
+                continue  # waited long enough: go on without it, as Kafka Streams does
+            bound = self.taken[tp][1] if tp in self.taken else EARLIEST
+            out[tp.partition] = min(out.get(tp.partition, bound), bound)
+        for p in set(self.held_since) - set(out):
+            del self.held_since[p]
+        return out
+
+    async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked or ():
+            self.taken.pop(tp, None)

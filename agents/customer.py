@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import REPLAY, Batcher, put_off, result_topics, unread, waiting
+from agents.batching import REPLAY, Batcher, Idle, put_off, result_topics, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -91,6 +91,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     table = app.Table("customers", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
+    idle = Idle(app, lambda topic: topic in sources)  # a customer's topics fold in event-time step
 
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 
@@ -125,12 +126,18 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         later: set[int] = set()
         if not batcher.closing:
             later = put_off(
-                [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good], behind, settings.batch_max
+                [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good],
+                behind,
+                settings.batch_max,
+                idle.bounds({m.tp for _i, _e, m, _r, _p in good}),
             )
+        for d in out.dead:  # dead-lettered: not waiting any more
+            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
         for n, (i, ev, msg, row, payload) in enumerate(good):
             if n in later:
                 decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
+            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
             if ev.envelope.event_type != "alert.action":
                 src = source_of(ev.envelope.event_type)
                 watermark.observe(src, ev.envelope.occurred_at, wall)

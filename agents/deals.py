@@ -10,13 +10,12 @@ stage requests leave one message each, keyed by opportunity.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, put_off, result_topics, unread, waiting
+from agents.batching import Batcher, Idle, put_off, result_topics, waiting
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
@@ -29,8 +28,6 @@ from schemas.events import EventError
 
 log = logging.getLogger(__name__)
 GATES_CHECK_SECONDS = 10.0
-IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
-EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> book.Rules:
@@ -45,31 +42,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     rules = book.Rules(gates_file.loaded, grading_file.loaded)
     log.info("deals: stage gates %s, account grading %s", rules.current.version, rules.graded.rules.version)
 
-    taken: dict[Any, tuple[int, datetime]] = {}  # source partition -> (offset, event time) last folded
-    held_since: dict[int, float] = {}  # partition number -> when it started waiting for an idle topic
+    # A stage request is judged only once the documents and approvals before it are in.
+    idle = Idle(app, lambda topic: topic in sources)
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 
     def behind(tp: Any, offset: int) -> bool:
         return waiting(app.consumer, tp, offset) > 0
-
-    def idle(present: set[Any]) -> dict[int, datetime]:
-        """Partitions that must wait for a CRM topic with records on the broker but none in this
-        batch: a stage request is judged only once the documents and approvals before it are in."""
-        out: dict[int, datetime] = {}
-        now = time.monotonic()
-        for tp in app.consumer.assignment():
-            if tp.topic not in sources or tp in present:
-                continue
-            if unread(app.consumer, tp, taken[tp][0] if tp in taken else None) == 0:
-                continue  # caught up (a log end not known yet waits)
-            since = held_since.setdefault(tp.partition, now)
-            if now - since > IDLE_MAX_SECONDS:
-                continue  # waited long enough: go on without it, as Kafka Streams does
-            bound = taken[tp][1] if tp in taken else EARLIEST
-            out[tp.partition] = min(out.get(tp.partition, bound), bound)
-        for p in set(held_since) - set(out):
-            del held_since[p]
-        return out
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
@@ -91,12 +69,14 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
         later: set[int] = set()
         if not batcher.closing:
             coords = [(m.tp, m.offset, e.envelope.occurred_at) for _i, e, m, _r, _p in good]
-            later = put_off(coords, behind, settings.batch_max, idle({m.tp for _i, _e, m, _r, _p in good}))
+            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
+        for d in out.dead:  # dead-lettered: not waiting any more
+            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
         for n, (i, ev, msg, row, payload) in enumerate(good):
             if n in later:
                 decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
-            taken[msg.tp] = (msg.offset, ev.envelope.occurred_at)
+            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
             if ev.envelope.event_type in STATELESS:  # reference data: no account, no state
                 out.add("events", row)
                 if ev.envelope.event_type == "crm.product":
@@ -143,11 +123,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process)
 
-    async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
-        for tp in revoked or ():
-            taken.pop(tp, None)
-
-    app.on_partitions_revoked.connect(forget)
     app.agent(stream_topic, name="deals", concurrency=1)(agent)
     app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
 

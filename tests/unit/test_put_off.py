@@ -58,3 +58,47 @@ def test_a_partition_taken_away_mid_batch_has_nothing_waiting() -> None:
         return waiting(consumer, TopicPartition("pos", 0), 10)
 
     assert asyncio.run(check()) == 0
+
+
+class Assigned:
+    """The consumer surface ``Idle`` reads (assignment, log ends, committed offsets): the
+    bound arithmetic is checked here; the fault table runs it against a real broker."""
+
+    def __init__(self, assigned: list[TP], high: dict[TP, int | None], committed: dict[TP, int]) -> None:
+        self.assigned, self.high, self._committed_offset = assigned, high, committed
+
+    def assignment(self) -> list[TP]:
+        return self.assigned
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.high[tp]
+
+
+class WithSignal:
+    def __init__(self, consumer: Assigned) -> None:
+        self.consumer = consumer
+        self.on_partitions_revoked = self
+
+    def connect(self, _handler: object) -> None:  # Faust's signal: revocations are not simulated here
+        pass
+
+
+def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_for_a_while() -> None:
+    """After a restart one fetch often brings one topic's records and not another's: the
+    partition waits for the other (a customer's replies, the rest of their day), bounded by the
+    event time last taken from it, and for a bounded time only."""
+    from agents import batching
+
+    consumer = Assigned([POS, MSG], {POS: 10, MSG: None}, {POS: 0, MSG: 0})
+    idle = batching.Idle(WithSignal(consumer), lambda topic: topic == "messaging")
+    assert idle.bounds({POS}) == {0: batching.EARLIEST}  # nothing fetched from messaging yet
+    consumer.high[MSG] = 5
+    idle.took(MSG, 2, day(3))
+    assert idle.bounds({POS}) == {0: day(3)}  # read up to day 3, more on the broker
+    items = [(POS, 0, day(2)), (POS, 1, day(4)), (POS, 2, day(3))]
+    assert put_off(items, lambda _tp, _offset: False, cap=100, idle=idle.bounds({POS})) == {1, 2}
+    idle.took(MSG, 4)  # the last record was dead-lettered: nothing waits any more
+    assert idle.bounds({POS}) == {}
+    consumer.high[MSG] = 9
+    idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
+    assert idle.bounds({POS}) == {}  # waited long enough: go on without it
