@@ -235,7 +235,13 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         for cid, state in list(table.data.items()):
             if state is None or state.get("partition") not in due:
                 continue
-            if customer.absent(state, due[state["partition"]], ctx, out):
+            try:
+                changed = customer.absent(state, due[state["partition"]], ctx, out)
+            except Exception:  # one customer's judgement must not cost the batch its events
+                log.exception("judging quiet customer %s at %s failed", cid, due[state["partition"]])
+                stats["customer.quiet_failed"] += 1
+                continue
+            if changed:
                 batcher.put(cid, state["partition"], state)
                 stats["customer.quiet_changes"] += 1  # an absence alert, a day closed
 
