@@ -101,8 +101,9 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def apply_migrations(client: Any) -> list[int]:
-    """Apply pending DDL files in order; safe to run from every process at every start."""
+def apply_migrations(client: Any, upto: int | None = None) -> list[int]:
+    """Apply pending DDL files in order (up to ``upto``, to test a migration against the
+    schema before it); safe to run from every process at every start."""
     client.command(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
         "applied_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree ORDER BY version"
@@ -110,7 +111,7 @@ def apply_migrations(client: Any) -> list[int]:
     done = {r[0] for r in client.query("SELECT version FROM schema_migrations FINAL").result_rows}
     applied = []
     for version, name, sql in migrations():
-        if version in done:
+        if version in done or (upto is not None and version > upto):
             continue
         for stmt in _statements(sql):
             client.command(stmt)

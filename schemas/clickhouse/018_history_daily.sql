@@ -2,8 +2,8 @@
 -- customer and day on which the score moved a point or changed band, as of the day's last
 -- scored event. Rows used to be one per settle, keyed by a per-settle version, so how a backlog
 -- was cut into batches (a restart cuts it elsewhere) changed which rows existed. The sorting
--- key cannot change in place: the old table is kept under another name and its rows copied,
--- the last of each day standing for that day.
+-- key cannot change in place: the old table is renamed, its rows copied (the last of each day
+-- stands for that day), then dropped.
 RENAME TABLE customer_health_history TO customer_health_history_017;
 
 CREATE TABLE customer_health_history
@@ -33,3 +33,5 @@ INSERT INTO customer_health_history
 SELECT customer_id, toDate(as_of, 'Asia/Shanghai') AS day, segment, score, previous_score, band, previous_band,
        confidence, reasons, as_of, version, kafka_topic, kafka_partition, kafka_offset, stored_at
 FROM customer_health_history_017 FINAL;
+
+DROP TABLE customer_health_history_017;
