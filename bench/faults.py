@@ -80,9 +80,10 @@ class Outcome:
         )
 
 
-# Compared as content, not identity: ``version`` and ``reasons`` are as of the batch a row was
-# settled in (a history or tag row is written once per customer per batch); a dead letter is
-# compared by what it says, not by the offset it was read from (a duplicate is read at another).
+# Compared as content, not identity: ``version`` counts the events folded into a customer when
+# the row was made (a function of arrival order), ``reasons`` of a current or tag row are as of
+# the batch it was settled in; a dead letter is compared by what it says, not by the offset it
+# was read from (a duplicate is read at another).
 NOT_CONTENT = {"version", "reasons"}
 KEYS = {"dead_letters": ["source_topic", "stage", "error_class", "event_id", "raw_payload"]}
 
@@ -123,13 +124,18 @@ def compare(
     fault: str, events: int, clean: dict[str, dict[tuple[Any, ...], str]], run: Any, recovery: float
 ) -> Outcome:
     got, doubled = run
-    if os.environ.get("FAULTS_DIFF"):  # a few differing rows per table, to see why
+    if os.environ.get("FAULTS_DIFF"):  # per table: how many rows differ, and the first ten
         for t, rows in clean.items():
             other = got.get(t, {})
+            shown = 0
+            nd = sum(1 for k in set(rows) | set(other) if rows.get(k) != other.get(k))
+            print(f"[ndiff] {fault} {t} {nd} of {len(rows)} clean / {len(other)} fault", flush=True)
             for k in sorted(set(rows) | set(other), key=str):
                 if rows.get(k) != other.get(k):
                     print(f"[diff] {fault} {t} {k}\n  clean: {rows.get(k)}\n  fault: {other.get(k)}", flush=True)
-                    break
+                    shown += 1
+                    if shown >= 10:
+                        break
     missing = {t: len(set(rows) - set(got.get(t, {}))) for t, rows in clean.items()}
     lost = sum(missing.values())
     differs = [f"{t} ({missing[t]} lost)" if missing[t] else t for t in clean if got.get(t) != clean[t]]
@@ -363,12 +369,15 @@ def section(outcomes: list[Outcome]) -> str:
 
 The same fixed input (`var/faults/input.jsonl`: 1,500 customers, up to 60 days, 0.4% broken events)
 through a clean run and through each fault; every result table compared with the clean run's
-(FINAL, less wall-clock stamps and Kafka coordinates). `doubled` counts rows stored more than
-once without FINAL; recovery is from the last fault to everything committed. Faults: the
-worker SIGKILLed three times at random points and the sink once; every event delivered three
-times, a tenth of the copies thousands of events late; a second worker joining and killed
-during its table recovery, then again while working; the broker stopped for 20 s; the sink
-(which owns the embedded ClickHouse) frozen with SIGSTOP for 60 s while the input arrives.
+(FINAL, less wall-clock stamps and Kafka coordinates). `lost` counts the clean run's rows, by
+the table's sorting key less the version, that the fault run lacks (in the history, one row per
+customer and business day: a day folded into the next one's close counts there). `doubled`
+counts rows stored more than once without FINAL; recovery is from the last fault to everything
+committed. Faults: the worker SIGKILLed three times at random points and the sink once; every
+event delivered three times, a tenth of the copies thousands of events late; a second worker
+joining and killed during its table recovery, then again while working; the broker stopped for
+20 s; the sink (which owns the embedded ClickHouse) frozen with SIGSTOP for 60 s while the
+input arrives.
 
 | fault | events | lost | doubled | equal to the clean run | recovery s |
 |---|---:|---:|---:|---|---:|
