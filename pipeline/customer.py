@@ -122,8 +122,7 @@ def fold(
     if touched.health and scores(etype) and _later_day(state["health"], row["occurred_at"]):
         # The customer's day so far is scored before an event of a later day is folded: the
         # day's close (its history row) is then the same however the events were batched.
-        for _kind, result in health.close_point(state["health"], ctx.health, ctx.model):
-            out.add(HEALTH_TABLES["history"], {**result, "version": state.get("seq", 0)})
+        _history(state, health.close_point(state["health"], ctx.health, ctx.model), out)
     if etype != "alert.action" and ctx.alerts is not None:
         before = event.envelope.occurred_at - health.JUST_BEFORE
         if health.silence_before(state["health"], before, ctx.alerts) is not None:
@@ -158,6 +157,12 @@ def fold(
     elif etype in VISITS:
         _visit(state["notes"], row, p, out)
     return True
+
+
+def _history(state: dict[str, Any], closed: list[tuple[str, dict[str, Any]]], out: Results) -> None:
+    """Closed days' history rows, versioned like every row of the customer (``settle``)."""
+    for _kind, result in closed:
+        out.add(HEALTH_TABLES["history"], {**result, "version": state.get("seq", 0)})
 
 
 def _later_day(h: dict[str, Any], at: str) -> bool:
@@ -238,8 +243,7 @@ def absent(state: dict[str, Any], watermark: datetime, ctx: Context, out: Result
     """At the event-time watermark, for a quiet customer: the close of a business day the
     watermark has left (its history row) and the absence rules; True if the state changed."""
     closed = health.close_day(state["health"], day_of(watermark))
-    for _kind, result in closed:
-        out.add(HEALTH_TABLES["history"], {**result, "version": state.get("seq", 0)})
+    _history(state, closed, out)
     if ctx.alerts is None:
         return bool(closed)
     raised = health.absent(state["health"], watermark, ctx.health, ctx.alerts, model=ctx.model)

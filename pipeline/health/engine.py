@@ -166,13 +166,7 @@ def settle(
     raises no score alert.
     """
     counts = {} if open_counts is None else open_counts
-    prune(state)
-    as_of = datetime.fromisoformat(state["as_of"])
-    f = features(state, as_of)
-    raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
-    s, risk = rescore(raw, f, state["segment"], cfg, model)
-    day = day_of(as_of)
-    closed = close_day(state, day)  # a later day begins: the previous day's close is history
+    as_of, f, s, risk, day, closed = _score(state, cfg, model)
     last = state["last"]
     trend = trend_7d(state, s, as_of, cfg, model)
     alerts: list[tuple[str, dict[str, Any]]] = []
@@ -230,6 +224,20 @@ def settle(
     return [*closed, ("current", current), *alerts]
 
 
+def _score(
+    state: dict[str, Any], cfg: HealthConfig, model: ChurnModel | None
+) -> tuple[datetime, Features, Score, float | None, str, list[tuple[str, dict[str, Any]]]]:
+    """The score at the state's event time, and the previous day's close if that time begins a
+    later day: (as_of, features, score, churn risk, business day, closed history rows)."""
+    prune(state)
+    as_of = datetime.fromisoformat(state["as_of"])
+    f = features(state, as_of)
+    raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
+    s, risk = rescore(raw, f, state["segment"], cfg, model)
+    day = day_of(as_of)
+    return as_of, f, s, risk, day, close_day(state, day)
+
+
 def _explain(
     state: dict[str, Any], s: Score, f: Features, cfg: HealthConfig, model: ChurnModel | None, risk: float | None
 ) -> tuple[bool, list[str]]:
@@ -278,13 +286,7 @@ def close_point(
     """The day's close before an event of a later day is folded: the score and its history
     candidate only (no current row, no alerts: the batch's settle writes those), so a backlog
     that spans days pays for one score per customer and day, not a whole settle."""
-    prune(state)
-    as_of = datetime.fromisoformat(state["as_of"])
-    f = features(state, as_of)
-    raw = score(f, state["segment"], cfg, state["fresh"], as_of, state.get("first_used"))
-    s, risk = rescore(raw, f, state["segment"], cfg, model)
-    day = day_of(as_of)
-    closed = close_day(state, day)
+    _as_of, f, s, risk, day, closed = _score(state, cfg, model)
     moved, why = _explain(state, s, f, cfg, model, risk)
     _pend(state, s, why, moved, day)
     return closed
