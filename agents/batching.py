@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 from agents.deadletters import Dead
 from pipeline.customer import Results
@@ -398,7 +399,9 @@ class Idle:
         self.sources = sources
         self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
+        self.paused: set[Any] = set()  # topic-partitions paused here (ahead in event time)
         app.on_partitions_revoked.connect(self._forget)
+        app.on_partitions_assigned.connect(self._resumed)
 
     def took(self, tp: Any, offset: int, at: datetime | None = None) -> None:
         """An event folded (``at``, its event time) or dead-lettered (no time): either way it is
@@ -426,6 +429,31 @@ class Idle:
             del self.held_since[p]
         return out
 
+    def steer(self, items: Sequence[tuple[Any, int, datetime]], later: set[int]) -> None:
+        """Pause the topic-partitions whose events wait (``put_off``'s ``later`` of ``items``),
+        resume those that no longer do. Without it Faust kept fetching the topics that ran
+        ahead while their events waited in memory: in a backlog of 100,000 events the waiting
+        reached the cap within a minute and was let go whole, out of order. Kafka Streams
+        fetches the same way (a task's partitions with buffered records ahead are not fetched).
+        Nothing is resumed while Faust rebalances or restores tables: it owns pausing then, and
+        resumes every stream partition when recovery ends."""
+        consumer = self.app.consumer
+        if self.app.rebalancing or self.app.in_recovery:
+            return
+        held = {TP(items[i][0].topic, items[i][0].partition) for i in later}  # Faust asserts its own TP type
+        assigned = consumer.assignment()
+        pause = (held & assigned) - self.paused
+        resume = self.paused - held
+        if pause:
+            consumer.pause_partitions(pause)
+        if resume & assigned:
+            consumer.resume_partitions(resume & assigned)
+        self.paused = (self.paused | pause) - resume
+
     async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():
             self.taken.pop(tp, None)
+            self.paused.discard(tp)
+
+    async def _resumed(self, _sender: Any, assigned: Any, **_: Any) -> None:
+        self.paused.clear()  # Faust resumes every stream partition once the tables are restored

@@ -125,12 +125,9 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             good.append((i, ev, msg, row, payload))
         later: set[int] = set()
         if not batcher.closing:
-            later = put_off(
-                [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good],
-                behind,
-                settings.batch_max,
-                idle.bounds({m.tp for _i, _e, m, _r, _p in good}),
-            )
+            coords = [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good]
+            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
+            idle.steer(coords, later)
         for d in out.dead:  # dead-lettered: not waiting any more
             idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
         for n, (i, ev, msg, row, payload) in enumerate(good):

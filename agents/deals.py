@@ -70,6 +70,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
         if not batcher.closing:
             coords = [(m.tp, m.offset, e.envelope.occurred_at) for _i, e, m, _r, _p in good]
             later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
+            idle.steer(coords, later)
         for d in out.dead:  # dead-lettered: not waiting any more
             idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
         for n, (i, ev, msg, row, payload) in enumerate(good):

@@ -66,9 +66,16 @@ class Assigned:
 
     def __init__(self, assigned: list[TP], high: dict[TP, int | None], committed: dict[TP, int]) -> None:
         self.assigned, self.high, self._committed_offset = assigned, high, committed
+        self.paused: set[tuple[str, int]] = set()
 
-    def assignment(self) -> list[TP]:
-        return self.assigned
+    def assignment(self) -> set[TP]:
+        return set(self.assigned)
+
+    def pause_partitions(self, tps: set[TP]) -> None:
+        self.paused |= {(tp.topic, tp.partition) for tp in tps}
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        self.paused -= {(tp.topic, tp.partition) for tp in tps}
 
     def highwater(self, tp: TP) -> int | None:
         return self.high[tp]
@@ -77,7 +84,8 @@ class Assigned:
 class WithSignal:
     def __init__(self, consumer: Assigned) -> None:
         self.consumer = consumer
-        self.on_partitions_revoked = self
+        self.on_partitions_revoked = self.on_partitions_assigned = self
+        self.rebalancing = self.in_recovery = False
 
     def connect(self, _handler: object) -> None:  # Faust's signal: revocations are not simulated here
         pass
@@ -102,3 +110,29 @@ def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_
     consumer.high[MSG] = 9
     idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
     assert idle.bounds({POS}) == {}  # waited long enough: go on without it
+
+
+def test_topics_that_run_ahead_are_paused_until_the_others_catch_up() -> None:
+    """In a backlog Faust fetched every topic alike, so a sparse topic ran days ahead and its
+    events waited in memory until a cap let them all go out of order: the topic-partitions
+    whose events wait are paused, and resumed once nothing of theirs waits. While Faust
+    rebalances or restores tables it owns pausing and nothing is touched."""
+    from agents import batching
+
+    consumer = Assigned([POS, MSG], {POS: 10, MSG: 10}, {POS: 0, MSG: 0})
+    app = WithSignal(consumer)
+    idle = batching.Idle(app, lambda _topic: True)
+    items = [(POS, 0, day(0)), (MSG, 0, day(1)), (MSG, 1, day(9))]
+    later = put_off(items, lambda tp, _offset: tp == POS, cap=100)
+    assert later == {1, 2}
+    idle.steer(items, later)
+    assert consumer.paused == {("messaging", 0)}  # fetches go to pos, the one behind
+    app.in_recovery = True
+    idle.steer(items, set())
+    assert consumer.paused == {("messaging", 0)}  # Faust resumes stream partitions after recovery
+    app.in_recovery = False
+    items = [(MSG, 0, day(1)), (MSG, 1, day(9)), (POS, 1, day(10))]
+    later = put_off(items, lambda tp, _offset: tp == POS, cap=100)
+    assert later == set()  # pos has caught up: messaging goes on
+    idle.steer(items, later)
+    assert consumer.paused == set()
