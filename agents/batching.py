@@ -383,6 +383,7 @@ def unread(consumer: Any, tp: Any, last_read: int | None = None) -> int | None:
 
 IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 class Idle:
@@ -399,9 +400,8 @@ class Idle:
         self.sources = sources
         self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
-        self.paused: set[Any] = set()  # topic-partitions paused here (ahead in event time)
+        self.pauser = Pauser(app)
         app.on_partitions_revoked.connect(self._forget)
-        app.on_partitions_assigned.connect(self._resumed)
 
     def took(self, tp: Any, offset: int, at: datetime | None = None) -> None:
         """An event folded (``at``, its event time) or dead-lettered (no time): either way it is
@@ -431,16 +431,34 @@ class Idle:
 
     def steer(self, items: Sequence[tuple[Any, int, datetime]], later: set[int]) -> None:
         """Pause the topic-partitions whose events wait (``put_off``'s ``later`` of ``items``),
-        resume those that no longer do. Without it Faust kept fetching the topics that ran
-        ahead while their events waited in memory: in a backlog of 100,000 events the waiting
-        reached the cap within a minute and was let go whole, out of order. Kafka Streams
-        fetches the same way (a task's partitions with buffered records ahead are not fetched).
-        Nothing is resumed while Faust rebalances or restores tables: it owns pausing then, and
-        resumes every stream partition when recovery ends."""
+        resume those that no longer do (``Pauser``)."""
+        self.pauser.steer({items[i][0] for i in later})
+
+    async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked or ():
+            self.taken.pop(tp, None)
+
+
+class Pauser:
+    """Pauses the topic-partitions whose events wait for another topic and resumes them once
+    nothing of theirs waits. Without it Faust kept fetching the topics that ran ahead while
+    their events waited in memory: in a backlog of 100,000 events the waiting reached the cap
+    within a minute and was let go whole, out of order. Kafka Streams fetches the same way (a
+    task's partitions with buffered records ahead are not fetched). Nothing is resumed while
+    Faust rebalances or restores tables: it owns pausing then, and resumes every stream
+    partition when recovery ends."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.paused: set[Any] = set()  # topic-partitions paused here
+        app.on_partitions_revoked.connect(self._revoked)
+        app.on_partitions_assigned.connect(self._assigned)
+
+    def steer(self, waiting: set[Any]) -> None:
         consumer = self.app.consumer
         if self.app.rebalancing or self.app.in_recovery:
             return
-        held = {TP(items[i][0].topic, items[i][0].partition) for i in later}  # Faust asserts its own TP type
+        held = {TP(tp.topic, tp.partition) for tp in waiting}  # Faust asserts its own TP type
         assigned = consumer.assignment()
         pause = (held & assigned) - self.paused
         resume = self.paused - held
@@ -450,10 +468,8 @@ class Idle:
             consumer.resume_partitions(resume & assigned)
         self.paused = (self.paused | pause) - resume
 
-    async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
-        for tp in revoked or ():
-            self.taken.pop(tp, None)
-            self.paused.discard(tp)
+    async def _revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
+        self.paused -= set(revoked or ())
 
-    async def _resumed(self, _sender: Any, assigned: Any, **_: Any) -> None:
+    async def _assigned(self, _sender: Any, assigned: Any, **_: Any) -> None:
         self.paused.clear()  # Faust resumes every stream partition once the tables are restored

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import REPLAY, Batcher, Idle, put_off, result_topics, unread, waiting
+from agents.batching import EARLIEST, LATEST, REPLAY, Batcher, Idle, put_off, result_topics, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
 LEXICON_CHECK_SECONDS = 10.0
 QUIET = timedelta(hours=1)  # a customer is judged for absence after this much event time without events
+PROGRESS_SECONDS = 1.0  # how often the store side hears how far the requests are sent
 SHIP_EVENTS = 2_000  # within a batch, results leave after about this many folded events
 
 
@@ -99,6 +100,15 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         return waiting(app.consumer, tp, offset) > 0
 
     async def process(batch: Sequence[Any]) -> list[Any]:
+        busy[0] += 1
+        try:
+            later = await fold_batch(batch)
+        finally:
+            busy[0] -= 1
+        await request_progress()
+        return later
+
+    async def fold_batch(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
         groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         marks: list[tuple[int, datetime, Any]] = []
@@ -285,6 +295,43 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             stats["customer.ticks"] += 1
 
     app.timer(interval=settings.absence_interval)(watermark_ticks)
+
+    busy = [0]  # batches being folded (their requests are not all sent yet)
+    said: dict[int, datetime] = {}
+
+    def upto(partition: int) -> datetime:
+        """The event time before which every visit of the partition's customers has gone out as
+        a request: the time last taken from a source topic that still has records to read (the
+        earliest when nothing was taken since the assignment), or the latest when all are read."""
+        bound: datetime | None = None
+        for tp in app.consumer.assignment():
+            if tp.partition != partition or tp.topic not in sources:
+                continue
+            taken = idle.taken.get(tp)
+            if unread(app.consumer, tp, None if taken is None else taken[0]) != 0:
+                at = EARLIEST if taken is None else taken[1]
+                bound = at if bound is None else min(bound, at)
+        return bound if bound is not None else LATEST  # all read: what comes next is new
+
+    async def request_progress() -> None:
+        """Tell the store side how far the requests of each partition are sent, on every request
+        partition (after the requests, in the same producer's order): stock counts after it wait
+        there, so a backlog of stock read long before the visits does not answer them from
+        stock of weeks later (``recommend.as_of`` keeps only two weeks before the newest count)."""
+        if busy[0] or batcher.closing:
+            return  # mid-batch: folded events' requests may not have left yet
+        mine = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic in sources})
+        for partition in mine:
+            at = upto(partition)
+            if said.get(partition) == at:
+                continue
+            said[partition] = at
+            value = orjson.dumps({"progress": partition, "upto": at.isoformat()})
+            for target in range(settings.partitions):
+                await requests.send(value=value, partition=target)
+            stats["customer.request_progress"] += 1
+
+    app.timer(interval=PROGRESS_SECONDS)(request_progress)
 
     edited = lexicon_file(settings)
     seen: dict[str, float | None] = {"mtime": edited.stat().st_mtime if edited.exists() else None}

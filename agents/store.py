@@ -7,16 +7,17 @@ no global table. Stock is one state per store, written once per flush interval.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from agents.batching import Batcher, put_off, result_topics, unread, waiting
+from agents.batching import EARLIEST, LATEST, Batcher, Pauser, put_off, result_topics, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
@@ -28,7 +29,11 @@ from schemas.events import EventError
 
 log = logging.getLogger(__name__)
 IDLE_MAX_SECONDS = 10.0  # longest visits wait for stock counts fetched by nobody yet
-EARLIEST = datetime.min.replace(tzinfo=UTC)
+STOCK_WAIT_SECONDS = 60.0  # longest stock counts wait for a customer side that says nothing new
+
+
+def moment(at: str | None) -> datetime:
+    return datetime.fromisoformat(at) if at else EARLIEST
 
 
 def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexicon: dict[str, tuple[str, str]]) -> None:
@@ -45,6 +50,62 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
 
     taken: dict[Any, datetime] = {}  # inventory partition -> event time of the last count folded
     held_since: dict[int, float] = {}  # partition number -> since when its visits wait for stock
+    progress: dict[int, datetime] = {}  # customer partition -> its requests are all sent up to
+    stuck: dict[str, Any] = {"bound": None, "since": 0.0}
+    pauser = Pauser(app)
+
+    def stock_bound() -> datetime | None:
+        """The event time stock counts may not pass: where the slowest customer partition's
+        requests are sent up to (the earliest while one has said nothing). None once it has not
+        moved for ``STOCK_WAIT_SECONDS`` (no customer worker running): stock goes on without."""
+        known = [progress.get(p) for p in range(settings.partitions)]
+        bound = min((k for k in known if k is not None), default=EARLIEST) if None not in known else EARLIEST
+        now = time.monotonic()
+        if bound == LATEST:  # every customer partition read to its end
+            return bound
+        if stuck["bound"] != bound:
+            stuck.update(bound=bound, since=now)
+        elif now - stuck["since"] > STOCK_WAIT_SECONDS:
+            if not stuck.get("told"):
+                stuck["told"] = True
+                log.warning("store: visits' progress still for %.0f s (%s): stock goes on", STOCK_WAIT_SECONDS, known)
+                stats["store.progress_timeouts"] += 1
+            return None
+        stuck["told"] = False
+        return bound
+
+    def ahead_of_visits(batch: Sequence[Any], decoded: dict[int, Any], later: set[int]) -> set[int]:
+        """Stock counts and visits after the customer side's progress (and the rest of their
+        topic-partition, in offset order), so both are taken in event time: in a backlog the
+        store side read every count long before the visits came and answered the first days'
+        visits with the stock of weeks later, whose earlier levels ``recommend.as_of`` no
+        longer kept; a visit sent ahead of its partition's progress (its topic was read ahead
+        of another) was answered before the counts before it. Progress marks are read from
+        the whole batch, waiting or not, so visits waiting never hold them back."""
+        bound = stock_bound()
+        if bound is None:
+            return set()
+        out: set[int] = set()
+        stopped: set[Any] = set()
+        for i, event in enumerate(batch):
+            if i in later:
+                continue
+            if i in decoded:
+                at = decoded[i][0].envelope.occurred_at
+            elif event.message.topic != inventory:
+                reqs = orjson.loads(event.value)
+                if isinstance(reqs, dict):
+                    continue
+                at = max((moment(r.get("occurred_at")) for r in reqs), default=EARLIEST)
+            else:
+                continue  # dead-lettered
+            tp = event.message.tp
+            if tp in stopped or at > bound:
+                stopped.add(tp)
+                out.add(i)
+        if len(out) > settings.batch_max:
+            return set()  # memory first: above the cap nothing waits (as ``put_off``)
+        return out
 
     def behind(tp: Any, offset: int) -> bool:
         return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0
@@ -77,6 +138,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 coords.append((msg.tp, msg.offset, decoded[i][0].envelope.occurred_at))
             elif msg.topic != inventory:
                 reqs = orjson.loads(event.value)
+                if isinstance(reqs, dict):  # how far a customer partition's requests are sent
+                    continue
                 at = max((r["occurred_at"] for r in reqs), default="")
                 coords.append((msg.tp, msg.offset, datetime.fromisoformat(at) if at else EARLIEST))
             else:
@@ -96,44 +159,69 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                     decoded[i] = (ev, *intake.accepted(ev, pii))
                 except EventError as exc:
                     out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-        later = set() if batcher.closing else later_than_stock(batch, decoded)
+        for event in batch:
+            if event.message.topic != inventory and event.value[:1] == b"{":
+                mark = orjson.loads(event.value)
+                progress[int(mark["progress"])] = datetime.fromisoformat(mark["upto"])
+        later: set[int] = set()
+        if not batcher.closing:
+            later = later_than_stock(batch, decoded)
+            stock_later = ahead_of_visits(batch, decoded, later)
+            stats["store.waited_for_progress"] += len(stock_later)
+            stats["store.visits_waited_for_stock"] += len(later)
+            later |= stock_later
+            # only stock is paused: the visits' partitions bring the progress marks
+            pauser.steer({batch[i].message.tp for i in later if batch[i].message.topic == inventory})
+        stock: dict[Any, list[tuple[datetime, int, Any]]] = defaultdict(list)  # per partition, offset order
+        visits: list[tuple[datetime, int, Any]] = []
         for i, event in enumerate(batch):
-            msg = event.message
-            origin = f"{msg.topic}:{msg.partition}"
             if i in later:
                 continue
-            if msg.topic == inventory:
-                if i not in decoded:
-                    continue  # dead-lettered above
-                ev, row, payload = decoded[i]  # masked: the stock state goes to a changelog topic
-                if not taken.get(msg.tp) or ev.envelope.occurred_at > taken[msg.tp]:
-                    taken[msg.tp] = ev.envelope.occurred_at
-                store_id = row["store_id"]
-                state = batcher.get(store_id) or recommend.new_store(store_id)
-                replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
-                if replayed or not recommend.holds(state, payload, row["event_id"]):
-                    out.add("events", row)  # the same count sent twice (a retry) is stored once
-                if recommend.fold_stock(
-                    state,
-                    payload,
-                    categories(payload.get("name") or ""),
-                    source=origin,
-                    offset=msg.offset,
-                    at=row["occurred_at"],
-                    event_id=row["event_id"],
-                ):
-                    batcher.put(store_id, msg.partition, state)
-                    stats["store.stock_updates"] += 1
+            if event.message.topic == inventory:
+                if i in decoded:  # else dead-lettered above
+                    stock[event.message.tp].append((decoded[i][0].envelope.occurred_at, i, None))
                 continue
-            for req in orjson.loads(event.value):
-                state = batcher.get(req["store_id"]) or recommend.new_store(req["store_id"])
-                recs = recommend.answer(state, req, mined["rules"])
-                for r in recs:
-                    out.add("recommendations", r)
-                stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
+            reqs = orjson.loads(event.value)
+            if isinstance(reqs, dict):
+                continue  # progress, read above
+            visits.extend((moment(r.get("occurred_at")), i, r) for r in reqs)
+        visits.sort(key=lambda v: v[0])
+        # in event time across the two (stock in offset order): a visit is answered before
+        # the counts after it in the same batch are folded
+        for _at, i, req in heapq.merge(*stock.values(), visits, key=lambda v: v[0]):
+            if req is None:
+                ev, row, payload = decoded[i]
+                fold_count(batch[i].message, ev, row, payload, out)
+                continue
+            state = batcher.get(req["store_id"]) or recommend.new_store(req["store_id"])
+            recs = recommend.answer(state, req, mined["rules"])
+            for r in recs:
+                out.add("recommendations", r)
+            stats["reco.sent" if recs else "reco.nothing_in_stock"] += 1
         await batcher.emit(outputs, batch, out)
-        stats["store.visits_waited_for_stock"] += len(later)
         return [batch[i] for i in sorted(later)]
+
+    def fold_count(msg: Any, ev: Any, row: dict[str, Any], payload: dict[str, Any], out: customer.Results) -> None:
+        """One stock count into its store's state (masked: the state goes to a changelog topic)."""
+        origin = f"{msg.topic}:{msg.partition}"
+        if not taken.get(msg.tp) or ev.envelope.occurred_at > taken[msg.tp]:
+            taken[msg.tp] = ev.envelope.occurred_at
+        store_id = row["store_id"]
+        state = batcher.get(store_id) or recommend.new_store(store_id)
+        replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
+        if replayed or not recommend.holds(state, payload, row["event_id"]):
+            out.add("events", row)  # the same count sent twice (a retry) is stored once
+        if recommend.fold_stock(
+            state,
+            payload,
+            categories(payload.get("name") or ""),
+            source=origin,
+            offset=msg.offset,
+            at=row["occurred_at"],
+            event_id=row["event_id"],
+        ):
+            batcher.put(store_id, msg.partition, state)
+            stats["store.stock_updates"] += 1
 
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process)

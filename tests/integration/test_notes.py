@@ -181,3 +181,36 @@ def test_a_running_worker_picks_up_an_edited_lexicon_and_keeps_it_when_a_broken_
     time.sleep(12)
     send(settings, [note(3, "又试了冲锋衣")])
     assert "category:冲锋衣" in tags_of(3)  # the broken file was refused; the edited lexicon stays
+
+
+def test_a_backlog_of_stock_weeks_ahead_answers_a_visit_with_the_stock_of_its_day(
+    settings: Settings, db: Any, worker: Any, sink: Any, tmp_path: Path
+) -> None:
+    """All input already on the broker when the worker starts: the store side reads every
+    stock count at once, long before the customer side sends the visit. The visit must still
+    see the stock of its own day (in stock then), not that of five weeks later, whose earlier
+    levels are no longer kept; the same input read live gives that answer."""
+
+    def count_at(i: int, on_hand: int, at: datetime) -> tuple[str, bytes, bytes]:
+        payload = {"sku": "SKU-001", "name": "阔腿裤", "size": "M", "colour": "藏青", "on_hand": on_hand}
+        return "pos.inventory", STORE.encode(), env(f"b{i}", "pos.stock_level", at, payload)
+
+    start = NOW - timedelta(days=40)
+    c, scan = b"C-NOTE-3", {"coupon_code": "CP-3"}
+    note = {"note_id": "N-3", "associate_id": "A-SH-1", "text": "顾客试穿M码藏青阔腿裤，推荐了阔腿裤"}
+    send(
+        settings,
+        [
+            count_at(0, 2, start),
+            *(count_at(n, 0, start + timedelta(days=n)) for n in range(10, 36)),  # sold out from day 10 on
+            ("store.notes", c, env("note3", "store.note", start - timedelta(days=3), note, "C-NOTE-3")),
+            ("pos.transactions", c, env("v3", "pos.coupon_scan", start + timedelta(days=1), scan, "C-NOTE-3")),
+        ],
+    )
+    worker(model_dir=tmp_path)
+    sink()
+    mine = "FROM recommendations FINAL WHERE customer_id = 'C-NOTE-3'"
+    wait_until(lambda: count(db, f"SELECT count() {mine}") > 0, what="an answer")
+    recs = db.query(f"SELECT kind, sku, size, colour, on_hand {mine} ORDER BY rank").result_rows
+
+    assert recs[0] == ("noted", "SKU-001", "M", "藏青", 2)
