@@ -19,6 +19,7 @@ from pipeline.intake import iso, now_iso
 
 HALF_LIFE_DAYS = 60.0
 KEEP_NOTES_PER_TAG = 3
+KEEP_CONTRIBUTIONS = 8  # a tag's newest notes' weights: a visit read after later notes takes them out
 KEEP_TAGS = 200
 
 
@@ -82,6 +83,7 @@ def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[T
             cur["w"] += t.weight * _decay((at - ts).total_seconds() / 86_400)
         cur["w"] = round(cur["w"], 6)
         cur["notes"] = sorted({*cur["notes"], f"{stamp}|{note_id}"})[-KEEP_NOTES_PER_TAG:]
+        cur["c"] = sorted([*cur.get("c", []), [stamp, t.weight]])[-KEEP_CONTRIBUTIONS:]
         changed.append(key)
     if len(profile["tags"]) > KEEP_TAGS:  # drop the faintest
         ranked = sorted(profile["tags"], key=lambda k: profile["tags"][k]["w"])
@@ -118,11 +120,35 @@ def _known(t: dict[str, Any], now: datetime) -> bool:
     return datetime.fromisoformat(t.get("first", t["at"])) <= now
 
 
+def weight_at(t: dict[str, Any], now: datetime) -> float:
+    """The tag's weight at ``now`` from its notes written by then. Notes written after it
+    but read before (a visit read after them) are taken out again with their kept weights, so
+    the colours and items a visit is answered with do not depend on which was read first.
+    Rounded so that the same sum taken in another order ranks the same."""
+    at = datetime.fromisoformat(t["at"])
+    if at <= now:
+        return round(decayed(t["w"], at, now), 4)
+    w = t["w"]
+    for stamp, weight in t.get("c", ()):
+        ts = datetime.fromisoformat(stamp)
+        if ts > now:
+            w -= weight * _decay((at - ts).total_seconds() / 86_400)
+    return round(max(0.0, float(w)) / _decay((at - now).total_seconds() / 86_400), 4)
+
+
+def said_at(t: dict[str, Any], now: datetime) -> str:
+    """When the tag was last written down at or before ``now``."""
+    if datetime.fromisoformat(t["at"]) <= now:
+        return str(t["at"])
+    before = [stamp for stamp, _w in t.get("c", ()) if datetime.fromisoformat(stamp) <= now]
+    return str(max(before)) if before else str(t.get("first", t["at"]))
+
+
 def _values(profile: dict[str, Any], tag_type: str, now: datetime) -> list[tuple[str, float, dict[str, Any]]]:
     out = []
     for t in profile["tags"].values():
         if t["type"] == tag_type and _known(t, now):
-            out.append((t["value"], decayed(t["w"], datetime.fromisoformat(t["at"]), now), t))
+            out.append((t["value"], weight_at(t, now), t))
     return sorted(out, key=lambda x: (-x[1], x[0]))
 
 
@@ -130,14 +156,14 @@ def request_for_visit(profile: dict[str, Any], row: dict[str, Any]) -> dict[str,
     """What the store side needs to recommend for this visit: nothing but derived tags."""
     now = datetime.fromisoformat(row["occurred_at"])
     sizes = sorted(
-        ((t["at"], t["value"]) for t in profile["tags"].values() if t["type"] == "size" and _known(t, now)),
+        ((said_at(t, now), t["value"]) for t in profile["tags"].values() if t["type"] == "size" and _known(t, now)),
         reverse=True,
-    )  # the newest size mentioned is the one that fits now
+    )  # the newest size mentioned by the visit is the one that fits now
     recommended = [
         {
             "category": v,
             "notes": [n.split("|", 1)[1] for n in t["notes"] if datetime.fromisoformat(n.split("|", 1)[0]) <= now],
-            "at": t["at"],
+            "at": said_at(t, now),
         }
         for v, _w, t in _values(profile, "recommended", now)
     ]

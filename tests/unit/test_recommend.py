@@ -53,6 +53,33 @@ def test_a_visit_is_answered_with_what_was_noted_before_it_in_event_time(tagger:
     assert after["size"] == "M" and after["liked_colours"] == ["藏青"]
 
 
+def test_a_visit_read_after_later_notes_is_answered_as_if_read_before_them(tagger: NoteTagger) -> None:
+    """A tag known before the visit but noted again after it: its later weight must not count
+    at the visit, nor its later mention decide the size. Read before or after the later notes,
+    the visit's request is the same (colours ranked by weight at the visit)."""
+    early = [
+        ("N-1", NOW - timedelta(days=30), "顾客喜欢藏青，M码"),
+        ("N-2", NOW - timedelta(days=25), "喜欢黑色"),
+        ("N-3", NOW - timedelta(days=24), "喜欢黑色，推荐了卫衣"),
+    ]
+    late = [
+        ("N-4", NOW - timedelta(days=5), "还是喜欢藏青，L码"),
+        ("N-5", NOW - timedelta(days=4), "喜欢藏青，推荐了卫衣"),
+        ("N-6", NOW - timedelta(days=3), "藏青，喜欢藏青"),
+    ]
+    visit = {"event_id": "v", "store_id": "S-1", "event_type": "pos.checkin"}
+    at = {**visit, "occurred_at": (NOW - timedelta(days=20)).isoformat()}
+    p = tags.new_profile("C-1")
+    for nid, ts, text in early:
+        tags.apply_note(p, nid, ts, tagger.tag(text))
+    read_first = tags.request_for_visit(p, at)
+    for nid, ts, text in late:
+        tags.apply_note(p, nid, ts, tagger.tag(text))
+    read_after = tags.request_for_visit(p, at)
+    assert read_first["liked_colours"] == ["黑色", "藏青"]  # 黑色 twice, 藏青 once, by then
+    assert read_after == read_first
+
+
 def test_weight_halves_every_half_life() -> None:
     assert tags.decayed(1.0, NOW, NOW + timedelta(days=tags.HALF_LIFE_DAYS)) == pytest.approx(0.5)
 
