@@ -50,28 +50,31 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
 
     taken: dict[Any, datetime] = {}  # inventory partition -> event time of the last count folded
     held_since: dict[int, float] = {}  # partition number -> since when its visits wait for stock
-    progress: dict[int, datetime] = {}  # customer partition -> its requests are all sent up to
-    stuck: dict[str, Any] = {"bound": None, "since": 0.0}
+    # (request partition, customer partition) -> the customer partition's requests are all
+    # sent up to: per request partition, as a mark read on one says nothing of another's requests
+    progress: dict[tuple[int, int], datetime] = {}
+    stuck: dict[int, tuple[datetime, float, bool]] = {}  # request partition -> (bound, since, told)
     pauser = Pauser(app)
 
-    def stock_bound() -> datetime | None:
-        """The event time stock counts may not pass: where the slowest customer partition's
-        requests are sent up to (the earliest while one has said nothing). None once it has not
-        moved for ``STOCK_WAIT_SECONDS`` (no customer worker running): stock goes on without."""
-        known = [progress.get(p) for p in range(settings.partitions)]
-        bound = min((k for k in known if k is not None), default=EARLIEST) if None not in known else EARLIEST
-        now = time.monotonic()
+    def stock_bound(partition: int) -> datetime | None:
+        """The event time the partition's stock counts and visits may not pass: where the
+        slowest customer partition's requests to it are sent up to (the earliest while one has
+        said nothing). None once it has not moved for ``STOCK_WAIT_SECONDS`` (no customer
+        worker running): they go on without."""
+        known = [progress.get((partition, p)) for p in range(settings.partitions)]
+        bound = EARLIEST if None in known else min(k for k in known if k is not None)
         if bound == LATEST:  # every customer partition read to its end
             return bound
-        if stuck["bound"] != bound:
-            stuck.update(bound=bound, since=now)
-        elif now - stuck["since"] > STOCK_WAIT_SECONDS:
-            if not stuck.get("told"):
-                stuck["told"] = True
-                log.warning("store: visits' progress still for %.0f s (%s): stock goes on", STOCK_WAIT_SECONDS, known)
+        now = time.monotonic()
+        last = stuck.get(partition)
+        if last is None or last[0] != bound:
+            stuck[partition] = (bound, now, False)
+        elif now - last[1] > STOCK_WAIT_SECONDS:
+            if not last[2]:
+                stuck[partition] = (bound, last[1], True)
+                log.warning("store: no progress on %d for %.0f s: stock goes on", partition, STOCK_WAIT_SECONDS)
                 stats["store.progress_timeouts"] += 1
             return None
-        stuck["told"] = False
         return bound
 
     def ahead_of_visits(batch: Sequence[Any], decoded: dict[int, Any], later: set[int]) -> set[int]:
@@ -82,13 +85,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         longer kept; a visit sent ahead of its partition's progress (its topic was read ahead
         of another) was answered before the counts before it. Progress marks are read from
         the whole batch, waiting or not, so visits waiting never hold them back."""
-        bound = stock_bound()
-        if bound is None:
-            return set()
+        bounds = {p: stock_bound(p) for p in {event.message.partition for event in batch}}
         out: set[int] = set()
         stopped: set[Any] = set()
         for i, event in enumerate(batch):
-            if i in later:
+            bound = bounds[event.message.partition]
+            if i in later or bound is None:
                 continue
             if i in decoded:
                 at = decoded[i][0].envelope.occurred_at
@@ -103,6 +105,25 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             if tp in stopped or at > bound:
                 stopped.add(tp)
                 out.add(i)
+        # A count that waits holds back every visit after it: counts of a partition are not
+        # always in event time (a later count ahead in offset order keeps an earlier one waiting)
+        first_waiting: dict[int, datetime] = {}
+        for i in later | out:
+            if i in decoded:
+                p, at = batch[i].message.partition, decoded[i][0].envelope.occurred_at
+                first_waiting[p] = min(first_waiting.get(p, at), at)
+        if first_waiting:
+            for i, event in enumerate(batch):
+                msg = event.message
+                if i in later or i in out or msg.topic == inventory or msg.partition not in first_waiting:
+                    continue
+                reqs = orjson.loads(event.value)
+                if isinstance(reqs, dict):
+                    continue
+                at = max((moment(r.get("occurred_at")) for r in reqs), default=EARLIEST)
+                if msg.tp in stopped or at > first_waiting[msg.partition]:
+                    stopped.add(msg.tp)
+                    out.add(i)
         if len(out) > settings.batch_max:
             return set()  # memory first: above the cap nothing waits (as ``put_off``)
         return out
@@ -162,7 +183,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         for event in batch:
             if event.message.topic != inventory and event.value[:1] == b"{":
                 mark = orjson.loads(event.value)
-                progress[int(mark["progress"])] = datetime.fromisoformat(mark["upto"])
+                progress[event.message.partition, int(mark["progress"])] = datetime.fromisoformat(mark["upto"])
         later: set[int] = set()
         if not batcher.closing:
             later = later_than_stock(batch, decoded)
