@@ -298,6 +298,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
 
     busy = [0]  # batches being folded (their requests are not all sent yet)
     said: dict[int, datetime] = {}
+    last_round = [0.0]
 
     def upto(partition: int) -> datetime:
         """The event time before which every visit of the partition's customers has gone out as
@@ -320,6 +321,9 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         stock of weeks later (``recommend.as_of`` keeps only two weeks before the newest count)."""
         if busy[0] or batcher.closing:
             return  # mid-batch: folded events' requests may not have left yet
+        if time.monotonic() - last_round[0] < PROGRESS_SECONDS:
+            return  # once a second at most: after every batch it cost 0.009 messages per event
+        last_round[0] = time.monotonic()
         mine = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic in sources})
         for partition in mine:
             at = upto(partition)
@@ -331,6 +335,10 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 await requests.send(value=value, partition=target)
             stats["customer.request_progress"] += 1
 
+    async def unsaid(_sender: Any, revoked: Any, **_: Any) -> None:  # a Faust signal handler
+        said.clear()  # whoever owns a partition next says its progress again, even if unchanged
+
+    app.on_partitions_revoked.connect(unsaid)
     app.timer(interval=PROGRESS_SECONDS)(request_progress)
 
     edited = lexicon_file(settings)

@@ -77,7 +77,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             return None
         return bound
 
-    def ahead_of_visits(batch: Sequence[Any], decoded: dict[int, Any], later: set[int]) -> set[int]:
+    def ahead_of_visits(
+        batch: Sequence[Any], decoded: dict[int, Any], asked: dict[int, datetime], later: set[int]
+    ) -> set[int]:
         """Stock counts and visits after the customer side's progress (and the rest of their
         topic-partition, in offset order), so both are taken in event time: in a backlog the
         store side read every count long before the visits came and answered the first days'
@@ -94,13 +96,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             if i in decoded:
                 at = decoded[i][0].envelope.occurred_at
-            elif event.message.topic != inventory:
-                reqs = orjson.loads(event.value)
-                if isinstance(reqs, dict):
-                    continue
-                at = max((moment(r.get("occurred_at")) for r in reqs), default=EARLIEST)
+            elif i in asked:
+                at = asked[i]
             else:
-                continue  # dead-lettered
+                continue  # dead-lettered, or a progress mark
             tp = event.message.tp
             if tp in stopped or at > bound:
                 stopped.add(tp)
@@ -115,13 +114,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         if first_waiting:
             for i, event in enumerate(batch):
                 msg = event.message
-                if i in later or i in out or msg.topic == inventory or msg.partition not in first_waiting:
+                if i in later or i in out or i not in asked or msg.partition not in first_waiting:
                     continue
-                reqs = orjson.loads(event.value)
-                if isinstance(reqs, dict):
-                    continue
-                at = max((moment(r.get("occurred_at")) for r in reqs), default=EARLIEST)
-                if msg.tp in stopped or at > first_waiting[msg.partition]:
+                if msg.tp in stopped or asked[i] > first_waiting[msg.partition]:
                     stopped.add(msg.tp)
                     out.add(i)
         if len(out) > settings.batch_max:
@@ -149,7 +144,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             del held_since[p]
         return out
 
-    def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any]) -> set[int]:
+    def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any], asked: dict[int, datetime]) -> set[int]:
         """Visit requests ahead in event time of the stock counts still to read (put off)."""
         coords: list[tuple[Any, int, datetime]] = []
         where: list[int] = []
@@ -157,12 +152,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             msg = event.message
             if i in decoded:
                 coords.append((msg.tp, msg.offset, decoded[i][0].envelope.occurred_at))
-            elif msg.topic != inventory:
-                reqs = orjson.loads(event.value)
-                if isinstance(reqs, dict):  # how far a customer partition's requests are sent
-                    continue
-                at = max((r["occurred_at"] for r in reqs), default="")
-                coords.append((msg.tp, msg.offset, datetime.fromisoformat(at) if at else EARLIEST))
+            elif i in asked:
+                coords.append((msg.tp, msg.offset, asked[i]))
             else:
                 continue
             where.append(i)
@@ -180,14 +171,21 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                     decoded[i] = (ev, *intake.accepted(ev, pii))
                 except EventError as exc:
                     out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-        for event in batch:
-            if event.message.topic != inventory and event.value[:1] == b"{":
-                mark = orjson.loads(event.value)
-                progress[event.message.partition, int(mark["progress"])] = datetime.fromisoformat(mark["upto"])
+        reqs_of: dict[int, list[dict[str, Any]]] = {}  # request messages, each read once
+        asked: dict[int, datetime] = {}  # their newest visit time
+        for i, event in enumerate(batch):
+            if event.message.topic == inventory:
+                continue
+            doc = orjson.loads(event.value)
+            if isinstance(doc, dict):  # how far a customer partition's requests are sent
+                progress[event.message.partition, int(doc["progress"])] = datetime.fromisoformat(doc["upto"])
+                continue
+            reqs_of[i] = doc
+            asked[i] = max((moment(r.get("occurred_at")) for r in doc), default=EARLIEST)
         later: set[int] = set()
         if not batcher.closing:
-            later = later_than_stock(batch, decoded)
-            stock_later = ahead_of_visits(batch, decoded, later)
+            later = later_than_stock(batch, decoded, asked)
+            stock_later = ahead_of_visits(batch, decoded, asked, later)
             stats["store.waited_for_progress"] += len(stock_later)
             stats["store.visits_waited_for_stock"] += len(later)
             later |= stock_later
@@ -202,10 +200,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 if i in decoded:  # else dead-lettered above
                     stock[event.message.tp].append((decoded[i][0].envelope.occurred_at, i, None))
                 continue
-            reqs = orjson.loads(event.value)
-            if isinstance(reqs, dict):
-                continue  # progress, read above
-            visits.extend((moment(r.get("occurred_at")), i, r) for r in reqs)
+            visits.extend((moment(r.get("occurred_at")), i, r) for r in reqs_of.get(i, ()))
         visits.sort(key=lambda v: v[0])
         # in event time across the two (stock in offset order): a visit is answered before
         # the counts after it in the same batch are folded
@@ -230,7 +225,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         store_id = row["store_id"]
         state = batcher.get(store_id) or recommend.new_store(store_id)
         replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
-        if replayed or not recommend.holds(state, payload, row["event_id"]):
+        if replayed or not recommend.seen(state, payload, row["event_id"]):
             out.add("events", row)  # the same count sent twice (a retry) is stored once
         if recommend.fold_stock(
             state,
@@ -250,6 +245,9 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():
             taken.pop(tp, None)
+            stuck.pop(tp.partition, None)
+            for key in [k for k in progress if k[0] == tp.partition]:
+                del progress[key]  # read again from the committed offset, marks included
 
     app.on_partitions_revoked.connect(forget)
 

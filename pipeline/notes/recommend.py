@@ -70,10 +70,10 @@ def apply_stock(
     if held is not None and (held[0], held[1]) > (at, event_id):  # older than the level held
         if any(p[0] == at for p in prev):
             return False
-        prev = sorted([*prev, [at, level]])
+        prev = sorted([*prev, [at, level, event_id]])
     else:
         if held is not None:
-            prev = [*prev, [held[0], item["on"][variant]]]
+            prev = [*prev, [held[0], item["on"][variant], held[1]]]
         item["on"][variant] = level
         item["at"][variant] = [at, event_id]
     newest = item["at"][variant][0]
@@ -116,11 +116,18 @@ def new_store(store_id: str) -> dict[str, Any]:
     return {"store_id": store_id, "stock": {}, "applied": {}}
 
 
-def holds(state: dict[str, Any], payload: dict[str, Any], event_id: str) -> bool:
-    """Whether the level held for this SKU's size and colour came from this very event."""
+def seen(state: dict[str, Any], payload: dict[str, Any], event_id: str) -> bool:
+    """Whether this very count is folded already: the level held for its SKU's size and
+    colour, or one of the earlier levels kept (a copy read after a newer count, which once
+    stored its ``events`` row a second time)."""
     item = state["stock"].get(payload["sku"])
-    held = item and item.get("at", {}).get(f"{payload['size']}|{payload['colour']}")
-    return bool(held) and held[1] == event_id
+    if not item:
+        return False
+    variant = f"{payload['size']}|{payload['colour']}"
+    held = item.get("at", {}).get(variant)
+    if held and held[1] == event_id:
+        return True
+    return any(len(p) > 2 and p[2] == event_id for p in item.get("prev", {}).get(variant, ()))
 
 
 def fold_stock(

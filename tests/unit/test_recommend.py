@@ -192,9 +192,12 @@ def test_stock_is_the_newest_count_in_event_time_and_a_retried_count_changes_not
     t1, t2 = "2026-11-20T02:00:00.000+00:00", "2026-11-20T05:00:00.000+00:00"
     assert recommend.fold_stock(state, {**count, "on_hand": 4}, "裤装", source="i:0", offset=1, at=t1, event_id="a")
     assert recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=2, at=t2, event_id="b")
-    assert recommend.holds(state, count, "b") and not recommend.holds(state, count, "a")
-    # the older count again, at a new offset: sold out stays sold out
+    assert recommend.seen(state, count, "b") and recommend.seen(state, count, "a")
+    assert not recommend.seen(state, count, "c")  # a new count: its events row is stored
+    # the older count again, at a new offset: sold out stays sold out, and it counts as seen
+    # (a copy read after the newer count once stored its events row twice)
     assert not recommend.fold_stock(state, {**count, "on_hand": 4}, "裤装", source="i:0", offset=3, at=t1, event_id="a")
+    assert recommend.seen(state, count, "a")
     # the newest again: nothing changes either
     assert not recommend.fold_stock(state, {**count, "on_hand": 0}, "裤装", source="i:0", offset=4, at=t2, event_id="b")
     assert state["stock"]["SKU-1"]["on"] == {"M|黑色": 0}
