@@ -444,9 +444,12 @@ class Pauser:
     nothing of theirs waits. Without it Faust kept fetching the topics that ran ahead while
     their events waited in memory: in a backlog of 100,000 events the waiting reached the cap
     within a minute and was let go whole, out of order. Kafka Streams fetches the same way (a
-    task's partitions with buffered records ahead are not fetched). Nothing is resumed while
+    task's partitions with buffered records ahead are not fetched). Nothing is paused while
     Faust rebalances or restores tables: it owns pausing then, and resumes every stream
-    partition when recovery ends."""
+    partition when recovery ends; what was paused here is forgotten with every revocation and
+    assignment, so a resume here never undoes Faust's pause. A resume is never held back by
+    Faust's flags: once ``rebalancing`` stayed set after a rebalance, and three topics stayed
+    paused for good (the stuck watch read them again after 30 s)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -456,11 +459,9 @@ class Pauser:
 
     def steer(self, waiting: set[Any]) -> None:
         consumer = self.app.consumer
-        if self.app.rebalancing or self.app.in_recovery:
-            return
         held = {TP(tp.topic, tp.partition) for tp in waiting}  # Faust asserts its own TP type
         assigned = consumer.assignment()
-        pause = (held & assigned) - self.paused
+        pause = set() if self.app.rebalancing or self.app.in_recovery else (held & assigned) - self.paused
         resume = self.paused - held
         if pause:
             consumer.pause_partitions(pause)
