@@ -395,12 +395,12 @@ class Idle:
     the next day were folded before the rest of the day on another topic, which closed the day
     early, and a visit was answered before the notes that came before it."""
 
-    def __init__(self, app: Any, sources: Callable[[str], bool]) -> None:
+    def __init__(self, app: Any, sources: Callable[[str], bool], pause: bool = True) -> None:
         self.app = app
         self.sources = sources
         self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
-        self.pauser = Pauser(app)
+        self.pauser = Pauser(app, pause)
         app.on_partitions_revoked.connect(self._forget)
 
     def took(self, tp: Any, offset: int, at: datetime | None = None) -> None:
@@ -451,13 +451,16 @@ class Pauser:
     Faust's flags: once ``rebalancing`` stayed set after a rebalance, and three topics stayed
     paused for good (the stuck watch read them again after 30 s)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, enabled: bool = True) -> None:
         self.app = app
+        self.enabled = enabled  # ``Settings.event_time_pause``
         self.paused: set[Any] = set()  # topic-partitions paused here
         app.on_partitions_revoked.connect(self._revoked)
         app.on_partitions_assigned.connect(self._assigned)
 
     def steer(self, waiting: set[Any]) -> None:
+        if not self.enabled:
+            return
         consumer = self.app.consumer
         held = {TP(tp.topic, tp.partition) for tp in waiting}  # Faust asserts its own TP type
         assigned = consumer.assignment()

@@ -92,7 +92,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     table = app.Table("customers", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
-    idle = Idle(app, lambda topic: topic in sources)  # a customer's topics fold in event-time step
+    # a customer's topics fold in event-time step
+    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
 
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 

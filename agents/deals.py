@@ -43,7 +43,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     log.info("deals: stage gates %s, account grading %s", rules.current.version, rules.graded.rules.version)
 
     # A stage request is judged only once the documents and approvals before it are in.
-    idle = Idle(app, lambda topic: topic in sources)
+    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
     decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
 
     def behind(tp: Any, offset: int) -> bool:

@@ -54,7 +54,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     # sent up to: per request partition, as a mark read on one says nothing of another's requests
     progress: dict[tuple[int, int], datetime] = {}
     stuck: dict[int, tuple[datetime, float, bool]] = {}  # request partition -> (bound, since, told)
-    pauser = Pauser(app)
+    pauser = Pauser(app, settings.event_time_pause)
 
     def stock_bound(partition: int) -> datetime | None:
         """The event time the partition's stock counts and visits may not pass: where the
@@ -87,6 +87,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         longer kept; a visit sent ahead of its partition's progress (its topic was read ahead
         of another) was answered before the counts before it. Progress marks are read from
         the whole batch, waiting or not, so visits waiting never hold them back."""
+        if not settings.event_time_pause:
+            return set()
         bounds = {p: stock_bound(p) for p in {event.message.partition for event in batch}}
         out: set[int] = set()
         stopped: set[Any] = set()
