@@ -179,7 +179,8 @@ class TableBuffer:
             if not self.rows:
                 return 0
             # The ledger decides what is stored; ClickHouse's own block deduplication would drop
-            # a re-insert of rows the repair just deleted (same block, same hash).
+            # a re-insert of rows the repair just deleted (same block, same hash). This setting
+            # alone did not stop it on chDB: the tables' window is off too (migration 019).
             settings = {**INSERT_SETTINGS, "insert_deduplicate": 0}
             client.insert(self.table, self.rows, column_names=self.columns, settings=settings)
             return len(self.rows)

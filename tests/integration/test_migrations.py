@@ -47,3 +47,22 @@ def test_history_rows_from_before_018_become_one_row_per_customer_and_business_d
         assert "customer_health_history_017" not in tables
     finally:
         client.close()
+
+
+def test_rows_a_repair_deleted_are_stored_again_when_read_again(db: Any) -> None:
+    """The sink's ledger decides what is stored. ClickHouse's block deduplication dropped, without
+    a word, a re-insert identical to a block inserted before: after a repair deleted the rows of
+    a flush that did not finish, reading them again stored nothing (a flaky sink test)."""
+    cols = ["event_id", "event_type", "occurred_at", "ingested_at", "kafka_topic", "kafka_partition", "kafka_offset"]
+    at = datetime(2026, 10, 1, 1, tzinfo=UTC)
+    rows = [[f"E-{i}", "pos.checkin", at, at, "t", 0, 7] for i in range(50)]
+    db.insert("events", rows, column_names=cols, settings=INSERT_SETTINGS)
+    db.command("DELETE FROM events WHERE kafka_topic = 't' AND kafka_offset > 6")
+    db.insert("events", rows, column_names=cols, settings=INSERT_SETTINGS)
+    assert db.query("SELECT count() FROM events WHERE kafka_topic = 't'").result_rows[0][0] == 50
+    deduplicating = db.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE '%MergeTree' "
+        "AND name != 'schema_migrations' AND engine_full NOT LIKE '%non_replicated_deduplication_window = 0%' "
+        "AND engine_full LIKE '%non_replicated_deduplication_window%'"
+    ).result_rows
+    assert deduplicating == []
