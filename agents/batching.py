@@ -381,6 +381,7 @@ def unread(consumer: Any, tp: Any, last_read: int | None = None) -> int | None:
     return None if high is None else max(0, high - last_read - 1)
 
 
+VALVE_SECONDS = 5.0  # a pause with no batch to steer it lasts at most this long
 IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
@@ -415,17 +416,19 @@ class Idle:
     def bounds(self, present: set[Any]) -> dict[int, datetime]:
         """Per partition number, the event time its batch may not pass (``put_off``'s ``idle``)."""
         out: dict[int, datetime] = {}
+        wants: set[int] = set()  # partitions waiting for a topic, within the time or past it
         now = time.monotonic()
         for tp in self.app.consumer.assignment():
             if not self.sources(tp.topic) or tp in present:
                 continue
             if unread(self.app.consumer, tp, self.taken[tp][0] if tp in self.taken else None) == 0:
                 continue  # caught up: it holds nothing back (a log end not known yet waits)
+            wants.add(tp.partition)
             if now - self.held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
                 continue  # waited long enough: go on without it, as Kafka Streams does
             bound = self.taken[tp][1] if tp in self.taken else EARLIEST
             out[tp.partition] = min(out.get(tp.partition, bound), bound)
-        for p in set(self.held_since) - set(out):
+        for p in set(self.held_since) - wants:  # the clock starts again only once it stops wanting
             del self.held_since[p]
         return out
 
@@ -444,36 +447,56 @@ class Pauser:
     nothing of theirs waits. Without it Faust kept fetching the topics that ran ahead while
     their events waited in memory: in a backlog of 100,000 events the waiting reached the cap
     within a minute and was let go whole, out of order. Kafka Streams fetches the same way (a
-    task's partitions with buffered records ahead are not fetched). Nothing is paused while
-    Faust rebalances or restores tables: it owns pausing then, and resumes every stream
-    partition when recovery ends; what was paused here is forgotten with every revocation and
-    assignment, so a resume here never undoes Faust's pause. A resume is never held back by
-    Faust's flags: once ``rebalancing`` stayed set after a rebalance, and three topics stayed
-    paused for good (the stuck watch read them again after 30 s)."""
+    task's partitions with buffered records ahead are not fetched).
+
+    Faust owns pausing while it rebalances or restores tables: nothing is paused then, and
+    nothing is resumed while it restores (that would feed the agents events before their
+    state is back). Faust resumes every stream partition when recovery ends, so the pause of
+    each waiting partition is asserted again at every batch. Faust's own set of paused
+    partitions outlives an assignment (only what it revokes leaves it), and so does this one:
+    it was once cleared on an assignment that came with no revocation, the next batch let the
+    waiting events go without resuming what Faust still held paused, and with no events left
+    no batch came to resume it (tests timed out). A valve resumes everything paused here when
+    no batch has steered for ``VALVE_SECONDS``."""
 
     def __init__(self, app: Any, enabled: bool = True) -> None:
         self.app = app
         self.enabled = enabled  # ``Settings.event_time_pause``
-        self.paused: set[Any] = set()  # topic-partitions paused here
+        self.paused: set[Any] = set()  # topic-partitions paused here and not resumed since
+        self.steered_at = time.monotonic()
         app.on_partitions_revoked.connect(self._revoked)
         app.on_partitions_assigned.connect(self._assigned)
+        if enabled:
+            app.timer(interval=1.0)(self.valve)
 
     def steer(self, waiting: set[Any]) -> None:
         if not self.enabled:
             return
-        consumer = self.app.consumer
+        self.steered_at = time.monotonic()
         held = {TP(tp.topic, tp.partition) for tp in waiting}  # Faust asserts its own TP type
-        assigned = consumer.assignment()
-        pause = set() if self.app.rebalancing or self.app.in_recovery else (held & assigned) - self.paused
-        resume = self.paused - held
-        if pause:
-            consumer.pause_partitions(pause)
-        if resume & assigned:
-            consumer.resume_partitions(resume & assigned)
-        self.paused = (self.paused | pause) - resume
+        if not (self.app.rebalancing or self.app.in_recovery):
+            pause = held & self.app.consumer.assignment()
+            if pause:
+                self.app.consumer.pause_partitions(pause)
+                self.paused |= pause
+        self._resume(self.paused - held)
+
+    def _resume(self, tps: set[Any]) -> None:
+        if not tps or self.app.in_recovery:
+            return  # Faust resumes every stream partition once the tables are restored
+        assigned = self.app.consumer.assignment()
+        if tps & assigned:
+            self.app.consumer.resume_partitions(tps & assigned)
+        self.paused -= tps
+
+    async def valve(self) -> None:
+        """Timer: what is paused here while no batch comes to steer is resumed."""
+        if self.paused and time.monotonic() - self.steered_at > VALVE_SECONDS:
+            log.info("event-time pause: no batch for %.0f s, resuming %d partitions", VALVE_SECONDS, len(self.paused))
+            self._resume(set(self.paused))
 
     async def _revoked(self, _sender: Any, revoked: Any, **_: Any) -> None:
         self.paused -= set(revoked or ())
 
     async def _assigned(self, _sender: Any, assigned: Any, **_: Any) -> None:
-        self.paused.clear()  # Faust resumes every stream partition once the tables are restored
+        self.paused &= set(assigned or ())

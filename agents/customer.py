@@ -320,6 +320,8 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         partition (after the requests, in the same producer's order): stock counts after it wait
         there, so a backlog of stock read long before the visits does not answer them from
         stock of weeks later (``recommend.as_of`` keeps only two weeks before the newest count)."""
+        if not settings.event_time_pause:
+            return  # the store side does not wait for the marks
         if busy[0] or batcher.closing:
             return  # mid-batch: folded events' requests may not have left yet
         if time.monotonic() - last_round[0] < PROGRESS_SECONDS:

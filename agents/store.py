@@ -133,16 +133,18 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         visits wait for them (at most ``IDLE_MAX_SECONDS``, as Kafka Streams' max.task.idle.ms),
         so a visit read after a backlog is not answered from stock not read yet."""
         out: dict[int, datetime] = {}
+        wants: set[int] = set()
         now = time.monotonic()
         for tp in app.consumer.assignment():
             if tp.topic != inventory or tp in present:
                 continue
             if not unread(app.consumer, tp):  # caught up, or its log end not known yet
                 continue
+            wants.add(tp.partition)
             if now - held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
-                continue
+                continue  # waited long enough: go on without it until it stops wanting
             out[tp.partition] = taken.get(tp, EARLIEST)
-        for p in set(held_since) - set(out):
+        for p in set(held_since) - wants:
             del held_since[p]
         return out
 

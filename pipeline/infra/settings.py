@@ -32,9 +32,8 @@ class Settings:
     sink_batch_seconds: float = 1.0
     batch_max: int = 20_000  # events per worker batch (folded per key, settled once per key)
     # Pause topics that run ahead in event time, and hold stock and visits past the customer
-    # side's progress marks: off by default until a stall after a rebalance is understood
-    # (the suite saw partitions stay paused); the fault table measured it on.
-    event_time_pause: bool = False
+    # side's progress marks ("What is deterministic" in the README).
+    event_time_pause: bool = True
     batch_seconds: float = 2.0  # oldest a gathered batch gets while a backlog lasts
     state_flush_seconds: float = 5.0  # state to changelog once per key per interval; then acks
     worker_web_port: int = 6066

@@ -78,7 +78,11 @@ def apply_stock(
         item["at"][variant] = [at, event_id]
     newest = item["at"][variant][0]
     cutoff = (datetime.fromisoformat(newest) - timedelta(hours=PREV_HOURS)).isoformat() if newest else ""
-    prev = [p for p in prev if p[0] >= cutoff][-PREV_MAX:]
+    # The level in effect at the cutoff stays too: a count set weeks ago and counted again just
+    # after a visit still answers the visit (dropping it once answered a visit differently when
+    # the next count happened to be read first, 310 answers of 4,832 in a fault-table run).
+    older = [p for p in prev if p[0] < cutoff]
+    prev = [*older[-1:], *(p for p in prev if p[0] >= cutoff)][-PREV_MAX:]
     if prev:
         item["prev"][variant] = prev
     else:
@@ -88,8 +92,8 @@ def apply_stock(
 
 def as_of(stock: dict[str, Any], at: str) -> dict[str, Any]:
     """The stock as it stood at ``at`` (a visit's event time): each variant's newest level not
-    after it. A variant first counted after it, or whose levels before it are forgotten (over
-    ``PREV_HOURS`` older than its newest), is not offered."""
+    after it. A variant first counted after it, or whose levels before it are forgotten (the
+    level in effect ``PREV_HOURS`` before its newest is the oldest kept), is not offered."""
     if not at:
         return stock
     view: dict[str, Any] = {}

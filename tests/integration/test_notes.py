@@ -207,7 +207,7 @@ def test_a_backlog_of_stock_weeks_ahead_answers_a_visit_with_the_stock_of_its_da
             ("pos.transactions", c, env("v3", "pos.coupon_scan", start + timedelta(days=1), scan, "C-NOTE-3")),
         ],
     )
-    worker(model_dir=tmp_path, event_time_pause=True)  # off by default for now (README)
+    worker(model_dir=tmp_path, event_time_pause=True)  # the default, said here: the test is about it
     sink()
     mine = "FROM recommendations FINAL WHERE customer_id = 'C-NOTE-3'"
     wait_until(lambda: count(db, f"SELECT count() {mine}") > 0, what="an answer")

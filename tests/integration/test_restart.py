@@ -201,6 +201,7 @@ def test_a_flush_that_stored_part_of_its_rows_is_repaired_not_skipped(
     wait_until(
         lambda: count(db, "SELECT uniqExact(event_id) FROM events") == len(exp.good_ids),
         what="the rows that never landed, stored",
+        state=lambda: (count(db, "SELECT uniqExact(event_id) FROM events"), replay.error, dict(replay.sink.stats)),
     )
     group = settings.with_(app_id="repair").group_sink
     wait_until(

@@ -87,8 +87,11 @@ class WithSignal:
         self.on_partitions_revoked = self.on_partitions_assigned = self
         self.rebalancing = self.in_recovery = False
 
-    def connect(self, _handler: object) -> None:  # Faust's signal: revocations are not simulated here
+    def connect(self, _handler: object) -> None:  # Faust's signal: rebalances are called by hand here
         pass
+
+    def timer(self, interval: float) -> object:  # Faust's timer: the valve is called by hand here
+        return lambda fn: fn
 
 
 def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_for_a_while() -> None:
@@ -110,6 +113,11 @@ def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_
     consumer.high[MSG] = 9
     idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
     assert idle.bounds({POS}) == {}  # waited long enough: go on without it
+    assert idle.bounds({POS}) == {}  # and on, while it still has records waiting (no new wait)
+    consumer.high[MSG] = 5  # caught up: the next wait starts its own clock
+    assert idle.bounds({POS}) == {}
+    consumer.high[MSG] = 12
+    assert idle.bounds({POS}) == {0: day(3)}
 
 
 def test_topics_that_run_ahead_are_paused_until_the_others_catch_up() -> None:
@@ -135,4 +143,32 @@ def test_topics_that_run_ahead_are_paused_until_the_others_catch_up() -> None:
     later = put_off(items, lambda tp, _offset: tp == POS, cap=100)
     assert later == set()  # pos has caught up: messaging goes on
     idle.steer(items, later)
+    assert consumer.paused == set()
+
+
+def test_a_pause_outlives_an_assignment_without_revocation_and_a_valve_ends_a_pause_no_batch_steers() -> None:
+    """Faust keeps its paused partitions over an assignment that revokes nothing; forgetting
+    them here left a topic paused with no batch ever coming to resume it (suite timeouts)."""
+    import asyncio
+
+    from agents import batching
+
+    consumer = Assigned([POS, MSG], {POS: 10, MSG: 10}, {POS: 0, MSG: 0})
+    app = WithSignal(consumer)
+    pauser = batching.Pauser(app)
+    pauser.steer({MSG})
+    assert consumer.paused == {("messaging", 0)}
+    asyncio.run(pauser._assigned(app, {POS, MSG}))  # a second assignment, nothing revoked
+    pauser.steer(set())  # the waiting events went: what Faust still holds paused is resumed
+    assert consumer.paused == set()
+
+    pauser.steer({MSG})
+    app.in_recovery = True
+    pauser.steer(set())
+    assert consumer.paused == {("messaging", 0)}  # not resumed while Faust restores tables
+    asyncio.run(pauser.valve())
+    assert consumer.paused == {("messaging", 0)}  # a batch steered a moment ago
+    app.in_recovery = False
+    pauser.steered_at -= batching.VALVE_SECONDS + 1  # no batch since
+    asyncio.run(pauser.valve())
     assert consumer.paused == set()

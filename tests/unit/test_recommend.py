@@ -232,3 +232,20 @@ def test_a_visit_read_days_late_after_many_counts_still_gets_the_stock_of_its_mo
         )
     visit = (t0 + timedelta(hours=13)).isoformat(timespec="milliseconds")  # after the second count
     assert recommend.as_of(state["stock"], visit)["SKU-1"]["on"] == {"M|黑色": 11}
+
+
+def test_a_level_set_long_ago_still_answers_a_visit_whose_next_count_was_read_first() -> None:
+    """A variant counted once, weeks before a visit, and counted again the day after it: the
+    visit is answered with the old level whichever of the two was read first (dropping levels
+    older than the history window gave another answer when the next count came first)."""
+    count = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": "白色"}
+    first = "2026-09-21T12:00:00.000+00:00"
+    visit, later = "2026-10-05T08:44:35.643+00:00", "2026-10-06T06:05:25.411+00:00"
+    answers = []
+    for order in ((first, later), (later, first)):
+        state = recommend.new_store("S-01")
+        for n, at in enumerate(order):
+            level = 8 if at == first else 10
+            recommend.fold_stock(state, {**count, "on_hand": level}, "裤装", source="i:0", offset=n, at=at, event_id=at)
+        answers.append(recommend.as_of(state["stock"], visit)["SKU-1"]["on"])
+    assert answers == [{"M|白色": 8}, {"M|白色": 8}]
