@@ -315,6 +315,13 @@ class Batcher:
             await self.close()
 
 
+def tick_interval(settings: Settings) -> float:
+    """How often ``Batcher.tick`` looks: within ``batch_seconds`` of a batch put off, whatever the
+    flush interval. Tied to the flush interval alone (300 s with a 600 s flush), events put off
+    behind a partition that had nothing more to deliver waited for it (a suite test timed out)."""
+    return max(0.2, min(settings.batch_seconds, settings.state_flush_seconds) / 2)
+
+
 def put_off(
     items: Sequence[tuple[Any, int, datetime]],
     behind: Callable[[Any, int], bool],

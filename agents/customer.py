@@ -21,7 +21,18 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import EARLIEST, LATEST, REPLAY, Batcher, Idle, put_off, result_topics, unread, waiting
+from agents.batching import (
+    EARLIEST,
+    LATEST,
+    REPLAY,
+    Batcher,
+    Idle,
+    put_off,
+    result_topics,
+    tick_interval,
+    unread,
+    waiting,
+)
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -277,7 +288,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         await batcher.run(stream, process)
 
     app.agent(stream_topic, name="customer", concurrency=1)(agent)
-    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+    app.timer(interval=tick_interval(settings))(batcher.tick)
 
     sent: dict[int, datetime] = {}
 

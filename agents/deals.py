@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, Idle, put_off, result_topics, waiting
+from agents.batching import Batcher, Idle, put_off, result_topics, tick_interval, waiting
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
@@ -125,7 +125,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
         await batcher.run(stream, process)
 
     app.agent(stream_topic, name="deals", concurrency=1)(agent)
-    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+    app.timer(interval=tick_interval(settings))(batcher.tick)
 
     async def reload_gates() -> None:
         """A sales manager's edited gates file, or a marketing director's grading file, is

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, result_topics
+from agents.batching import Batcher, result_topics, tick_interval
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
@@ -122,7 +122,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
         await batcher.run(stream, process)
 
     app.agent(stream_topic, name="money", concurrency=1)(agent)
-    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+    app.timer(interval=tick_interval(settings))(batcher.tick)
 
     async def reload_rules() -> None:
         """A finance lead's edited rebates.yaml or matching.yaml in the model directory is

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from agents.batching import EARLIEST, LATEST, Batcher, Pauser, put_off, result_topics, unread, waiting
+from agents.batching import EARLIEST, LATEST, Batcher, Pauser, put_off, result_topics, tick_interval, unread, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
@@ -256,7 +256,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     app.on_partitions_revoked.connect(forget)
 
     app.agent(source, name="store", concurrency=1)(agent)
-    app.timer(interval=max(0.2, settings.state_flush_seconds / 2))(batcher.tick)
+    app.timer(interval=tick_interval(settings))(batcher.tick)
 
     async def reload_rules() -> None:
         """A nightly `salespulse reco mine` is picked up without restarting the worker."""

@@ -172,3 +172,14 @@ def test_a_pause_outlives_an_assignment_without_revocation_and_a_valve_ends_a_pa
     pauser.steered_at -= batching.VALVE_SECONDS + 1  # no batch since
     asyncio.run(pauser.valve())
     assert consumer.paused == set()
+
+
+def test_a_batch_put_off_is_looked_at_again_within_batch_seconds_whatever_the_flush_interval() -> None:
+    """Events put off wait for the next take or the tick; with the tick tied to a 600 s flush
+    interval alone, events behind a partition with nothing more to deliver waited 300 s."""
+    from agents.batching import tick_interval
+    from pipeline.infra.settings import Settings
+
+    s = Settings()
+    assert tick_interval(s.with_(state_flush_seconds=600.0)) <= s.batch_seconds
+    assert tick_interval(s.with_(state_flush_seconds=0.1)) == 0.2  # never a busy loop
