@@ -1,7 +1,9 @@
 """Money agent (issue 14): orders, invoices, payments, deliveries and service tickets keyed by
 the distributor, folded into its ledger on the same Batcher as the other agents; reps'
-forecasts are stored as they come. After each batch the contracts of every distributor this
-worker holds are judged at the event-time high-water mark, so a document missing after its
+forecasts are stored as they come. Like the customer and deals agents, it reads its topics in
+event-time step (``put_off``), so a payment is not folded before the order before it. After each
+batch the contracts of every distributor this worker holds are judged at the event-time
+high-water mark (a partition with events put off, at its own), so a document missing after its
 grace period turns a contract yellow even when that distributor sends nothing more."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, result_topics, tick_interval
+from agents.batching import Batcher, Idle, put_off, result_topics, tick_interval, waiting
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
@@ -48,25 +50,50 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     rebate_file = rulefile.Watched(rebates.FILE, settings.model_dir)
     match_file = rulefile.Watched(matching.FILE, settings.model_dir)
     log.info("money: rebates %s, matching %s", rebate_file.rules.version, match_file.rules.version)
-    high: list[datetime] = []  # the latest event time read (one item), for the grace-period sweep
+    high: dict[int, datetime] = {}  # partition number -> the latest event time folded there
+    # Orders, invoices and payments travel on their own topics: a payment read ahead of the
+    # order before it put the payment into that order's rebate estimate (a suite test).
+    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
+    decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
+
+    def behind(tp: Any, offset: int) -> bool:
+        return waiting(app.consumer, tp, offset) > 0
 
     def held_partitions() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic in sources}
 
-    async def process(batch: Sequence[Any]) -> None:
+    async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
         groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
         for i, event in enumerate(batch):
             msg = event.message
-            try:
-                ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                row, payload = intake.accepted(ev, pii)
-            except EventError as exc:
-                out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+            ref = (msg.topic, msg.partition, msg.offset)
+            if ref in decoded:
+                ev, row, payload = decoded.pop(ref)
+            else:
+                try:
+                    ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
+                    row, payload = intake.accepted(ev, pii)
+                except EventError as exc:
+                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                    continue
+            good.append((i, ev, msg, row, payload))
+        later: set[int] = set()
+        if not batcher.closing:
+            coords = [(m.tp, m.offset, e.envelope.occurred_at) for _i, e, m, _r, _p in good]
+            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
+            idle.steer(coords, later)
+        for d in out.dead:  # dead-lettered: not waiting any more
+            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
+        for n, (i, ev, msg, row, payload) in enumerate(good):
+            if n in later:
+                decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
                 continue
+            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
             at = ev.envelope.occurred_at
-            if not high or at > high[0]:
-                high[:] = [at]
+            if msg.partition not in high or at > high[msg.partition]:
+                high[msg.partition] = at
             if ev.envelope.event_type in MONEY_PAYLOADS_TYPES:
                 groups[str(ev.envelope.account_id)].append((i, ev, msg, row, payload))
                 continue
@@ -103,16 +130,20 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
                 state["partition"] = items[0][2].partition
                 batcher.put(distributor, state["partition"], state)
         if high:
-            sweep(out, high[0])
+            # a partition with events put off is judged at its own time (its documents may be
+            # among them); the others at the latest time read anywhere
+            top = max(high.values())
+            waits = {part for _topic, part, _offset in decoded}
+            sweep(out, {p: high.get(p, top) if p in waits else top for p in held_partitions()})
         await batcher.emit(outputs, batch, out)
+        return [batch[good[n][0]] for n in sorted(later)]
 
-    def sweep(out: customer.Results, until: datetime) -> None:
-        """Grace periods that ended by ``until`` for every distributor held here."""
-        held = held_partitions()
+    def sweep(out: customer.Results, until: dict[int, datetime]) -> None:
+        """Grace periods that ended by ``until`` (per partition) for every distributor held here."""
         for distributor, state in list(table.data.items()):
-            if not isinstance(state, dict) or state.get("partition") not in held:
+            if not isinstance(state, dict) or state.get("partition") not in until:
                 continue
-            rows = ledger.advance(state, until, match_file.rules)
+            rows = ledger.advance(state, until[state["partition"]], match_file.rules)
             if rows:
                 for table_name, r in rows:
                     out.add(table_name, r)
