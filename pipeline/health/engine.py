@@ -430,7 +430,12 @@ def _first_silent(state: dict[str, Any], rules: list[Any], lo: datetime, hi: dat
     if not _holds(state, rules, hi):
         return None
     opened = state["last_open_at"]
-    marks: set[datetime] = {lo}
+    # The span's start is a moment only if the condition held there already (it came true
+    # while the customer was active, or before their score was stored). Tried regardless, it
+    # gave a moment a minute after the last judgement instead of a minute past the limit when
+    # the limit fell within that minute: the alert's time depended on when the watermark
+    # judged (08:19:35 in one run, 08:20:06 in another, for a message sent at 08:19:06).
+    marks: set[datetime] = {lo} if _holds(state, rules, lo) else set()
     if opened is not None:
         marks.update(datetime.fromisoformat(opened) + timedelta(days=r.days_without_material) for r in rules)
     slow = timedelta(hours=UNANSWERED_SLOW_HOURS)

@@ -258,3 +258,40 @@ def test_a_silence_is_found_at_the_same_moment_whatever_offset_the_judging_event
     assert found == t0 + timedelta(days=7, minutes=1)  # a week without material, a minute past
     shanghai = at.astimezone(ZoneInfo("Asia/Shanghai"))
     assert engine.silence_before(copy.deepcopy(st), shanghai, CFG) == found
+
+
+def test_a_silence_comes_true_at_the_same_moment_whenever_the_customer_was_last_judged() -> None:
+    """A week without material comes true at a moment the state names (a minute past the
+    limit); judged last 20 or 50 s before that limit, the alert was dated a minute after that
+    judgement instead, so the watermark's pace decided its time (two clean runs disagreed)."""
+    import copy
+
+    import orjson
+
+    from pipeline.health import engine
+    from pipeline.health.features import apply_event, new_state
+    from pipeline.health.scoring import load_config
+
+    def row(i: str, etype: str, ts: datetime, **p: Any) -> dict[str, Any]:
+        return {"event_id": i, "event_type": etype, "occurred_at": ts.isoformat(), "payload": orjson.dumps(p).decode()}
+
+    t0 = NOW - timedelta(days=9)
+    st = new_state("C-1")
+    for e in [
+        row("c", "pos.checkin", t0 - timedelta(days=20), segment="b2b_contact", is_key_contact=True),
+        row("v", "app.material_view", t0, pages_read=9, pages_total=10),
+        *(
+            row(f"o{i}", "messaging.outbound", t0 + timedelta(days=d), conversation_id=f"c{i}")
+            for i, d in enumerate((2, 3, 4, 6))
+        ),
+    ]:
+        apply_event(st, e)
+    engine.settle(st, load_config(), alert_cfg=CFG)
+    limit = t0 + timedelta(days=7)
+    at = t0 + timedelta(days=7, hours=20)
+    found = set()
+    for before in (20, 50, 3600):
+        judged = copy.deepcopy(st)
+        judged["judged_at"] = (limit - timedelta(seconds=before)).isoformat()
+        found.add(engine.silence_before(judged, at, CFG))
+    assert found == {limit + timedelta(minutes=1)}
