@@ -25,11 +25,13 @@ from typing import Any
 import orjson
 from faust.types import TP
 
-from agents.deadletters import Dead
-from pipeline.customer import Results
+from agents.deadletters import Dead as DeadLetters
+from pipeline import intake
+from pipeline.customer import Dead, Results
 from pipeline.infra import faust_compat, kafka_admin, topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
+from schemas.events import EventError
 from schemas.results import REPLAY_HEADER, RESULT_TABLES, encode_rows, is_replay
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,9 @@ def changelog_record(table: Any, key: str, state: dict[str, Any]) -> tuple[bytes
 class Batcher:
     """State cache, result emission and acknowledgement for one keyed agent and its table."""
 
-    def __init__(self, app: Any, table: Any, settings: Settings, stats: Counter[str], name: str, dead: Dead) -> None:
+    def __init__(
+        self, app: Any, table: Any, settings: Settings, stats: Counter[str], name: str, dead: DeadLetters
+    ) -> None:
         self.app = app
         self.table = table
         self.settings = settings
@@ -80,7 +84,7 @@ class Batcher:
         self.dead = dead
         self._named = False  # our topics added to the producer client's metadata
         self._process: Callable[[Sequence[Any]], Awaitable[Sequence[Any] | None]] | None = None
-        self.closing = False  # folding before a stop or rebalance: nothing may be put off
+        self.closing = False  # folding before a stop or rebalance
         self.replay_until: dict[Any, int] = {}  # partition -> its log end when it was assigned
         self.replaying = False  # the batch being folded may repeat what a predecessor sent
         self._ends: asyncio.Future[None] | None = None
@@ -181,13 +185,23 @@ class Batcher:
                 await self._flush()
 
     async def close(self) -> None:
-        """Graceful stop: what is taken is folded, what is held becomes durable and acknowledged."""
+        """Graceful stop or rebalance: what is taken is folded in event-time step as ever, and
+        what is held becomes durable and acknowledged. Events put off are let go unacknowledged,
+        as Kafka Streams drops its buffered records on revocation: the committed offset stays
+        before them, and the partition's next owner (maybe this worker) reads them again. Folded
+        here ahead of what they waited for, they answered visits before the stock counts before
+        them and closed customers' days early, on every rebalance (the fault table's kill, second
+        worker and broker runs)."""
         async with self.lock:
             self.closing = True
             try:
                 await self._fold_pending()
             finally:
                 self.closing = False
+            let_go, self.pending = self.pending, []
+            if let_go:
+                self.stats[f"{self.name}.let_go"] += len(let_go)
+                log.info("%s: %d events put off let go unacknowledged (read again)", self.name, len(let_go))
             if self.held or self.dirty:
                 await self._flush()
 
@@ -398,7 +412,10 @@ class Idle:
     """Kafka Streams' ``max.task.idle.ms`` for a keyed agent reading co-partitioned topics: a
     partition number whose topic has records on the broker (or a log end not known yet:
     nothing fetched since the assignment) but none in this batch waits for it, bounded by the
-    event time last taken from that topic, for at most ``IDLE_MAX_SECONDS``. Without it the
+    event time last taken from that topic, for at most ``IDLE_MAX_SECONDS`` (said in a warning:
+    what follows may fold out of order). Waiting longer for records known to be on the broker
+    (Kafka Streams since KIP-695) stalled a suite run: records Faust marked read and never
+    handed on are only read again by the stuck watch, 30 s later. Without it the
     pace of each fetch decided the order across topics: after a restart a customer's events of
     the next day were folded before the rest of the day on another topic, which closed the day
     early, and a visit was answered before the notes that came before it."""
@@ -408,6 +425,7 @@ class Idle:
         self.sources = sources
         self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
+        self.gave_up: set[Any] = set()  # topic-partitions waited for too long (said once)
         self.pauser = Pauser(app, pause)
         app.on_partitions_revoked.connect(self._forget)
 
@@ -428,15 +446,27 @@ class Idle:
         for tp in self.app.consumer.assignment():
             if not self.sources(tp.topic) or tp in present:
                 continue
-            if unread(self.app.consumer, tp, self.taken[tp][0] if tp in self.taken else None) == 0:
+            n = unread(self.app.consumer, tp, self.taken[tp][0] if tp in self.taken else None)
+            if n == 0:
                 continue  # caught up: it holds nothing back (a log end not known yet waits)
             wants.add(tp.partition)
-            if now - self.held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
-                continue  # waited long enough: go on without it, as Kafka Streams does
+            waited = now - self.held_since.setdefault(tp.partition, now)
+            if waited > IDLE_MAX_SECONDS:
+                if tp not in self.gave_up:  # said once per wait: what follows may fold out of order
+                    self.gave_up.add(tp)
+                    log.warning(
+                        "%s/%d: waited %.0f s for it (%s records unread): going on without it",
+                        tp.topic,
+                        tp.partition,
+                        waited,
+                        "unknown" if n is None else n,
+                    )
+                continue  # waited long enough: go on without it
             bound = self.taken[tp][1] if tp in self.taken else EARLIEST
             out[tp.partition] = min(out.get(tp.partition, bound), bound)
         for p in set(self.held_since) - wants:  # the clock starts again only once it stops wanting
             del self.held_since[p]
+            self.gave_up = {tp for tp in self.gave_up if tp.partition != p}
         return out
 
     def steer(self, items: Sequence[tuple[Any, int, datetime]], later: set[int]) -> None:
@@ -507,3 +537,68 @@ class Pauser:
 
     async def _assigned(self, _sender: Any, assigned: Any, **_: Any) -> None:
         self.paused &= set(assigned or ())
+
+
+Item = tuple[int, Any, Any, dict[str, Any], dict[str, Any]]  # (index in the batch, event, message, row, payload)
+
+
+class Stepper:
+    """Co-partitioned source topics read in event-time step, as the customer, deals and money
+    agents do: each event decoded once (an event put off keeps its decoding for the next
+    batch), then split into what folds now and what waits (``put_off`` with ``Idle``'s bounds,
+    the waiting topic-partitions paused). One helper, so the three agents cannot drift apart."""
+
+    def __init__(self, app: Any, sources: dict[str, str], settings: Settings, pii: Any) -> None:
+        self.app = app
+        self.sources = sources  # topic name -> the source topic it carries (without the prefix)
+        self.settings = settings
+        self.pii = pii
+        self.idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
+        self.decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+        app.on_partitions_revoked.connect(self._forget)
+
+    async def _forget(self, _sender: Any, revoked: Any, **_: Any) -> None:
+        """Events put off of a partition let go (``Batcher.close``) are decoded again if read again."""
+        gone = {(tp.topic, tp.partition) for tp in revoked or ()}
+        for ref in [r for r in self.decoded if r[:2] in gone]:
+            del self.decoded[ref]
+
+    def decode(self, i: int, event: Any, out: Results) -> Item | None:
+        """The event validated and masked, or None and a dead letter with the reason."""
+        msg = event.message
+        ref = (msg.topic, msg.partition, msg.offset)
+        if ref in self.decoded:
+            ev, row, payload = self.decoded.pop(ref)
+            return i, ev, msg, row, payload
+        try:
+            ev = intake.decode(event.value, self.sources[msg.topic], self.settings.max_event_bytes)
+            row, payload = intake.accepted(ev, self.pii)
+        except EventError as exc:
+            out.dead.append(Dead(i, "validate", exc.kind, str(exc)))
+            return None
+        return i, ev, msg, row, payload
+
+    def step(self, batch: Sequence[Any], good: list[Item], out: Results) -> tuple[list[Item], list[Any]]:
+        """(the items that fold now, in batch order; the batch's events put off)."""
+        coords = [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good]
+        bounds = self.idle.bounds({m.tp for _i, _e, m, _r, _p in good})
+        later = put_off(coords, self.behind, self.settings.batch_max, bounds)
+        self.idle.steer(coords, later)
+        for d in out.dead:  # dead-lettered: not waiting any more
+            self.idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
+        now: list[Item] = []
+        for n, item in enumerate(good):
+            _i, ev, msg, row, payload = item
+            if n in later:
+                self.decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
+            else:
+                self.idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
+                now.append(item)
+        return now, [batch[good[n][0]] for n in sorted(later)]
+
+    def behind(self, tp: Any, offset: int) -> bool:
+        return waiting(self.app.consumer, tp, offset) > 0
+
+    def waiting_partitions(self) -> set[int]:
+        """Partition numbers with events put off."""
+        return {p for _topic, p, _offset in self.decoded}

@@ -13,7 +13,7 @@ import heapq
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,22 +21,11 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import (
-    EARLIEST,
-    LATEST,
-    REPLAY,
-    Batcher,
-    Idle,
-    put_off,
-    result_topics,
-    tick_interval,
-    unread,
-    waiting,
-)
+from agents.batching import EARLIEST, LATEST, REPLAY, Batcher, Item, Stepper, result_topics, tick_interval, unread
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
-from pipeline import customer, intake
+from pipeline import customer
 from pipeline.health import engine as health
 from pipeline.health.alerts import load_alert_config
 from pipeline.health.churn import load_latest
@@ -45,7 +34,6 @@ from pipeline.health.scoring import HealthConfig
 from pipeline.infra import topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
-from schemas.events import EventError
 from schemas.results import encode_rows
 
 log = logging.getLogger(__name__)
@@ -103,13 +91,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
     table = app.Table("customers", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "customer", dead)
     watermark = health.Watermark(idle=settings.source_idle_seconds)
-    # a customer's topics fold in event-time step
-    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
-
-    decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
-
-    def behind(tp: Any, offset: int) -> bool:
-        return waiting(app.consumer, tp, offset) > 0
+    stepper = Stepper(app, sources, settings, pii)  # a customer's topics fold in event-time step
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         busy[0] += 1
@@ -122,10 +104,10 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
 
     async def fold_batch(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
-        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        groups: dict[str, list[Item]] = defaultdict(list)
         marks: list[tuple[int, datetime, Any]] = []
         wall = time.monotonic()
-        good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
+        good: list[Item] = []
         for i, event in enumerate(batch):
             msg = event.message
             if msg.tp not in read_to or msg.offset > read_to[msg.tp]:
@@ -133,30 +115,10 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             if msg.topic == ticks_name:
                 doc = orjson.loads(event.value)
                 marks.append((msg.partition, datetime.fromisoformat(doc["watermark"]), msg))
-                continue
-            ref = (msg.topic, msg.partition, msg.offset)
-            if ref in decoded:
-                ev, row, payload = decoded.pop(ref)
-            else:
-                try:
-                    ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                    row, payload = intake.accepted(ev, pii)
-                except EventError as exc:
-                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-                    continue
-            good.append((i, ev, msg, row, payload))
-        later: set[int] = set()
-        if not batcher.closing:
-            coords = [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good]
-            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
-            idle.steer(coords, later)
-        for d in out.dead:  # dead-lettered: not waiting any more
-            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
-        for n, (i, ev, msg, row, payload) in enumerate(good):
-            if n in later:
-                decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
-                continue
-            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
+            elif (item := stepper.decode(i, event, out)) is not None:
+                good.append(item)
+        now, later = stepper.step(batch, good, out)
+        for i, ev, msg, row, payload in now:
             if ev.envelope.event_type != "alert.action":
                 src = source_of(ev.envelope.event_type)
                 watermark.observe(src, ev.envelope.occurred_at, wall)
@@ -210,7 +172,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         # tick, when a partition has nothing to read) once the watermark has moved an hour, so
         # a backfill is checked as often per day of data as live traffic.
         due: dict[int, datetime] = {}
-        unfolded = {good[n][2].partition for n in later} | {p for _t, p, _o in decoded} if marks else set()
+        unfolded = stepper.waiting_partitions() if marks else set()
         for p, m, _msg in marks:
             if p in unfolded or not caught_up(p):
                 stats["customer.ticks_deferred"] += 1  # its own events move it on; a later tick judges it
@@ -222,23 +184,27 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 due[p] = mark  # a tick brings the watermark of every partition, for one with nothing to read
         judge_quiet({p: m for p, m in due.items() if p not in judged or m - judged[p] >= QUIET}, out)
         await send(batch, out)
-        return [batch[good[n][0]] for n in sorted(later)]
+        return later
 
     judged: dict[int, datetime] = {}
     part_marks: dict[int, health.Watermark] = {}
     read_to: dict[Any, int] = {}  # topic-partition -> last offset read since the assignment
 
+    def to_read(partition: int, last_read: Callable[[Any], int | None]) -> list[Any]:
+        """The partition's source topic-partitions with records on the broker after ``last_read``
+        (or a log end not known yet: nothing fetched since the assignment)."""
+        return [
+            tp
+            for tp in app.consumer.assignment()
+            if tp.partition == partition and tp.topic in sources and unread(app.consumer, tp, last_read(tp)) != 0
+        ]
+
     def caught_up(partition: int) -> bool:
         """Nothing of the partition's customers waits on the broker. A tick carries the
         watermark of all partitions; judging a partition still behind at it judged customers
         whose events were not read yet (an alert at another moment, or none, than in a run
-        read at another pace). A log end not known yet (nothing fetched since the assignment)
-        counts as waiting."""
-        return all(
-            unread(app.consumer, tp, read_to.get(tp)) == 0
-            for tp in app.consumer.assignment()
-            if tp.partition == partition and tp.topic in sources
-        )
+        read at another pace)."""
+        return not to_read(partition, read_to.get)
 
     async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():
@@ -316,15 +282,9 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         """The event time before which every visit of the partition's customers has gone out as
         a request: the time last taken from a source topic that still has records to read (the
         earliest when nothing was taken since the assignment), or the latest when all are read."""
-        bound: datetime | None = None
-        for tp in app.consumer.assignment():
-            if tp.partition != partition or tp.topic not in sources:
-                continue
-            taken = idle.taken.get(tp)
-            if unread(app.consumer, tp, None if taken is None else taken[0]) != 0:
-                at = EARLIEST if taken is None else taken[1]
-                bound = at if bound is None else min(bound, at)
-        return bound if bound is not None else LATEST  # all read: what comes next is new
+        taken = stepper.idle.taken
+        waits = to_read(partition, lambda tp: taken[tp][0] if tp in taken else None)
+        return min((taken[tp][1] if tp in taken else EARLIEST for tp in waits), default=LATEST)
 
     async def request_progress() -> None:
         """Tell the store side how far the requests of each partition are sent, on every request

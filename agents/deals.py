@@ -15,16 +15,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, Idle, put_off, result_topics, tick_interval, waiting
+from agents.batching import Batcher, Item, Stepper, result_topics, tick_interval
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake, rulefile
+from pipeline import customer, rulefile
 from pipeline.deals import book, gates, grading
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from schemas.crm import CRM_TOPICS, STATELESS
-from schemas.events import EventError
 
 log = logging.getLogger(__name__)
 GATES_CHECK_SECONDS = 10.0
@@ -43,41 +42,14 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
     log.info("deals: stage gates %s, account grading %s", rules.current.version, rules.graded.rules.version)
 
     # A stage request is judged only once the documents and approvals before it are in.
-    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
-    decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
-
-    def behind(tp: Any, offset: int) -> bool:
-        return waiting(app.consumer, tp, offset) > 0
+    stepper = Stepper(app, sources, settings, pii)
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
-        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
-        good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
-        for i, event in enumerate(batch):
-            msg = event.message
-            ref = (msg.topic, msg.partition, msg.offset)
-            if ref in decoded:
-                ev, row, payload = decoded.pop(ref)
-            else:
-                try:
-                    ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                    row, payload = intake.accepted(ev, pii)
-                except EventError as exc:
-                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-                    continue
-            good.append((i, ev, msg, row, payload))
-        later: set[int] = set()
-        if not batcher.closing:
-            coords = [(m.tp, m.offset, e.envelope.occurred_at) for _i, e, m, _r, _p in good]
-            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
-            idle.steer(coords, later)
-        for d in out.dead:  # dead-lettered: not waiting any more
-            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
-        for n, (i, ev, msg, row, payload) in enumerate(good):
-            if n in later:
-                decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
-                continue
-            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
+        groups: dict[str, list[Item]] = defaultdict(list)
+        good = [item for i, event in enumerate(batch) if (item := stepper.decode(i, event, out)) is not None]
+        now, later = stepper.step(batch, good, out)
+        for i, ev, msg, row, payload in now:
             if ev.envelope.event_type in STATELESS:  # reference data: no account, no state
                 out.add("events", row)
                 if ev.envelope.event_type == "crm.product":
@@ -119,7 +91,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> boo
                 batcher.put(account_id, state["partition"], state)
         stats["deals.decisions"] += len(out.keyed.get("opportunity_audit", ()))
         await batcher.emit(outputs, batch, out)
-        return [batch[good[n][0]] for n in sorted(later)]
+        return later
 
     async def agent(stream: Any) -> None:
         await batcher.run(stream, process)

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from agents.batching import Batcher, Idle, put_off, result_topics, tick_interval, waiting
+from agents.batching import Batcher, Item, Stepper, result_topics, tick_interval
 from agents.customer import in_event_time
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake, rulefile
+from pipeline import customer, rulefile
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.money import ledger, matching, rebates
-from schemas.events import MONEY_PAYLOADS_TYPES, EventError
+from schemas.events import MONEY_PAYLOADS_TYPES
 from schemas.money import MONEY_TOPICS
 
 log = logging.getLogger(__name__)
@@ -53,44 +53,17 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
     high: dict[int, datetime] = {}  # partition number -> the latest event time folded there
     # Orders, invoices and payments travel on their own topics: a payment read ahead of the
     # order before it put the payment into that order's rebate estimate (a suite test).
-    idle = Idle(app, lambda topic: topic in sources, settings.event_time_pause)
-    decoded: dict[tuple[str, int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # put-off events
-
-    def behind(tp: Any, offset: int) -> bool:
-        return waiting(app.consumer, tp, offset) > 0
+    stepper = Stepper(app, sources, settings, pii)
 
     def held_partitions() -> set[int]:
         return {tp.partition for tp in app.consumer.assignment() if tp.topic in sources}
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
-        groups: dict[str, list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]]] = defaultdict(list)
-        good: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any]]] = []
-        for i, event in enumerate(batch):
-            msg = event.message
-            ref = (msg.topic, msg.partition, msg.offset)
-            if ref in decoded:
-                ev, row, payload = decoded.pop(ref)
-            else:
-                try:
-                    ev = intake.decode(event.value, sources[msg.topic], settings.max_event_bytes)
-                    row, payload = intake.accepted(ev, pii)
-                except EventError as exc:
-                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-                    continue
-            good.append((i, ev, msg, row, payload))
-        later: set[int] = set()
-        if not batcher.closing:
-            coords = [(m.tp, m.offset, e.envelope.occurred_at) for _i, e, m, _r, _p in good]
-            later = put_off(coords, behind, settings.batch_max, idle.bounds({m.tp for _i, _e, m, _r, _p in good}))
-            idle.steer(coords, later)
-        for d in out.dead:  # dead-lettered: not waiting any more
-            idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
-        for n, (i, ev, msg, row, payload) in enumerate(good):
-            if n in later:
-                decoded[(msg.topic, msg.partition, msg.offset)] = (ev, row, payload)
-                continue
-            idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
+        groups: dict[str, list[Item]] = defaultdict(list)
+        good = [item for i, event in enumerate(batch) if (item := stepper.decode(i, event, out)) is not None]
+        now, later = stepper.step(batch, good, out)
+        for i, ev, msg, row, payload in now:
             at = ev.envelope.occurred_at
             if msg.partition not in high or at > high[msg.partition]:
                 high[msg.partition] = at
@@ -133,10 +106,10 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii) -> Non
             # a partition with events put off is judged at its own time (its documents may be
             # among them); the others at the latest time read anywhere
             top = max(high.values())
-            waits = {part for _topic, part, _offset in decoded}
+            waits = stepper.waiting_partitions()
             sweep(out, {p: high.get(p, top) if p in waits else top for p in held_partitions()})
         await batcher.emit(outputs, batch, out)
-        return [batch[good[n][0]] for n in sorted(later)]
+        return later
 
     def sweep(out: customer.Results, until: dict[int, datetime]) -> None:
         """Grace periods that ended by ``until`` (per partition) for every distributor held here."""

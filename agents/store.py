@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from agents.batching import EARLIEST, LATEST, Batcher, Pauser, put_off, result_topics, tick_interval, unread, waiting
+from agents.batching import EARLIEST, LATEST, Batcher, Idle, put_off, result_topics, tick_interval, waiting
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from pipeline import customer, intake
@@ -28,7 +28,6 @@ from pipeline.notes import recommend
 from schemas.events import EventError
 
 log = logging.getLogger(__name__)
-IDLE_MAX_SECONDS = 10.0  # longest visits wait for stock counts fetched by nobody yet
 STOCK_WAIT_SECONDS = 60.0  # longest stock counts wait for a customer side that says nothing new
 
 
@@ -48,13 +47,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     table = app.Table("stores", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "store", dead)
 
-    taken: dict[Any, datetime] = {}  # inventory partition -> event time of the last count folded
-    held_since: dict[int, float] = {}  # partition number -> since when its visits wait for stock
+    # visits wait for stock counts on the broker with none in the batch (max.task.idle.ms)
+    idle = Idle(app, lambda topic: topic == inventory, settings.event_time_pause)
     # (request partition, customer partition) -> the customer partition's requests are all
     # sent up to: per request partition, as a mark read on one says nothing of another's requests
     progress: dict[tuple[int, int], datetime] = {}
     stuck: dict[int, tuple[datetime, float, bool]] = {}  # request partition -> (bound, since, told)
-    pauser = Pauser(app, settings.event_time_pause)
 
     def stock_bound(partition: int) -> datetime | None:
         """The event time the partition's stock counts and visits may not pass: where the
@@ -128,26 +126,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     def behind(tp: Any, offset: int) -> bool:
         return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0
 
-    def idle(present: set[Any]) -> dict[int, datetime]:
-        """Partitions whose stock counts wait on the broker with none in this batch: their
-        visits wait for them (at most ``IDLE_MAX_SECONDS``, as Kafka Streams' max.task.idle.ms),
-        so a visit read after a backlog is not answered from stock not read yet."""
-        out: dict[int, datetime] = {}
-        wants: set[int] = set()
-        now = time.monotonic()
-        for tp in app.consumer.assignment():
-            if tp.topic != inventory or tp in present:
-                continue
-            if not unread(app.consumer, tp):  # caught up, or its log end not known yet
-                continue
-            wants.add(tp.partition)
-            if now - held_since.setdefault(tp.partition, now) > IDLE_MAX_SECONDS:
-                continue  # waited long enough: go on without it until it stops wanting
-            out[tp.partition] = taken.get(tp, EARLIEST)
-        for p in set(held_since) - wants:
-            del held_since[p]
-        return out
-
     def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any], asked: dict[int, datetime]) -> set[int]:
         """Visit requests ahead in event time of the stock counts still to read (put off)."""
         coords: list[tuple[Any, int, datetime]] = []
@@ -162,7 +140,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             where.append(i)
         present = {batch[i].message.tp for i in decoded}
-        return {where[n] for n in put_off(coords, behind, settings.batch_max, idle(present))}
+        return {where[n] for n in put_off(coords, behind, settings.batch_max, idle.bounds(present))}
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
@@ -175,6 +153,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                     decoded[i] = (ev, *intake.accepted(ev, pii))
                 except EventError as exc:
                     out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
+                    idle.took(msg.tp, msg.offset)  # not waiting any more
         reqs_of: dict[int, list[dict[str, Any]]] = {}  # request messages, each read once
         asked: dict[int, datetime] = {}  # their newest visit time
         for i, event in enumerate(batch):
@@ -186,15 +165,13 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             reqs_of[i] = doc
             asked[i] = max((moment(r.get("occurred_at")) for r in doc), default=EARLIEST)
-        later: set[int] = set()
-        if not batcher.closing:
-            later = later_than_stock(batch, decoded, asked)
-            stock_later = ahead_of_visits(batch, decoded, asked, later)
-            stats["store.waited_for_progress"] += len(stock_later)
-            stats["store.visits_waited_for_stock"] += len(later)
-            later |= stock_later
-            # only stock is paused: the visits' partitions bring the progress marks
-            pauser.steer({batch[i].message.tp for i in later if batch[i].message.topic == inventory})
+        later = later_than_stock(batch, decoded, asked)
+        stock_later = ahead_of_visits(batch, decoded, asked, later)
+        stats["store.waited_for_progress"] += len(stock_later)
+        stats["store.visits_waited_for_stock"] += len(later)
+        later |= stock_later
+        # only stock is paused: the visits' partitions bring the progress marks
+        idle.pauser.steer({batch[i].message.tp for i in later if batch[i].message.topic == inventory})
         stock: dict[Any, list[tuple[datetime, int, Any]]] = defaultdict(list)  # per partition, offset order
         visits: list[tuple[datetime, int, Any]] = []
         for i, event in enumerate(batch):
@@ -224,8 +201,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     def fold_count(msg: Any, ev: Any, row: dict[str, Any], payload: dict[str, Any], out: customer.Results) -> None:
         """One stock count into its store's state (masked: the state goes to a changelog topic)."""
         origin = f"{msg.topic}:{msg.partition}"
-        if not taken.get(msg.tp) or ev.envelope.occurred_at > taken[msg.tp]:
-            taken[msg.tp] = ev.envelope.occurred_at
+        idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
         store_id = row["store_id"]
         state = batcher.get(store_id) or recommend.new_store(store_id)
         replayed = state["applied"].get(origin, -1) >= msg.offset  # its row may never have left
@@ -248,7 +224,6 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
 
     async def forget(_sender: Any, revoked: Any, **_: Any) -> None:
         for tp in revoked or ():
-            taken.pop(tp, None)
             stuck.pop(tp.partition, None)
             for key in [k for k in progress if k[0] == tp.partition]:
                 del progress[key]  # read again from the committed offset, marks included

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -111,13 +112,16 @@ def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_
     idle.took(MSG, 4)  # the last record was dead-lettered: nothing waits any more
     assert idle.bounds({POS}) == {}
     consumer.high[MSG] = 9
-    idle.held_since[0] = 0.0  # waiting since long ago (monotonic clock)
+    idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 5
     assert idle.bounds({POS}) == {}  # waited long enough: go on without it
     assert idle.bounds({POS}) == {}  # and on, while it still has records waiting (no new wait)
     consumer.high[MSG] = 5  # caught up: the next wait starts its own clock
     assert idle.bounds({POS}) == {}
     consumer.high[MSG] = 12
     assert idle.bounds({POS}) == {0: day(3)}
+    consumer.high[MSG] = None  # a log end not known (nothing fetched since an assignment)
+    idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 5
+    assert idle.bounds({POS}) == {}  # waited for only the idle time
 
 
 def test_topics_that_run_ahead_are_paused_until_the_others_catch_up() -> None:
