@@ -82,6 +82,7 @@ class App:
         self.before_stop: list[Any] = []
         self.on_partitions_revoked = self
         self.on_partitions_assigned = self
+        self.consumer_generation_id = 1
 
     def connect(self, _fn: Any) -> None: ...
 
@@ -133,7 +134,9 @@ class Stream:
         yield self.takes[0]
         await self.batcher._on_revoked(None, set())  # generation 1 ends: nothing is folded until the next assignment
         yield self.takes[1]
-        self.batcher.generation = 2  # what the assignment of generation 2 records
+        # generation 2's assignment has begun (Faust sets the generation first) while our handler,
+        # awaited after other agents' ones, has not run yet: its events are current all the same
+        self.batcher.app.consumer_generation_id = 2
         yield self.takes[2]
 
 
