@@ -295,3 +295,39 @@ def test_a_silence_comes_true_at_the_same_moment_whenever_the_customer_was_last_
         judged["judged_at"] = (limit - timedelta(seconds=before)).isoformat()
         found.add(engine.silence_before(judged, at, CFG))
     assert found == {limit + timedelta(minutes=1)}
+
+
+def test_two_limits_within_a_minute_date_a_silence_at_the_later_one_whenever_it_is_judged() -> None:
+    """Seven days without material 1.25 s before the third message's 48 hours: judged a minute
+    past the first limit the condition already held (the second had crossed), so the alert
+    was dated there or a minute past the second, as the last judgement fell between them."""
+    import copy
+
+    import orjson
+
+    from pipeline.health import engine
+    from pipeline.health.features import apply_event, new_state
+    from pipeline.health.scoring import load_config
+
+    def row(i: str, etype: str, ts: datetime, **p: Any) -> dict[str, Any]:
+        return {"event_id": i, "event_type": etype, "occurred_at": ts.isoformat(), "payload": orjson.dumps(p).decode()}
+
+    t0 = NOW - timedelta(days=9)
+    third = t0 + timedelta(days=5, seconds=1.25)
+    st = new_state("C-1")
+    for e in [
+        row("c", "pos.checkin", t0 - timedelta(days=20), segment="b2b_contact", is_key_contact=True),
+        row("v", "app.material_view", t0, pages_read=9, pages_total=10),
+        row("o0", "messaging.outbound", t0 + timedelta(days=2), conversation_id="c0"),
+        row("o1", "messaging.outbound", t0 + timedelta(days=3), conversation_id="c1"),
+        row("o2", "messaging.outbound", third, conversation_id="c2"),
+    ]:
+        apply_event(st, e)
+    engine.settle(st, load_config(), alert_cfg=CFG)
+    at = t0 + timedelta(days=8)
+    found = set()
+    for judged in (t0 + timedelta(days=6), t0 + timedelta(days=7, seconds=0.5)):
+        s = copy.deepcopy(st)
+        s["judged_at"] = judged.isoformat()
+        found.add(engine.silence_before(s, at, CFG))
+    assert found == {third + timedelta(hours=48, minutes=1)}
