@@ -134,6 +134,16 @@ def produce_file(settings: Settings, topic: str, path: Path) -> FileReport:
     return report
 
 
+_NO_DIGITS = str.maketrans("0123456789", "ghijklmnop")
+
+
+def action_id(hex_id: str) -> str:
+    """An alert action's event id: its random hex with letters for digits. A run of digits in a
+    plain hex id reads as a mobile number now and then (also split by dashes, as people type
+    them) and was masked into a token: a suite test counted one token too many."""
+    return "act-" + hex_id.translate(_NO_DIGITS)
+
+
 def send_alert_action(settings: Settings, alert_id: str, action: str, by: str, note: str = "") -> dict[str, Any]:
     """Publish an acknowledge/resolve action; the health agent applies it to the customer's alert.
 
@@ -152,7 +162,7 @@ def send_alert_action(settings: Settings, alert_id: str, action: str, by: str, n
     note, by = pii.scan(note)[0], pii.scan(by)[0]
     customer = alert_customer(alert_id)
     doc: dict[str, Any] = {
-        "event_id": f"act-{uuid.uuid4().hex}",
+        "event_id": action_id(uuid.uuid4().hex),
         "event_type": "alert.action",
         "schema_version": 1,
         "occurred_at": datetime.now(UTC).isoformat(),
