@@ -551,6 +551,20 @@ class Pauser:
 Item = tuple[int, Any, Any, dict[str, Any], dict[str, Any]]  # (index in the batch, event, message, row, payload)
 
 
+def validated(
+    i: int, raw: bytes | None, topic: str, settings: Settings, pii: Any, out: Results
+) -> tuple[Any, dict[str, Any], dict[str, Any]] | None:
+    """A source event validated and masked: (event, ``events`` row, payload), or None and the
+    batch's ``i``-th event dead-lettered with the reason (every agent reading source topics)."""
+    try:
+        ev = intake.decode(raw, topic, settings.max_event_bytes)
+        row, payload = intake.accepted(ev, pii)
+    except EventError as exc:
+        out.dead.append(Dead(i, "validate", exc.kind, str(exc)))
+        return None
+    return ev, row, payload
+
+
 class Stepper:
     """Co-partitioned source topics read in event-time step, as the customer, deals and money
     agents do: each event decoded once (an event put off keeps its decoding for the next
@@ -579,13 +593,8 @@ class Stepper:
         if ref in self.decoded:
             ev, row, payload = self.decoded.pop(ref)
             return i, ev, msg, row, payload
-        try:
-            ev = intake.decode(event.value, self.sources[msg.topic], self.settings.max_event_bytes)
-            row, payload = intake.accepted(ev, self.pii)
-        except EventError as exc:
-            out.dead.append(Dead(i, "validate", exc.kind, str(exc)))
-            return None
-        return i, ev, msg, row, payload
+        got = validated(i, event.value, self.sources[msg.topic], self.settings, self.pii, out)
+        return None if got is None else (i, got[0], msg, got[1], got[2])
 
     def step(self, batch: Sequence[Any], good: list[Item], out: Results) -> tuple[list[Item], list[Any]]:
         """(the items that fold now, in batch order; the batch's events put off)."""

@@ -17,15 +17,24 @@ from typing import Any
 
 import orjson
 
-from agents.batching import EARLIEST, LATEST, Batcher, Idle, put_off, result_topics, tick_interval, waiting
+from agents.batching import (
+    EARLIEST,
+    LATEST,
+    Batcher,
+    Idle,
+    put_off,
+    result_topics,
+    tick_interval,
+    validated,
+    waiting,
+)
 from agents.deadletters import make_dead
 from nlp.pii import Pii
-from pipeline import customer, intake
+from pipeline import customer
 from pipeline.infra import topics
 from pipeline.infra.faust_app import faust_topic
 from pipeline.infra.settings import Settings
 from pipeline.notes import recommend
-from schemas.events import EventError
 
 log = logging.getLogger(__name__)
 STOCK_WAIT_SECONDS = 60.0  # longest stock counts wait for a customer side that says nothing new
@@ -148,12 +157,11 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         for i, event in enumerate(batch):
             msg = event.message
             if msg.topic == inventory:
-                try:
-                    ev = intake.decode(event.value, "pos.inventory", settings.max_event_bytes)
-                    decoded[i] = (ev, *intake.accepted(ev, pii))
-                except EventError as exc:
-                    out.dead.append(customer.Dead(i, "validate", exc.kind, str(exc)))
-                    idle.took(msg.tp, msg.offset)  # not waiting any more
+                got = validated(i, event.value, "pos.inventory", settings, pii, out)
+                if got is None:
+                    idle.took(msg.tp, msg.offset)  # dead-lettered: not waiting any more
+                else:
+                    decoded[i] = got
         reqs_of: dict[int, list[dict[str, Any]]] = {}  # request messages, each read once
         asked: dict[int, datetime] = {}  # their newest visit time
         for i, event in enumerate(batch):
