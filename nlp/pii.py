@@ -243,6 +243,13 @@ class Pii:
             if not _MOBILE.fullmatch(digits[-11:]) or len(digits) < 11:
                 claim(m.start(1), m.end(1), "number", digits, _stars(m.group(1)))
         for start, end, run, digits in _numbers(norm):
+            if taken[start]:  # a run that starts inside a WeChat or QQ id (wx_abc123 13812345678):
+                while start < end and taken[start]:  # the rest of it is still judged
+                    start += 1
+                run = norm[start:end].lstrip(" -")
+                start, digits = end - len(run), re.sub(r"\D", "", run)
+                if len(digits) < 7:
+                    continue
             kind, value, repl = _classify(digits, run)
             claim(start, end, kind, value, repl)
         if not hits:

@@ -137,3 +137,12 @@ def test_an_alert_actions_random_event_id_is_never_mistaken_for_a_personal_numbe
         assert pii.identifier(event_id) == event_id, event_id
     plain = "act-a13912345678" + "b" * 20  # the old shape: masked
     assert pii.identifier(plain) != plain
+
+
+def test_a_phone_right_after_a_wechat_id_is_masked_too() -> None:
+    """A run of digits that began inside a WeChat id (its digits ran on into the phone, or a
+    space joined them as people type numbers) was refused whole, phone included: hypothesis
+    found 微信w***13812345678 stored in clear."""
+    for text in ("微信wx_abc123 13812345678", "微信wx_abc1231381234567813812345678"):
+        masked, _found = PII.scan(text)
+        assert "13812345678" not in masked and "138****5678" in masked, masked
