@@ -290,7 +290,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         """Tell the store side how far the requests of each partition are sent, on every request
         partition (after the requests, in the same producer's order): stock counts after it wait
         there, so a backlog of stock read long before the visits does not answer them from
-        stock of weeks later (``recommend.as_of`` keeps only two weeks before the newest count)."""
+        stock of weeks later (``recommend.as_of`` keeps only 60 days before the newest count)."""
         if not settings.event_time_pause:
             return  # the store side does not wait for the marks
         if busy[0] or batcher.closing:

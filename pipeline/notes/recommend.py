@@ -45,7 +45,12 @@ def category_of(lexicon: dict[str, tuple[str, str]], name: str) -> str | None:
 # late is answered with the stock of its moment. 48 hours and 4 levels were too short: after a
 # rebalance the store side ran days ahead of the visits, and the fault table's second worker got
 # other "popular" answers than the clean run (fewer units left in the levels it still knew).
-PREV_HOURS = 14 * 24
+# 14 days were too short as well: input sent in bulk reaches the broker in per-partition
+# batches, and a batch of stock counts weeks ahead of the visits sent with it (the customer
+# side caught up, so nothing held them) had trimmed the level a visit of 10-14 needed (a count
+# of 10-05, next counted 10-20, newest 11-04): 197-1,314 answers of 35,800 differed from the
+# clean run. 60 days cover a backfill or replay of two months; the cap bounds the state.
+PREV_HOURS = 60 * 24
 PREV_MAX = 64
 
 
@@ -183,7 +188,8 @@ def _candidates(
                 continue
             out.append((sku, sz, col, on_hand, item["name"]))
     rank = {c: i for i, c in enumerate(liked)}
-    out.sort(key=lambda x: (x[2] != colour, rank.get(x[2], len(rank)), -x[3], x[0], x[1]))
+    # colour last: on a full tie the order was that of the counts' arrival (dict order)
+    out.sort(key=lambda x: (x[2] != colour, rank.get(x[2], len(rank)), -x[3], x[0], x[1], x[2]))
     return out
 
 

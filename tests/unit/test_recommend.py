@@ -249,3 +249,40 @@ def test_a_level_set_long_ago_still_answers_a_visit_whose_next_count_was_read_fi
             recommend.fold_stock(state, {**count, "on_hand": level}, "裤装", source="i:0", offset=n, at=at, event_id=at)
         answers.append(recommend.as_of(state["stock"], visit)["SKU-1"]["on"])
     assert answers == [{"M|白色": 8}, {"M|白色": 8}]
+
+
+def test_a_visit_read_weeks_of_stock_counts_late_is_answered_as_it_was_live() -> None:
+    """Input sent in bulk reaches the broker in per-partition batches: a batch of stock counts
+    three weeks ahead of the visits sent with it was folded first, and the level a visit needed
+    (counted 9 days before it, next counted 6 days after it) had been trimmed from the history:
+    the visit got other items than in the run that read them in step."""
+    count = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": "白色"}
+    t0 = datetime(2026, 10, 5, 4, tzinfo=UTC)
+    stamps = [t0, t0 + timedelta(days=15), t0 + timedelta(days=30)]
+    visit = (t0 + timedelta(days=9)).isoformat(timespec="milliseconds")
+    answers = []
+    for upto in (1, 3):  # in step: the first count only; read ahead: all three
+        state = recommend.new_store("S-01")
+        for n, at in enumerate(stamps[:upto]):
+            stamp = at.isoformat(timespec="milliseconds")
+            payload = {**count, "on_hand": 9 - n}
+            recommend.fold_stock(state, payload, "裤装", source="i:0", offset=n, at=stamp, event_id=f"c{n}")
+        answers.append(recommend.as_of(state["stock"], visit)["SKU-1"]["on"])
+    assert answers == [{"M|白色": 9}, {"M|白色": 9}]
+
+
+def test_a_full_tie_between_colours_is_broken_by_colour_not_by_the_order_counts_arrived() -> None:
+    """Two colours of the customer's size with as many units, neither liked: the first
+    count to arrive used to win, so a replay that read them in another order answered otherwise."""
+    req = {"opted_out": False, "size": "M", "dislikes": [], "liked_colours": [], "pairings": [], "categories": []}
+    req["recommended"] = [{"category": "裤装", "notes": ["N-1"]}]
+    picks = []
+    for colours in (["白色", "黑色"], ["黑色", "白色"]):
+        state = recommend.new_store("S-01")
+        for n, colour in enumerate(colours):
+            payload = {"sku": "SKU-1", "name": "阔腿裤", "size": "M", "colour": colour, "on_hand": 5}
+            recommend.fold_stock(
+                state, payload, "裤装", source="i:0", offset=n, at=f"2026-10-0{n + 1}", event_id=f"c{n}"
+            )
+        picks.append(recommend.recommend(req, state["stock"], [])[0]["colour"])
+    assert picks[0] == picks[1]
