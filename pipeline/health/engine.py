@@ -370,7 +370,7 @@ def silence_before(
     if lo is None:
         return None
     waiting = _waiting(state, alert_cfg)
-    return _first_silent(state, waiting, lo, at) if waiting else None
+    return _first_silent(state, waiting, lo, at, _span_base(state, idle)) if waiting else None
 
 
 def _end_episodes(state: dict[str, Any], at: datetime, alert_cfg: AlertConfig) -> None:
@@ -388,15 +388,26 @@ def _end_episodes(state: dict[str, Any], at: datetime, alert_cfg: AlertConfig) -
 def _unjudged(state: dict[str, Any], watermark: datetime, idle: timedelta) -> datetime | None:
     """Where the span still to judge starts: after the last judgement, and an ``idle`` hour
     after the customer's own last activity; None when nothing before ``watermark`` is left."""
+    lo = _span_base(state, idle)
+    if lo is None:
+        return None
+    judged = state.get("judged_at")
+    if judged is not None and datetime.fromisoformat(judged) > lo:
+        lo = datetime.fromisoformat(judged)
+    return lo if watermark > lo else None
+
+
+def _span_base(state: dict[str, Any], idle: timedelta) -> datetime | None:
+    """Where a silence can start, whenever it is judged: an ``idle`` hour after the customer's
+    own last activity, and not before their score was stored (an alert cites it)."""
     own = _own_activity(state)
     if own is None:
         return None
     lo = datetime.fromisoformat(own) + idle
-    stored = state.get("stored")  # an alert cites the stored score: not from before it was stored
-    for t in (state.get("judged_at"), None if stored is None else stored["as_of"]):
-        if t is not None and datetime.fromisoformat(t) > lo:
-            lo = datetime.fromisoformat(t)
-    return lo if watermark > lo else None
+    stored = state.get("stored")
+    if stored is not None and datetime.fromisoformat(stored["as_of"]) > lo:
+        lo = datetime.fromisoformat(stored["as_of"])
+    return lo
 
 
 def _waiting(state: dict[str, Any], alert_cfg: AlertConfig) -> list[Any]:
@@ -422,20 +433,24 @@ def _holds(state: dict[str, Any], rules: list[Any], t: datetime) -> bool:
     return any(silent_and_slow(r, days, rh) for r in rules)
 
 
-def _first_silent(state: dict[str, Any], rules: list[Any], lo: datetime, hi: datetime) -> datetime | None:
-    """The first moment in (lo, hi] at which one of the silence ``rules`` holds, if any.
+def _first_silent(
+    state: dict[str, Any], rules: list[Any], lo: datetime, hi: datetime, base: datetime | None = None
+) -> datetime | None:
+    """The moment in (lo, hi] a minute past which one of the silence ``rules`` came true, if
+    any; None while that minute has not passed by ``hi`` (the next judgement finds it).
 
     The condition only turns true between events, at a moment the state names: the last open
-    plus the rule's days, or a message's 48-hour mark; so those moments are all to try."""
+    plus the rule's days, or a message's 48-hour mark; so those moments are all to try, and
+    ``base`` (where a silence can start, ``_span_base``) if it held there already (it came true
+    while the customer was active, or before their score was stored). The last judgement is
+    never a moment: tried as one, it dated an alert a minute after that judgement (08:19:35 in
+    one run, 08:20:06 in another, for a message sent at 08:19:06); and ``hi`` was the moment
+    when the condition held there but its minute had not passed (01:14:43.624, a watermark,
+    in one run; 01:14:44.876, a minute past a message's 48 hours, in another)."""
     if not _holds(state, rules, hi):
         return None
     opened = state["last_open_at"]
-    # The span's start is a moment only if the condition held there already (it came true
-    # while the customer was active, or before their score was stored). Tried regardless, it
-    # gave a moment a minute after the last judgement instead of a minute past the limit when
-    # the limit fell within that minute: the alert's time depended on when the watermark
-    # judged (08:19:35 in one run, 08:20:06 in another, for a message sent at 08:19:06).
-    marks: set[datetime] = {lo} if _holds(state, rules, lo) else set()
+    marks: set[datetime] = {base} if base is not None and _holds(state, rules, base) else set()
     if opened is not None:
         marks.update(datetime.fromisoformat(opened) + timedelta(days=r.days_without_material) for r in rules)
     slow = timedelta(hours=UNANSWERED_SLOW_HOURS)
@@ -450,9 +465,9 @@ def _first_silent(state: dict[str, Any], rules: list[Any], lo: datetime, hi: dat
             # without material 1.25 s before a message's 48 hours dated one alert 01:14:43.624
             # in one run and 01:14:44.876 in another, as the last judgement fell between them.
             continue
-        if lo < t < hi and _holds(state, rules, t):
+        if lo < t <= hi and _holds(state, rules, t):
             return t
-    return hi
+    return None
 
 
 def _own_activity(state: dict[str, Any]) -> str | None:

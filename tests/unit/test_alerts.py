@@ -220,7 +220,7 @@ def test_at_the_watermark_only_silence_is_judged_and_the_alert_cites_the_stored_
     assert raised[0]["score"] == stored["score"] and raised[0]["band"] == stored["band"]
     # with a band-drop-shaped history, the watermark still raises no band or score alert
     st["last"] = {**st["day_close"]["last"], "band": "at_risk"}
-    st["alerts"], st["firing"] = {}, []
+    st["alerts"], st["firing"], st["judged_at"] = {}, [], None  # judged afresh
     assert [a["rule_id"] for a in engine.absence(st, NOW, load_config(), ALL, {})] == ["silent_key_contact"]
 
 
@@ -331,3 +331,40 @@ def test_two_limits_within_a_minute_date_a_silence_at_the_later_one_whenever_it_
         s["judged_at"] = judged.isoformat()
         found.add(engine.silence_before(s, at, CFG))
     assert found == {third + timedelta(hours=48, minutes=1)}
+
+
+def test_a_silence_judged_within_the_minute_past_its_limit_is_dated_a_minute_past_it_all_the_same() -> None:
+    """The same two limits 1.25 s apart, judged by a watermark that fell between the second
+    limit and the minute past it: the condition held there, so the watermark itself was the
+    alert's moment (01:14:43.624 in one fault run, 01:14:44.876 in the clean run). Now nothing
+    is raised until the minute has passed, and the next judgement dates it a minute past."""
+    import copy
+
+    import orjson
+
+    from pipeline.health import engine
+    from pipeline.health.features import apply_event, new_state
+    from pipeline.health.scoring import load_config
+
+    def row(i: str, etype: str, ts: datetime, **p: Any) -> dict[str, Any]:
+        return {"event_id": i, "event_type": etype, "occurred_at": ts.isoformat(), "payload": orjson.dumps(p).decode()}
+
+    t0 = NOW - timedelta(days=9)
+    third = t0 + timedelta(days=5, seconds=1.25)
+    st = new_state("C-1")
+    for e in [
+        row("c", "pos.checkin", t0 - timedelta(days=20), segment="b2b_contact", is_key_contact=True),
+        row("v", "app.material_view", t0, pages_read=9, pages_total=10),
+        row("o0", "messaging.outbound", t0 + timedelta(days=2), conversation_id="c0"),
+        row("o1", "messaging.outbound", t0 + timedelta(days=3), conversation_id="c1"),
+        row("o2", "messaging.outbound", third, conversation_id="c2"),
+    ]:
+        apply_event(st, e)
+    engine.settle(st, load_config(), alert_cfg=CFG)
+    at, want = t0 + timedelta(days=8), third + timedelta(hours=48, minutes=1)
+    assert engine.silence_before(copy.deepcopy(st), at, CFG) == want  # judged once, later
+    watermark = third + timedelta(hours=48, seconds=30)  # past the limit, within its minute
+    early = copy.deepcopy(st)
+    assert engine.absence(early, watermark, load_config(), CFG, {}) == []
+    assert early["judged_at"] == watermark.isoformat()
+    assert engine.silence_before(early, at, CFG) == want
