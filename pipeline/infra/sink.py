@@ -366,8 +366,11 @@ class Sink:
         backoff = 0.5
         while not self.buffers:
             try:
-                self.buffers = await self._db(build_buffers, self.client, sorted(set(self.topic_table.values())))
-                self.high = await self._db(stored_offsets, self.client, list(self.buffers))
+                buffers = await self._db(build_buffers, self.client, sorted(set(self.topic_table.values())))
+                self.high = await self._db(stored_offsets, self.client, list(buffers))
+                # Started only once both worked: a test that took the buffers for a started sink
+                # detached a table between the two, and the sink waited at start-up for good.
+                self.buffers = buffers
             except Exception as exc:  # ClickHouse down at start-up: wait for it, Kafka keeps the data
                 self.buffers = {}
                 log.warning("ClickHouse not ready (%s); retrying in %.1fs", exc, backoff)
