@@ -441,6 +441,18 @@ class Seen:
     in_flight: int  # events handed on and not acknowledged
 
 
+def polled_at(consumer: Any, tp: Any) -> float | None:
+    """When a fetch response last told the log end of ``tp`` (wall seconds; aiokafka's
+    ``last_poll_timestamp`` under Faust's ``Consumer._thread._consumer`` in 0.15.3). None if
+    not known or not assigned."""
+    inner = getattr(getattr(consumer, "_thread", None), "_consumer", None) or consumer
+    try:
+        ms = inner.last_poll_timestamp(tp)
+    except (AssertionError, AttributeError):  # taken by a rebalance, or no fetch yet
+        return None
+    return None if ms is None else ms / 1000.0
+
+
 def in_flight(consumer: Any) -> Counter[Any]:
     """Events handed on and not acknowledged, per partition (``Consumer._unacked_messages``)."""
     return Counter(m.tp for m in list(consumer._unacked_messages))

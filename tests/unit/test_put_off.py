@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from agents.batching import put_off
 
@@ -122,6 +122,38 @@ def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_
     consumer.high[MSG] = None  # a log end not known (nothing fetched since an assignment)
     idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 5
     assert idle.bounds({POS}) == {}  # waited for only the idle time
+
+
+class Polled(Assigned):
+    """With fetch responses: ``polled`` is when one last told each partition's log end."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.polled: dict[TP, float] = {}
+
+    def last_poll_timestamp(self, tp: TP) -> int | None:
+        return int(1000 * self.polled[tp]) if tp in self.polled else None
+
+
+def test_a_wait_is_not_given_up_while_the_broker_is_away() -> None:
+    """The broker stopped for 20 s: the records waited for could not come, the 10 s wait was
+    given up, and the backlog was folded out of order (a fault run lost 4,051 history days).
+    While no fetch comes back the clock waits too; once fetches return it runs again."""
+    from agents import batching
+
+    consumer = Polled([POS, MSG], {POS: 10, MSG: 9}, {POS: 0, MSG: 0})
+    idle = batching.Idle(WithSignal(consumer), lambda topic: topic == "messaging")
+    idle.took(MSG, 2, day(3))
+    consumer.polled = {POS: time.time(), MSG: time.time()}
+    assert idle.bounds({POS: 5}) == {0: day(3)}
+    consumer.polled = {POS: time.time() - 30, MSG: time.time() - 30}  # nothing back for 30 s
+    idle.looked = time.time() - 2  # the last batch looked at 2 s ago (a tick)
+    idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 20
+    assert idle.bounds({POS: 5}) == {0: day(3)}  # still waiting: the broker is away
+    consumer.polled = {POS: time.time(), MSG: time.time()}  # back: the clock starts again
+    assert idle.bounds({POS: 5}) == {0: day(3)}
+    idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 1
+    assert idle.bounds({POS: 5}) == {}  # fetches come and the records still do not: go on
 
 
 def test_topics_that_run_ahead_are_paused_until_the_others_catch_up() -> None:
