@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
 LEXICON_CHECK_SECONDS = 10.0
-QUIET = timedelta(hours=1)  # a customer is judged for absence after this much event time without events
 PROGRESS_SECONDS = 1.0  # how often the store side hears how far the requests are sent
 SHIP_EVENTS = 2_000  # within a batch, results leave after about this many folded events
 
@@ -77,6 +76,17 @@ def in_event_time(items: list[tuple[int, Any, Any, dict[str, Any], dict[str, Any
     if len(by_topic) == 1:
         return items
     return list(heapq.merge(*by_topic.values(), key=lambda it: it[1].envelope.occurred_at))
+
+
+def on_the_hour(at: datetime) -> datetime:
+    """The whole hour (UTC) at or before ``at``: where quiet customers are judged."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hours_to_judge(due: dict[int, datetime], judged: dict[int, datetime]) -> dict[int, datetime]:
+    """Per partition whose watermark (``due``) has passed a whole hour not judged yet, that hour."""
+    hours = {p: on_the_hour(m) for p, m in due.items()}
+    return {p: h for p, h in hours.items() if p not in judged or h > judged[p]}
 
 
 def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter[str]) -> None:
@@ -169,8 +179,11 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 state["partition"] = items[0][2].partition
                 batcher.put(cid, state["partition"], state)
         # Quiet customers are judged in event time: for every partition of the batch (or of a
-        # tick, when a partition has nothing to read) once the watermark has moved an hour, so
-        # a backfill is checked as often per day of data as live traffic.
+        # tick, when a partition has nothing to read) at each whole hour the watermark passes,
+        # so a backfill is checked as often per day of data as live traffic, and at the same
+        # moments whatever the pace: judged at the watermark itself an hour after the last
+        # judgement, the last hour of an input was judged in one run and not in another (a
+        # silence alert of 04:37 at the input's end was raised in one fault run only).
         due: dict[int, datetime] = {}
         unfolded = stepper.waiting_partitions() if marks else set()
         for p, m, _msg in marks:
@@ -182,7 +195,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             mark = part_marks[p].current(wall)  # the partition's own: its customers' events are all in it
             if mark is not None and (p not in due or mark > due[p]):
                 due[p] = mark  # a tick brings the watermark of every partition, for one with nothing to read
-        judge_quiet({p: m for p, m in due.items() if p not in judged or m - judged[p] >= QUIET}, out)
+        judge_quiet(hours_to_judge(due, judged), out)
         await send(batch, out)
         return later
 
@@ -266,9 +279,9 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             return
         mine = {tp.partition for tp in app.consumer.assignment() if tp.topic == ticks_name}
         for partition in sorted(mine):
-            if partition in sent and now - sent[partition] < QUIET:
+            if partition in sent and on_the_hour(now) <= sent[partition]:
                 continue  # at most one tick per partition per event-time hour
-            sent[partition] = now
+            sent[partition] = on_the_hour(now)
             await ticks.send(value=orjson.dumps({"watermark": now.isoformat()}), partition=partition)
             stats["customer.ticks"] += 1
 
