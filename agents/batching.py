@@ -454,7 +454,8 @@ class Idle:
         out: dict[int, datetime] = {}
         wants: set[int] = set()  # partitions waiting for a topic, within the time or past it
         now = time.monotonic()
-        fetching = self._fetching()
+        since, self.looked = min(time.time(), self.looked), time.time()
+        fetching: bool | None = None  # asked only when a partition waits (not on every batch)
         for tp in self.app.consumer.assignment():
             if not self.sources(tp.topic) or tp in present:
                 continue
@@ -462,6 +463,8 @@ class Idle:
             if n == 0:
                 continue  # caught up: it holds nothing back (a log end not known yet waits)
             wants.add(tp.partition)
+            if fetching is None:
+                fetching = self._fetching(since)
             if not fetching:  # the broker is away: its records cannot come yet, the clock waits too
                 self.held_since[tp.partition] = now
             waited = now - self.held_since.setdefault(tp.partition, now)
@@ -483,14 +486,12 @@ class Idle:
             self.gave_up = {tp for tp in self.gave_up if tp.partition != p}
         return out
 
-    def _fetching(self) -> bool:
+    def _fetching(self, since: float) -> bool:
         """Whether fetches come back: a fetch response for any assigned partition within
         ``FETCH_ALIVE_SECONDS`` before the previous batch was looked at (a batch folded for
         seconds holds the fetches back meanwhile; that is not the broker away). With the
         broker stopped for 20 s the waits were given up at 10 s and a fault run folded a
         backlog out of order (4,051 history days lost)."""
-        wall = time.time()
-        since, self.looked = min(wall, self.looked), wall
         newest = max(
             (t for tp in self.app.consumer.assignment() if (t := faust_compat.polled_at(self.app.consumer, tp))),
             default=None,
