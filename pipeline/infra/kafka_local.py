@@ -242,7 +242,10 @@ def broker_ready(bootstrap: str, timeout: float = 5.0, auth: dict[str, object] |
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(auth or {}))
+        ms = int(timeout * 1000)  # bootstrap has its own clock (30 s by default): a refused login would wait it out
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=ms, bootstrap_timeout_ms=ms, **(auth or {})
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:
