@@ -49,13 +49,11 @@ def test_events_become_rows_profiles_and_dead_letters(settings: Settings, db: An
     assert len(rows) >= len(exp.phones) * 0.9
     assert all(len(m) == 11 and m[3:7] == "****" for m, _ in rows)
 
-    # No raw phone number anywhere in ClickHouse.
+    # No raw phone number anywhere in ClickHouse (one search per column: up to 255 needles each).
+    phones = sorted(exp.phones)[:255]
     for table, column in string_columns(db):
-        for phone in list(exp.phones)[:50]:
-            hits = count(
-                db, f"SELECT count() FROM `{table}` WHERE position(toString(`{column}`), {{p:String}}) > 0", p=phone
-            )
-            assert hits == 0, f"raw phone in {table}.{column}"
+        sql = f"SELECT count() FROM `{table}` WHERE multiSearchAny(toString(`{column}`), {{ps:Array(String)}})"
+        assert count(db, sql, ps=phones) == 0, f"raw phone in {table}.{column}"
 
     # Money and time survive the trip exactly.
     total = db.query(
