@@ -144,12 +144,27 @@ def _new_offset(self: Any, tp: Any) -> int | None:
 
 
 async def _perform_seek(self: Any) -> None:
-    """As Faust's, but a committed offset of 0 stays 0 (Faust turned it into "unknown")."""
+    """As Faust's, but a committed offset of 0 stays 0 (Faust turned it into "unknown"), and a
+    stream partition the group never committed counts as committed at its log start, where
+    it is read from: ``_new_offset`` holds the commit only behind a known position, so an
+    event acknowledged ahead of earlier ones still waiting (a dead letter among stock counts
+    that wait for the visits) committed past them all, and the next owner never read them."""
     committed = await self.seek_to_committed()
     self._read_offset.update({tp: off if off is not None and off >= 0 else None for tp, off in committed.items()})
-    self._committed_offset.update(
-        {TP(tp.topic, tp.partition): off for tp, off in committed.items() if off is not None and off >= 0}
-    )
+    known = {TP(tp.topic, tp.partition): off for tp, off in committed.items() if off is not None and off >= 0}
+    self._committed_offset.update(known)
+    fresh = [
+        TP(tp.topic, tp.partition)
+        for tp in committed
+        if TP(tp.topic, tp.partition) not in known
+        and not self._is_changelog_tp(tp)
+        and self.app.topics.acks_enabled_for(tp.topic)
+    ]
+    if fresh:
+        starts = await self.earliest_offsets(*fresh)
+        self._committed_offset.update(
+            {TP(tp.topic, tp.partition): off for tp, off in starts.items() if off is not None and off >= 0}
+        )
 
 
 async def _on_recovery_completed(self: Any, generation_id: int = 0) -> None:

@@ -1,4 +1,6 @@
+import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -384,3 +386,45 @@ def test_a_fetch_kept_back_after_a_seek_back_is_read_from_the_seek_not_from_the_
         return sought
 
     assert asyncio.run(run()) == [5]
+
+
+def test_a_partition_never_committed_holds_its_commit_behind_the_events_still_waiting() -> None:
+    """A second-worker fault run: stock counts 0-298 of a partition the group had never
+    committed waited for the visits, and count 299, a dead letter, was acknowledged at once.
+    With no committed offset Faust's commit check had nothing to hold behind and committed
+    300: after the next rebalance the counts were never read and visits were answered with
+    an empty store (472 and 10,802 recommendations lost)."""
+    from faust.types import TP
+
+    from pipeline.infra import faust_compat
+
+    stream, done, changelog = TP("pos.inventory", 0), TP("pos.inventory", 1), TP("app-stores-changelog", 0)
+
+    class Seeking:
+        def __init__(self) -> None:
+            self._read_offset: dict[Any, Any] = {}
+            self._committed_offset: defaultdict[Any, int | None] = defaultdict(lambda: None)
+            self._acked: defaultdict[Any, list[int]] = defaultdict(list)
+            self._acked_index: defaultdict[Any, set[int]] = defaultdict(set)
+            self._gap: defaultdict[Any, Any] = defaultdict(IntervalTree)
+            self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
+            self.asked: list[Any] = []
+
+        def _is_changelog_tp(self, tp: Any) -> bool:
+            return bool(tp.topic.endswith("-changelog"))
+
+        async def seek_to_committed(self) -> dict[Any, int | None]:
+            return {stream: None, done: 7, changelog: None}
+
+        async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+            self.asked.extend(tps)
+            return dict.fromkeys(tps, 0)
+
+    c = Seeking()
+    asyncio.run(faust_compat._perform_seek(c))
+    assert c.asked == [stream]  # the committed one and the changelog are not asked about
+    assert c._committed_offset[stream] == 0 and c._committed_offset[done] == 7
+    c._acked[stream], c._acked_index[stream] = [299], {299}
+    assert _new_offset(c, stream) is None  # 0-298 still waiting: nothing is committed
+    c._acked[stream] = [0, 1, 2, 299]
+    assert _new_offset(c, stream) == 3
