@@ -20,6 +20,11 @@ from pipeline.bizday import business_tz
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_PENDING = 50  # conversations followed (the most recently active)
 KEEP_MESSAGES = 8  # the latest messages of each, in event time
+# Replies kept (besides the last three): a judgement looks back over what its batch folded, and
+# ``reply_hours`` at an earlier moment needs the replies before it. Keeping the last three only,
+# replies folded after that moment pushed out the ones before it, so whether a silent contact
+# was alerted depended on where the batches fell (one of 153 alerts differed between runs).
+REPLY_HISTORY_DAYS = 14
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 
 
@@ -158,12 +163,17 @@ def _message(state: dict[str, Any], conv: str, iso: str, kind: str) -> None:
                 hours = (datetime.fromisoformat(at) - datetime.fromisoformat(waiting)).total_seconds() / 3600
                 answered.append([at, round(hours, 3)])
                 waiting = None
-        pairs[c] = answered[-3:]
+        pairs[c] = answered  # at most KEEP_MESSAGES // 2
         if waiting is None:
             state["pending"].pop(c, None)
         else:
             state["pending"][c] = waiting
-    state["replies"] = sorted(r for rs in pairs.values() for r in rs)[-3:]
+    every = sorted(r for rs in pairs.values() for r in rs)
+    if len(every) > 3:
+        since = datetime.fromisoformat(every[-1][0]) - timedelta(days=REPLY_HISTORY_DAYS)
+        keep_from = since.isoformat(timespec="milliseconds")
+        every = [r for k, r in enumerate(every) if k >= len(every) - 3 or r[0] >= keep_from]
+    state["replies"] = every
 
 
 def prune(state: dict[str, Any]) -> None:

@@ -350,3 +350,33 @@ def test_a_profile_cannot_expect_store_notes_which_never_score(tmp_path: Any) ->
     bad.write_text(expecting_notes, encoding="utf-8")
     with pytest.raises(ValueError, match="expected_sources"):  # pydantic's ValidationError names the field
         load_config(str(bad))
+
+
+def test_reply_latencies_at_an_earlier_moment_do_not_depend_on_the_replies_folded_after_it() -> None:
+    """Issue 15: a judgement looks back over what its batch folded. With only the last three
+    replies kept, replies folded after the moment judged pushed out the ones before it, and
+    whether a silent contact was alerted depended on where the batches fell."""
+    t0 = NOW - timedelta(days=30)
+    early: list[dict[str, Any]] = []
+    for k, hours in enumerate((50, 50, 48)):  # three answers, the last one 48 h exactly: not slow
+        sent = t0 + timedelta(days=3 * k)
+        early += [
+            row(f"o{k}", "messaging.outbound", sent, conversation_id=f"c{k}"),
+            row(f"r{k}", "messaging.reply", sent + timedelta(hours=hours), conversation_id=f"c{k}"),
+        ]
+    judged = t0 + timedelta(days=6, hours=48, minutes=1)
+    later: list[dict[str, Any]] = []
+    for k in range(4):  # four more, answered after the moment judged
+        answered = judged + timedelta(days=1 + k)
+        later += [
+            row(f"lo{k}", "messaging.outbound", answered - timedelta(hours=60), conversation_id=f"d{k}"),
+            row(f"lr{k}", "messaging.reply", answered, conversation_id=f"d{k}"),
+        ]
+    small, big = new_state("C-1"), new_state("C-1")
+    for r in early:
+        apply_event(small, r)
+    for r in early + later:
+        apply_event(big, r)
+    assert features(small, judged).reply_hours == (50.0, 50.0, 48.0)
+    assert features(big, judged).reply_hours == features(small, judged).reply_hours
+    assert features(big, judged + timedelta(days=10)).reply_hours == (60.0, 60.0, 60.0)
