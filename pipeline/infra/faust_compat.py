@@ -241,6 +241,38 @@ def _create_worker_consumer(self: Any, transport: Any) -> AIOKafkaConsumer:
     return consumer
 
 
+class CommittedOffsets(dict[Any, "int | None"]):
+    """Faust's committed offsets (partition -> the next offset to read; None when unknown, like
+    the ``defaultdict`` it replaces). Faust forgets a revoked partition's entry before the
+    revocation handlers run, and ours flush and acknowledge what they folded right then: with
+    no committed offset to hold behind, that flush's commit passed the events let go
+    unacknowledged before it (visit requests waiting for stock counts: 1,690 recommendations
+    never made in a second-worker fault run). A forgotten entry is kept until the partition
+    is sought again."""
+
+    __slots__ = ("forgotten",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forgotten: dict[Any, int | None] = {}
+
+    def __missing__(self, key: Any) -> int | None:
+        return self.forgotten.get(key)
+
+    def __setitem__(self, key: Any, value: int | None) -> None:
+        self.forgotten.pop(key, None)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key in self:
+            self.forgotten[key] = super().__getitem__(key)
+        return super().pop(key, *default)
+
+
 class ReadOffsets(dict[Any, "int | None"]):
     """Faust's read offsets (partition -> offset last handed to the streams, or after a seek
     the next one to read; None when unknown, like the ``defaultdict`` it replaces). It skips
@@ -418,6 +450,9 @@ class FetchGuard:
 
 def _consumer_init(self: Any, *args: Any, **kwargs: Any) -> None:
     ORIGINALS["__init__"](self, *args, **kwargs)
+    committed = CommittedOffsets()
+    committed.update(self._committed_offset)
+    self._committed_offset = committed
     self.fetch_guard = FetchGuard(self)
 
 
