@@ -8,6 +8,7 @@ late events land in the day bucket of their own ``occurred_at``.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -118,6 +119,7 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
         b["depth"] += p["pages_read"] / p["pages_total"] if etype == "app.material_view" else 1.0
         if state["last_open_at"] is None or iso > state["last_open_at"]:
             state["last_open_at"] = iso
+        _remember_open(state, iso)
     elif etype in ("messaging.outbound", "messaging.reply"):
         _message(state, p["conversation_id"], iso, "o" if etype == "messaging.outbound" else "r")
     elif etype == "pos.purchase":
@@ -132,6 +134,20 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
             state["segment"], state["trend_base"] = p["segment"], None
         state["key_contact"] = bool(p.get("is_key_contact", state.get("key_contact", False)))
     return True
+
+
+def _remember_open(state: dict[str, Any], iso: str) -> None:
+    """Opens of the last ``REPLY_HISTORY_DAYS`` (and the newest), so that the last open before
+    an earlier moment a judgement looks back at is known exactly, not to the day: rounded to
+    the day when a later open had been folded, the days without material at that moment
+    depended on where the batches fell."""
+    opens: list[str] = state.setdefault("opens", [])
+    if iso in opens:
+        return
+    bisect.insort(opens, iso)
+    since = (datetime.fromisoformat(opens[-1]) - timedelta(days=REPLY_HISTORY_DAYS)).isoformat()
+    while len(opens) > 1 and opens[0] < since:
+        del opens[0]
 
 
 def _message(state: dict[str, Any], conv: str, iso: str, kind: str) -> None:
@@ -265,9 +281,12 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
     at = as_of.isoformat()
     last_open = state["last_open_at"]
     if last_open is not None and (by_day or last_open > at):
-        # Judging an earlier moment (a 7-day trend): the last open then, to the day, from the buckets.
-        opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
-        last_open = start_of(max(opened)).isoformat() if opened else None
+        kept = [o for o in state.get("opens", ()) if o <= at]
+        if kept and not by_day:  # an earlier moment within the opens kept: exactly
+            last_open = kept[-1]
+        else:  # a 7-day trend, or further back: the last open then, to the day, from the buckets
+            opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
+            last_open = start_of(max(opened)).isoformat() if opened else None
     return Features(
         logins_7d=logins7,
         opens_7d=opens7,

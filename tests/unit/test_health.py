@@ -380,3 +380,19 @@ def test_reply_latencies_at_an_earlier_moment_do_not_depend_on_the_replies_folde
     assert features(small, judged).reply_hours == (50.0, 50.0, 48.0)
     assert features(big, judged).reply_hours == features(small, judged).reply_hours
     assert features(big, judged + timedelta(days=10)).reply_hours == (60.0, 60.0, 60.0)
+
+
+def test_days_without_material_at_an_earlier_moment_do_not_depend_on_the_opens_folded_after_it() -> None:
+    """Issue 15: judged after a later open was folded, the last open before the moment judged
+    was rounded to the start of its day (18 h earlier here), so a silence rule could hold at
+    that moment in one run and not in another."""
+    t0 = NOW - timedelta(days=20)
+    opened = t0 + timedelta(hours=18)
+    judged = opened + timedelta(days=7, hours=-6)  # 6 h short of a week without material
+    view = {"pages_read": 3, "pages_total": 4}
+    small, big = new_state("C-1"), new_state("C-1")
+    for st_ in (small, big):
+        apply_event(st_, row("v1", "app.material_view", opened, **view))
+    apply_event(big, row("v2", "app.material_view", judged + timedelta(days=2), **view))
+    assert features(small, judged).days_since_open == pytest.approx(6.75)
+    assert features(big, judged).days_since_open == features(small, judged).days_since_open
