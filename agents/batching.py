@@ -265,9 +265,13 @@ class Batcher:
         client = faust_compat.aiokafka_client(self.app)
         if not self._named:  # once, and again after a slow flush: the client keeps them
             self._name_topics(client)
+        began = time.monotonic()
         while True:
             try:
                 await asyncio.wait_for(asyncio.shield(producer.flush()), FLUSH_WARN_SECONDS)
+                took = time.monotonic() - began
+                if took > FETCH_ALIVE_SECONDS:  # the broker away: no batch was looked at meanwhile
+                    FLUSH_BLOCKED[0] += took
                 return
             except TimeoutError:
                 log.warning(
@@ -414,6 +418,10 @@ def unread(consumer: Any, tp: Any, last_read: int | None = None) -> int | None:
 VALVE_SECONDS = 5.0  # a pause with no batch to steer it lasts at most this long
 FETCH_ALIVE_SECONDS = 2.0  # no fetch response for this long: the broker is taken to be away
 IDLE_MAX_SECONDS = 10.0  # longest a partition waits for a topic with nothing fetched yet (max.task.idle.ms)
+# Seconds this process's agents spent in producer flushes that took longer than
+# FETCH_ALIVE_SECONDS (the broker away). The agents' locks are held meanwhile, so no batch is
+# looked at: the event-time waits' clocks do not count that time (``Idle.bounds``).
+FLUSH_BLOCKED = [0.0]
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 
@@ -437,6 +445,7 @@ class Idle:
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
         self.gave_up: set[Any] = set()  # topic-partitions waited for too long (said once)
         self.looked = time.time()  # when the last batch was looked at (wall)
+        self.blocked_seen = FLUSH_BLOCKED[0]  # flush time blocked by the broker, as of the last look
         self.pauser = Pauser(app, pause)
         app.on_partitions_revoked.connect(self._forget)
 
@@ -455,6 +464,10 @@ class Idle:
         wants: set[int] = set()  # partitions waiting for a topic, within the time or past it
         now = time.monotonic()
         since, self.looked = min(time.time(), self.looked), time.time()
+        blocked, self.blocked_seen = FLUSH_BLOCKED[0] - self.blocked_seen, FLUSH_BLOCKED[0]
+        if blocked > 0:  # a flush waited for the broker since the last look: that time is no wait
+            for p in self.held_since:
+                self.held_since[p] += blocked
         fetching: bool | None = None  # asked only when a partition waits (not on every batch)
         for tp in self.app.consumer.assignment():
             if not self.sources(tp.topic) or tp in present:
