@@ -451,10 +451,10 @@ def _first_silent(
         return None
     opened = state["last_open_at"]
     marks: set[datetime] = {base} if base is not None and _holds(state, rules, base) else set()
-    if opened is not None:
-        marks.update(datetime.fromisoformat(opened) + timedelta(days=r.days_without_material) for r in rules)
-        for o in state.get("opens", ()):  # the last open before an earlier moment judged
-            marks.update(datetime.fromisoformat(o) + timedelta(days=r.days_without_material) for r in rules)
+    # Each kept open: the last open before an earlier moment judged (a state from before the
+    # opens were kept has only the newest).
+    for o in state.get("opens") or ([opened] if opened is not None else []):
+        marks.update(datetime.fromisoformat(o) + timedelta(days=r.days_without_material) for r in rules)
     slow = timedelta(hours=UNANSWERED_SLOW_HOURS)
     marks.update(datetime.fromisoformat(sent) + slow for sent in state["pending"].values())
     marks.update(datetime.fromisoformat(ts) - timedelta(hours=hours) + slow for ts, hours in state["replies"])

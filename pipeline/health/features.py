@@ -9,6 +9,7 @@ late events land in the day bucket of their own ``occurred_at``.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,11 +22,12 @@ from pipeline.bizday import business_tz
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_PENDING = 50  # conversations followed (the most recently active)
 KEEP_MESSAGES = 8  # the latest messages of each, in event time
-# Replies kept (besides the last three): a judgement looks back over what its batch folded, and
-# ``reply_hours`` at an earlier moment needs the replies before it. Keeping the last three only,
-# replies folded after that moment pushed out the ones before it, so whether a silent contact
-# was alerted depended on where the batches fell (one of 153 alerts differed between runs).
-REPLY_HISTORY_DAYS = 14
+# Replies and opens kept besides the newest few: a judgement looks back over what its batch
+# folded, and ``reply_hours`` or the last open at an earlier moment need the ones before it.
+# Keeping the newest only, those folded after that moment pushed out the ones before it, so
+# whether a silent contact was alerted depended on where the batches fell (one of 153 alerts
+# differed between runs).
+LOOK_BACK_DAYS = 14
 SOURCE_OF = {"pos": "pos", "app": "app", "messaging": "messaging", "store": "notes"}
 
 
@@ -137,17 +139,25 @@ def apply_event(state: dict[str, Any], row: dict[str, Any], payload: dict[str, A
 
 
 def _remember_open(state: dict[str, Any], iso: str) -> None:
-    """Opens of the last ``REPLY_HISTORY_DAYS`` (and the newest), so that the last open before
+    """Opens of the last ``LOOK_BACK_DAYS`` (and the newest), so that the last open before
     an earlier moment a judgement looks back at is known exactly, not to the day: rounded to
     the day when a later open had been folded, the days without material at that moment
     depended on where the batches fell."""
     opens: list[str] = state.setdefault("opens", [])
-    if iso in opens:
-        return
-    bisect.insort(opens, iso)
-    since = (datetime.fromisoformat(opens[-1]) - timedelta(days=REPLY_HISTORY_DAYS)).isoformat()
-    while len(opens) > 1 and opens[0] < since:
-        del opens[0]
+    if iso not in opens:
+        bisect.insort(opens, iso)
+        state["opens"] = _look_back(opens, 1, lambda o: o)
+
+
+def _look_back(ordered: list[Any], newest: int, stamp: Callable[[Any], str]) -> list[Any]:
+    """The ``newest`` last items of ``ordered`` (by event time) and every item within
+    ``LOOK_BACK_DAYS`` of the last one."""
+    if len(ordered) <= newest:
+        return ordered
+    since = datetime.fromisoformat(stamp(ordered[-1])) - timedelta(days=LOOK_BACK_DAYS)
+    keep_from = since.isoformat(timespec="milliseconds")
+    cut = len(ordered) - newest
+    return [r for k, r in enumerate(ordered) if k >= cut or stamp(r) >= keep_from]
 
 
 def _message(state: dict[str, Any], conv: str, iso: str, kind: str) -> None:
@@ -184,12 +194,7 @@ def _message(state: dict[str, Any], conv: str, iso: str, kind: str) -> None:
             state["pending"].pop(c, None)
         else:
             state["pending"][c] = waiting
-    every = sorted(r for rs in pairs.values() for r in rs)
-    if len(every) > 3:
-        since = datetime.fromisoformat(every[-1][0]) - timedelta(days=REPLY_HISTORY_DAYS)
-        keep_from = since.isoformat(timespec="milliseconds")
-        every = [r for k, r in enumerate(every) if k >= len(every) - 3 or r[0] >= keep_from]
-    state["replies"] = every
+    state["replies"] = _look_back(sorted(r for rs in pairs.values() for r in rs), 3, lambda r: str(r[0]))
 
 
 def prune(state: dict[str, Any]) -> None:

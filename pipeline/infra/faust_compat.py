@@ -151,14 +151,13 @@ async def _perform_seek(self: Any) -> None:
     that wait for the visits) committed past them all, and the next owner never read them."""
     committed = await self.seek_to_committed()
     self._read_offset.update({tp: off if off is not None and off >= 0 else None for tp, off in committed.items()})
-    known = {TP(tp.topic, tp.partition): off for tp, off in committed.items() if off is not None and off >= 0}
+    ours = {TP(tp.topic, tp.partition): off for tp, off in committed.items()}  # Faust's own TP type
+    known = {tp: off for tp, off in ours.items() if off is not None and off >= 0}
     self._committed_offset.update(known)
     fresh = [
-        TP(tp.topic, tp.partition)
-        for tp in committed
-        if TP(tp.topic, tp.partition) not in known
-        and not self._is_changelog_tp(tp)
-        and self.app.topics.acks_enabled_for(tp.topic)
+        tp
+        for tp in ours
+        if tp not in known and not self._is_changelog_tp(tp) and self.app.topics.acks_enabled_for(tp.topic)
     ]
     if fresh:
         starts = await self.earliest_offsets(*fresh)
