@@ -18,6 +18,7 @@ from pipeline.health.features import (
     close_of,
     day_of,
     features,
+    open_before,
     prune,
     reply_hours,
     scores,
@@ -374,14 +375,27 @@ def silence_before(
 
 
 def _end_episodes(state: dict[str, Any], at: datetime, alert_cfg: AlertConfig) -> None:
-    """A silence rule's episode ends when its condition no longer holds (a reply in time,
-    material opened): the next time it holds is news again."""
+    """A silence rule's episode ends when its condition stops holding (a reply in time,
+    material opened) at any moment since the last judgement: the next time it holds is news
+    again. Between events the condition only turns true, so the moments to try are ``at`` and
+    just after each reply and open since that judgement, judged on what was known then. Tried
+    at ``at`` alone, a judgement at a watermark behind what was folded (a moment before the
+    alert itself) ended an episode that had not ended, and a judgement between a fast reply and
+    three slow messages decided whether it had: one alert raised in one run and not another."""
     firing: list[str] = state.get("firing", [])
     if not firing:
         return
+    judged = state.get("judged_at")
+    lo = None if judged is None else datetime.fromisoformat(judged)
+    if lo is not None and at <= lo:
+        return  # judged up to later already
+    moments = [at]
+    if lo is not None:
+        stamps = (datetime.fromisoformat(ts) for ts in (*state.get("opens", ()), *(r[0] for r in state["replies"])))
+        moments += [t for t in stamps if lo < t <= at]
     ids = {r.id: r for r in alert_cfg.rules if r.kind in ABSENCE_KINDS}
     for rule_id in [f for f in firing if f in ids]:
-        if not _holds(state, [ids[rule_id]], at):
+        if not all(_holds(state, [ids[rule_id]], t) for t in moments):
             firing.remove(rule_id)
 
 
@@ -427,7 +441,7 @@ PAST_LIMIT = timedelta(minutes=1)  # "over 48 hours", "7 days or more": judged a
 
 def _holds(state: dict[str, Any], rules: list[Any], t: datetime) -> bool:
     """Whether one of the silence ``rules`` holds at ``t`` on what the state knows."""
-    opened = state["last_open_at"]
+    opened = open_before(state, t)
     days = None if opened is None else max(0.0, (t - datetime.fromisoformat(opened)).total_seconds() / 86400)
     rh = reply_hours(state, t, t.isoformat())
     return any(silent_and_slow(r, days, rh) for r in rules)

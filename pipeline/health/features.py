@@ -212,6 +212,22 @@ def prune(state: dict[str, Any]) -> None:
 UNANSWERED_SLOW_HOURS = 48.0  # the field's rule: a message unanswered this long is a slow reply
 
 
+def open_before(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) -> str | None:
+    """The last open at or before ``as_of`` (UTC), whatever was folded after it: exactly within
+    the opens kept, further back (or ``by_day``) the start of the day it happened in."""
+    last_open: str | None = state["last_open_at"]
+    at = as_of.isoformat()
+    if last_open is None or (last_open <= at and not by_day):
+        return last_open
+    if not by_day:
+        k = bisect.bisect_right(state.get("opens") or [], at)
+        if k:  # an earlier moment within the opens kept
+            return str(state["opens"][k - 1])
+    hi = day_of(as_of)
+    opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
+    return start_of(max(opened)).isoformat() if opened else None
+
+
 def reply_hours(state: dict[str, Any], as_of: datetime, at: str) -> tuple[float, ...]:
     """The last three reply latencies at ``as_of``, oldest first, where a message still
     unanswered after 48 hours counts as a slow reply (its age so far), as the field means
@@ -283,15 +299,7 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
         if d >= lo7:
             logins7 += b["logins"]
             opens7 += b["opens"]
-    at = as_of.isoformat()
-    last_open = state["last_open_at"]
-    if last_open is not None and (by_day or last_open > at):
-        kept = [o for o in state.get("opens", ()) if o <= at]
-        if kept and not by_day:  # an earlier moment within the opens kept: exactly
-            last_open = kept[-1]
-        else:  # a 7-day trend, or further back: the last open then, to the day, from the buckets
-            opened = [d for d, b in state["days"].items() if d <= hi and b["opens"]]
-            last_open = start_of(max(opened)).isoformat() if opened else None
+    last_open = open_before(state, as_of, by_day=by_day)
     return Features(
         logins_7d=logins7,
         opens_7d=opens7,
@@ -300,7 +308,7 @@ def features(state: dict[str, Any], as_of: datetime, *, by_day: bool = False) ->
         days_since_open=None
         if last_open is None
         else max(0.0, (as_of - datetime.fromisoformat(last_open)).total_seconds() / 86400),
-        reply_hours=reply_hours(state, as_of, at),
+        reply_hours=reply_hours(state, as_of, as_of.isoformat()),
         purchases_30d=purchases30,
         amount_30d=amount,
         returns_30d=returns30,
