@@ -54,6 +54,7 @@ def base_settings() -> Iterator[Settings]:
         clickhouse_dsn=f"chdb://{TEST_VAR / 'clickhouse'}",
         pii_hmac_key=KEY,
         sink_batch_seconds=0.3,
+        state_flush_seconds=5.0,  # tests wait for acknowledged offsets: half the default
         absence_interval=1.0,
         model_dir=TEST_VAR / "models",  # rule-based scores unless a test brings its own model
         source_idle_seconds=3.0,

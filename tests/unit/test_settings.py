@@ -17,8 +17,8 @@ def test_defaults_are_the_embedded_local_setup() -> None:
 
 
 def test_environment_overrides_with_types_checked() -> None:
-    s = load({"SALESPULSE_PARTITIONS": "8", "SALESPULSE_SINK_BATCH_SECONDS": "0.5", "SALESPULSE_TOPIC_PREFIX": "t1-"})
-    assert s.partitions == 8 and s.sink_batch_seconds == 0.5 and s.topic("store.notes") == "t1-store.notes"
+    s = load({"SALESPULSE_PARTITIONS": "8", "SALESPULSE_SINK_BATCH_SECONDS": "0.75", "SALESPULSE_TOPIC_PREFIX": "t1-"})
+    assert s.partitions == 8 and s.sink_batch_seconds == 0.75 and s.topic("store.notes") == "t1-store.notes"
     with pytest.raises(SettingsError, match="SALESPULSE_PARTITIONS"):
         load({"SALESPULSE_PARTITIONS": "many"})
     with pytest.raises(SettingsError):
