@@ -387,7 +387,10 @@ def put_off(
         if tp in stopped or (limit is not None and ts > limit):
             stopped.add(tp)
             out.add(i)
-    return set() if len(out) > cap else out
+    if len(out) > cap:
+        log.warning("%d events ahead in event time, more than %d: folded now, out of event-time order", len(out), cap)
+        return set()
+    return out
 
 
 def waiting(consumer: Any, tp: Any, offset: int) -> int:

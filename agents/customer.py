@@ -154,6 +154,10 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
                 # Read again after a restart or a rebalance: its row leaves again (marked as a
                 # replay, the sink keeps one), as its first one may never have left.
                 replayed = state["applied"].get(source, -1) >= msg.offset
+                if not replayed and customer.after_its_day(state, row["occurred_at"]):
+                    # Its day was closed without it (the day's history row is final): the
+                    # topics were not read in event-time step. Counted, for the fault runs.
+                    stats["customer.after_its_day"] += 1
                 try:
                     folded = customer.fold(
                         state,

@@ -174,6 +174,15 @@ def _later_day(h: dict[str, Any], at: str) -> bool:
     return day_of(datetime.fromisoformat(at)) > day_of(datetime.fromisoformat(as_of))
 
 
+def after_its_day(state: dict[str, Any], at: str) -> bool:
+    """Whether an event at ``at`` comes after the customer's newest scored event of a later
+    business day: its own day's close was written without it."""
+    as_of = state["health"]["as_of"]
+    if as_of is None or at >= as_of:
+        return False
+    return day_of(datetime.fromisoformat(at)) < day_of(datetime.fromisoformat(as_of))
+
+
 def _note(
     profile: dict[str, Any],
     row: dict[str, Any],

@@ -330,3 +330,18 @@ def test_a_note_feeds_the_tags_and_does_not_score_the_customer_again(ctx: custom
     [row] = stored[2]["customer_health"]
     assert row["as_of"][:10] == "2026-11-07" and "notes" not in orjson.loads(row["fresh"])
     assert state["health"]["fresh"]["notes"][:10] == "2026-11-05"  # kept: she was in the store then
+
+
+def test_an_event_folded_after_a_later_day_is_recognised(ctx: customer.Context, traffic: Any) -> None:
+    """The worker counts events whose day was closed without them (topics not read in step)."""
+    events, _stock = traffic
+    cid = events[0][1]["customer_id"]
+    mine = [item for item in events if item[1]["customer_id"] == cid]
+    state = customer.new_customer(cid)
+    out, touched = customer.Results(), customer.Touched()
+    last = mine[-1]
+    customer.fold(state, last[0], last[1], source=last[3], offset=last[4], ref=0, ctx=ctx, out=out, touched=touched)
+    newest = datetime.fromisoformat(state["health"]["as_of"])
+    assert customer.after_its_day(state, (newest - timedelta(days=1)).isoformat())
+    assert not customer.after_its_day(state, newest.isoformat())
+    assert not customer.after_its_day(state, (newest + timedelta(days=1)).isoformat())
