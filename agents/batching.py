@@ -366,7 +366,8 @@ def put_off(
     nothing back, so live traffic is never delayed; above ``cap`` events nothing waits.
     ``idle`` adds bounds for topics with records waiting but none in the batch (at start-up a
     fetch often brings one topic's records before another's): the time of the last event taken
-    from such a topic, or the earliest time when none was.
+    from such a topic, or the earliest time when none was. Above ``cap`` waiting, only the
+    earliest fold ahead of time, so that ``cap`` are left.
     """
     newest: dict[Any, datetime] = {}
     last: dict[Any, int] = {}
@@ -380,6 +381,34 @@ def put_off(
             bound[tp.partition] = ts
     if not bound:
         return set()
+    out = _waiting_past(items, bound)
+    if len(out) <= cap:
+        return out
+    # More wait than a batch holds: the earliest of them (in event time, each topic-partition
+    # in offset order) fold now, so that ``cap`` are left. Letting all of them go (as before)
+    # folded 20,192 events out of order after a broker stop on a loaded machine, and 2,320
+    # history days and 2,592 recommendations differed from the clean run.
+    times = sorted({items[i][2] for i in out})
+    lo, hi = 0, len(times) - 1  # the least time to raise every bound to that leaves <= cap waiting
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(_waiting_past(items, {p: max(b, times[mid]) for p, b in bound.items()})) <= cap:
+            hi = mid
+        else:
+            lo = mid + 1
+    kept = _waiting_past(items, {p: max(b, times[lo]) for p, b in bound.items()})
+    log.warning(
+        "%d events ahead in event time, more than %d: the %d earliest (to %s) folded now, out of event-time order",
+        len(out),
+        cap,
+        len(out) - len(kept),
+        times[lo].isoformat(),
+    )
+    return kept
+
+
+def _waiting_past(items: Sequence[tuple[Any, int, datetime]], bound: dict[int, datetime]) -> set[int]:
+    """The items past their partition's bound, and every later one of their topic-partition."""
     out: set[int] = set()
     stopped: set[Any] = set()
     for i, (tp, _offset, ts) in enumerate(items):
@@ -387,9 +416,6 @@ def put_off(
         if tp in stopped or (limit is not None and ts > limit):
             stopped.add(tp)
             out.add(i)
-    if len(out) > cap:
-        log.warning("%d events ahead in event time, more than %d: folded now, out of event-time order", len(out), cap)
-        return set()
     return out
 
 
