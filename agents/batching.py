@@ -363,7 +363,7 @@ def put_off(
     newest times of the topics that still have records waiting on the broker (``behind``);
     a topic's events after the bound wait, and with them the rest of that topic-partition
     (offset order is what makes a replay idempotent). A topic with nothing waiting holds
-    nothing back, so live traffic is never delayed; above ``cap`` events nothing waits.
+    nothing back, so live traffic is never delayed.
     ``idle`` adds bounds for topics with records waiting but none in the batch (at start-up a
     fetch often brings one topic's records before another's): the time of the last event taken
     from such a topic, or the earliest time when none was. Above ``cap`` waiting, only the
