@@ -413,14 +413,18 @@ def _unjudged(state: dict[str, Any], watermark: datetime, idle: timedelta) -> da
 
 def _span_base(state: dict[str, Any], idle: timedelta) -> datetime | None:
     """Where a silence can start, whenever it is judged: an ``idle`` hour after the customer's
-    own last activity, and not before their score was stored (an alert cites it)."""
+    own last activity, and not before their newest scored event (an alert cites the score
+    stored there; ``customer.fold`` stores it first). The newest event folded, not the newest
+    stored: a batch stores once at its end, so a rep's message folded earlier in the batch
+    moved the base in the event-by-event path and not in the batch one, and a silence that
+    came true during its cooldown was raised a minute after that message in one run only."""
     own = _own_activity(state)
     if own is None:
         return None
     lo = datetime.fromisoformat(own) + idle
-    stored = state.get("stored")
-    if stored is not None and datetime.fromisoformat(stored["as_of"]) > lo:
-        lo = datetime.fromisoformat(stored["as_of"])
+    newest = state.get("as_of")
+    if newest is not None and datetime.fromisoformat(newest) > lo:
+        lo = datetime.fromisoformat(newest)
     return lo
 
 

@@ -345,3 +345,83 @@ def test_an_event_folded_after_a_later_day_is_recognised(ctx: customer.Context, 
     assert customer.after_its_day(state, (newest - timedelta(days=1)).isoformat())
     assert not customer.after_its_day(state, newest.isoformat())
     assert not customer.after_its_day(state, (newest + timedelta(days=1)).isoformat())
+
+
+def test_a_silence_that_came_true_in_its_cooldown_is_judged_alike_in_any_batch(ctx: customer.Context) -> None:
+    """Issue 15: a customer silent again inside the cooldown of an earlier alert, then a rep's
+    message after it: in a fault run the alert was raised a minute after the message, in the
+    clean run never. A silence could start only after the score last stored, which moves with
+    each event in the event-by-event path and once per batch in the agent's."""
+    t0 = datetime(2026, 10, 1, 2, tzinfo=UTC)
+
+    def event(i: int, etype: str, topic: str, at: datetime, payload: dict[str, Any]) -> Any:
+        doc = {
+            "event_id": f"e-{i}",
+            "event_type": etype,
+            "schema_version": 1,
+            "occurred_at": at.isoformat(),
+            "source": topic.split(".")[0],
+            "store_id": "S-SH-001",
+            "customer_id": "C-R09002",
+            "payload": payload,
+        }
+        ev = intake.decode(orjson.dumps(doc), topic, 1 << 20)
+        return (ev, *intake.accepted(ev, PII), f"{topic}:0", i)
+
+    line = {"sku": "SKU-001", "name": "阔腿裤", "category": "裤装", "size": "M", "colour": "米色", "qty": 1}
+    view = {
+        "material_id": "LB-1",
+        "title": "画册",
+        "dwell_seconds": 90.0,
+        "pages_read": 8,
+        "pages_total": 10,
+        "scroll_pct": 80.0,
+    }
+    plan: list[tuple[str, str, timedelta, dict[str, Any]]] = [
+        ("pos.checkin", "pos.transactions", timedelta(0), {"segment": "retail_member"}),
+        ("app.material_view", "app.telemetry", timedelta(hours=1), view),
+        *[
+            (
+                "pos.purchase",
+                "pos.transactions",
+                timedelta(days=d),
+                {"order_id": f"O-{d}", "total": "299.00", "lines": [{**line, "unit_price": "299.00"}]},
+            )
+            for d in (1, 3, 12)
+        ],
+        (
+            "messaging.outbound",
+            "messaging.events",
+            timedelta(days=2),
+            {"conversation_id": "cv1", "channel": "wecom", "sender_id": "A-1", "text": "新品到了"},
+        ),
+        (
+            "messaging.outbound",
+            "messaging.events",
+            timedelta(days=2, minutes=10),
+            {"conversation_id": "cv2", "channel": "wecom", "sender_id": "A-1", "text": "周末有活动"},
+        ),
+        # opened again on day 14, silent again from day 24 (the first alert's cooldown ends later that day)
+        ("app.material_view", "app.telemetry", timedelta(days=14), view),
+        (
+            "messaging.outbound",
+            "messaging.events",
+            timedelta(days=29),
+            {"conversation_id": "cv3", "channel": "wecom", "sender_id": "A-1", "text": "您好"},
+        ),
+        (
+            "messaging.reply",
+            "messaging.events",
+            timedelta(days=29, hours=7),
+            {"conversation_id": "cv3", "channel": "wecom", "text": "好的"},
+        ),
+        ("app.login", "app.telemetry", timedelta(days=31), {"device": "ios"}),
+    ]
+    plan.sort(key=lambda p: p[2])
+    events = [event(i, etype, topic, t0 + at, payload) for i, (etype, topic, at, payload) in enumerate(plan)]
+    _, reference = run(ctx, events, [], [1])
+    first = [a for a in reference["alerts"].values() if a["raised_at"] < (t0 + timedelta(days=12)).isoformat()]
+    assert [a["rule_id"] for a in first] == ["silent_slow_customer"]  # the scenario holds: one alert before
+    for sizes in ([len(events)], [4], [2, 3], [5, 1]):
+        _, batched = run(ctx, events, [], sizes)
+        assert comparable(batched)["alerts"] == comparable(reference)["alerts"], sizes
