@@ -459,17 +459,21 @@ class Idle:
     """Kafka Streams' ``max.task.idle.ms`` for a keyed agent reading co-partitioned topics: a
     partition number whose topic has records on the broker (or a log end not known yet:
     nothing fetched since the assignment) but none in this batch waits for it, bounded by the
-    event time last taken from that topic, for at most ``IDLE_MAX_SECONDS`` (said in a warning:
-    what follows may fold out of order). Waiting longer for records known to be on the broker
-    (Kafka Streams since KIP-695) stalled a suite run: records Faust marked read and never
-    handed on are only read again by the stuck watch, 30 s later. Without it the
+    event time last taken from that topic, for at most ``max_seconds`` (said in a warning:
+    what follows may fold out of order; ``IDLE_MAX_SECONDS`` unless the agent says otherwise).
+    Waiting without end for records known to be on the broker (Kafka Streams since KIP-695)
+    stalled a suite run: records Faust marked read and never handed on are only read again by
+    the stuck watch, 30 s later. Without it the
     pace of each fetch decided the order across topics: after a restart a customer's events of
     the next day were folded before the rest of the day on another topic, which closed the day
     early, and a visit was answered before the notes that came before it."""
 
-    def __init__(self, app: Any, sources: Callable[[str], bool], pause: bool = True) -> None:
+    def __init__(
+        self, app: Any, sources: Callable[[str], bool], pause: bool = True, max_seconds: float = IDLE_MAX_SECONDS
+    ) -> None:
         self.app = app
         self.sources = sources
+        self.max_seconds = max_seconds
         self.taken: dict[Any, tuple[int, datetime]] = {}  # topic-partition -> (offset, newest event time) taken
         self.held_since: dict[int, float] = {}  # partition number -> since when it waits
         self.gave_up: set[Any] = set()  # topic-partitions waited for too long (said once)
@@ -510,7 +514,7 @@ class Idle:
             if not fetching:  # the broker is away: its records cannot come yet, the clock waits too
                 self.held_since[tp.partition] = now
             waited = now - self.held_since.setdefault(tp.partition, now)
-            if waited > IDLE_MAX_SECONDS:
+            if waited > self.max_seconds:
                 if tp not in self.gave_up:  # said once per wait: what follows may fold out of order
                     self.gave_up.add(tp)
                     log.warning(

@@ -56,8 +56,12 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     table = app.Table("stores", default=None, partitions=settings.partitions)
     batcher = Batcher(app, table, settings, stats, "store", dead)
 
-    # visits wait for stock counts on the broker with none in the batch (max.task.idle.ms)
-    idle = Idle(app, lambda topic: topic == inventory, settings.event_time_pause)
+    # Visits wait for stock counts on the broker with none in the batch (max.task.idle.ms), as
+    # long as for the customer side's progress: at start-up on a loaded machine the customer
+    # agent's batches held the event loop for seconds at a time, Faust re-read stock it had
+    # fetched and kept back, and after 10-13 s the visits went on without the counts before
+    # them (a fault run's clean reference answered 7 visits from stock days old).
+    idle = Idle(app, lambda topic: topic == inventory, settings.event_time_pause, max_seconds=STOCK_WAIT_SECONDS)
     # (request partition, customer partition) -> the customer partition's requests are all
     # sent up to: per request partition, as a mark read on one says nothing of another's requests
     progress: dict[tuple[int, int], datetime] = {}

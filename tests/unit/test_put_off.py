@@ -134,6 +134,21 @@ def test_a_topic_with_records_waiting_but_none_in_the_batch_holds_its_partition_
     assert idle.bounds({POS}) == {}  # waited for only the idle time
 
 
+def test_stock_counts_are_waited_for_longer_than_a_customer_topic() -> None:
+    """At start-up on a loaded machine the store side gave up its 10 s wait for stock counts
+    Faust had fetched and kept back, and answered 7 visits from stock days old; it waits as
+    long as for the customer side's progress marks."""
+    from agents import batching, store
+
+    consumer = Assigned([POS, MSG], {POS: 10, MSG: 9}, {POS: 0, MSG: 0})
+    idle = batching.Idle(WithSignal(consumer), lambda topic: topic == "messaging", max_seconds=store.STOCK_WAIT_SECONDS)
+    idle.took(MSG, 2, day(3))
+    idle.held_since[0] = time.monotonic() - batching.IDLE_MAX_SECONDS - 5
+    assert idle.bounds({POS}) == {0: day(3)}  # past a customer topic's wait: still waiting
+    idle.held_since[0] = time.monotonic() - store.STOCK_WAIT_SECONDS - 1
+    assert idle.bounds({POS}) == {}  # and bounded
+
+
 class Polled(Assigned):
     """With fetch responses: ``polled`` is when one last told each partition's log end."""
 
