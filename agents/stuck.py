@@ -82,9 +82,7 @@ def register(app: Any, stats: Counter[str]) -> None:
             watch.since.clear()
             return
         try:
-            # events of an earlier generation are never acknowledged: they do not count
-            # (a fault run's commit stayed held for 10 minutes beside 2 such events)
-            flight = faust_compat.in_flight(consumer, app.consumer_generation_id)
+            flight = faust_compat.in_flight(consumer)
             streams = [tp for tp in consumer.assignment() if not tp.topic.endswith("-changelog")]
             seen = {tp: faust_compat.seen(consumer, tp, flight) for tp in streams}
         except Exception:  # a look taken while the client changes its assignment: look again later

@@ -502,16 +502,9 @@ def polled_at(consumer: Any, tp: Any) -> float | None:
     return None if ms is None else ms / 1000.0
 
 
-def in_flight(consumer: Any, generation: int | None = None) -> Counter[Any]:
-    """Events handed on and not acknowledged, per partition (``Consumer._unacked_messages``);
-    with ``generation``, only those handed on in it. An event of an earlier generation is
-    never acknowledged (``Batcher`` leaves it unfolded for the partition's next read), so
-    counting it would keep the stuck watch off that partition for good."""
-    return Counter(
-        m.tp
-        for m in list(consumer._unacked_messages)
-        if generation is None or getattr(m, "generation_id", generation) == generation
-    )
+def in_flight(consumer: Any) -> Counter[Any]:
+    """Events handed on and not acknowledged, per partition (``Consumer._unacked_messages``)."""
+    return Counter(m.tp for m in list(consumer._unacked_messages))
 
 
 def seen(consumer: Any, tp: Any, flight: Counter[Any]) -> Seen:

@@ -75,22 +75,3 @@ def test_a_partition_the_client_no_longer_fetches_is_read_again() -> None:
         assert w.look(t, {TP: stuck(fetched=15 + t)}) == []  # still fetching
     assert w.look(49, {TP: stuck(fetched=35)}) == []  # unchanged since 20
     assert w.look(50, {TP: stuck(fetched=35)}) == [TP]
-
-
-def test_events_of_an_earlier_generation_do_not_count_as_in_flight() -> None:
-    """A second worker joined and left; two events taken before the rebalance stayed held and
-    unfolded (never acknowledged), the watch counted them as work in flight, and the commit of
-    their partition stayed 5,905 records behind for the rest of the fault run."""
-    from types import SimpleNamespace
-
-    from pipeline.infra.faust_compat import in_flight
-
-    old = [SimpleNamespace(tp=TP, generation_id=3) for _ in range(2)]
-    now = [SimpleNamespace(tp=("pos.transactions", 1), generation_id=4)]
-    consumer = SimpleNamespace(_unacked_messages=[*old, *now])
-    assert in_flight(consumer, 4) == {("pos.transactions", 1): 1}  # TP: nothing of this generation
-    assert in_flight(consumer) == {TP: 2, ("pos.transactions", 1): 1}
-    w = Watch(stuck_seconds=30)
-    for t in (0, 30):
-        got = w.look(t, {TP: stuck(in_flight=in_flight(consumer, 4)[TP])})
-    assert got == [TP]
