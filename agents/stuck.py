@@ -10,11 +10,11 @@ this watch is the bound for the ones not found yet, so a stall costs a replay (i
 state offsets and the sink's replay checks) instead of the partition.
 
 A partition counts as stuck when it has lag, no event of it is in flight (held by an agent or
-waiting in a batch), and neither its committed offset, its read offset nor the client's fetch
-position moved for ``STUCK_SECONDS``; never while the worker rebalances or restores. That
-covers records fetched to the log end and never handed on, and a partition the client no
-longer fetches at all (left out of Faust's active set: it is resumed). A partition the group
-never committed is read again from the start of its log.
+waiting in a batch), and neither its read offset nor the client's fetch position moved for
+``STUCK_SECONDS`` (a commit creeping on meanwhile is no progress); never while the worker
+rebalances or restores. That covers records fetched to the log end and never handed on, and a
+partition the client no longer fetches at all (left out of Faust's active set: it is resumed).
+A partition the group never committed is read again from the start of its log.
 """
 
 from __future__ import annotations
@@ -37,8 +37,11 @@ class Watch:
 
     def __init__(self, stuck_seconds: float = STUCK_SECONDS) -> None:
         self.stuck_seconds = stuck_seconds
-        # tp -> (since, committed, read, fetched)
-        self.since: dict[Any, tuple[float, int | None, int | None, int | None]] = {}
+        # tp -> (since, read, fetched). Not the committed offset: with nothing in flight and
+        # nothing read, every acknowledgement is committed at the next commit, so a commit
+        # that still moves (one offset a commit, see ``faust_compat._new_offset``) is as stuck
+        # as one that does not.
+        self.since: dict[Any, tuple[float, int | None, int | None]] = {}
 
     def look(self, now: float, seen: dict[Any, Seen]) -> list[Any]:
         out = []
@@ -50,8 +53,8 @@ class Watch:
                 self.since.pop(tp, None)
                 continue
             first = self.since.get(tp)
-            if first is None or first[1:] != (s.committed, s.read, s.fetched):
-                self.since[tp] = (now, s.committed, s.read, s.fetched)
+            if first is None or first[1:] != (s.read, s.fetched):
+                self.since[tp] = (now, s.read, s.fetched)
                 continue
             if now - first[0] >= self.stuck_seconds:
                 out.append(tp)

@@ -39,6 +39,18 @@ def test_offsets_kafka_never_delivered_count_as_done() -> None:
     assert _new_offset(c, "tp") == 14
 
 
+def test_an_offset_acknowledged_twice_does_not_slow_the_commit() -> None:
+    # 11-13 were recorded as a gap (filler) and then read again and acknowledged: each is
+    # listed twice. Faust's run stops at the first repeat and commits 12, then 13, then 14.
+    c = FakeConsumer(10, [10, 11, 12, 13, 14])
+    c._gap["tp"].addi(11, 14)
+    assert _new_offset(c, "tp") == 15
+    assert c._acked["tp"] == []
+    c = FakeConsumer(10, [10, 10, 11, 11, 12, 14])
+    assert _new_offset(c, "tp") == 13
+    assert c._acked["tp"] == [14]
+
+
 def test_the_patch_is_pinned_to_the_faust_it_was_written_for() -> None:
     """Fails when faust-streaming is upgraded or the functions we replace change upstream."""
     assert faust.__version__ == PINNED_VERSION

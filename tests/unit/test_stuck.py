@@ -67,6 +67,17 @@ def test_progress_work_in_flight_or_records_still_to_fetch_leave_a_partition_alo
     assert w.look(100, {TP: stuck(read=20)}) == []
 
 
+def test_a_commit_creeping_with_nothing_in_flight_and_nothing_read_is_read_again() -> None:
+    """A fault run's partition: everything read, nothing in flight, the commit moving one
+    offset a second thousands behind the end (acknowledgements listed twice): lag reported
+    for an hour. Nothing in flight means every acknowledgement is committed at the next
+    commit, so a commit still short of the end after the wait will not get there."""
+    w = Watch(stuck_seconds=30)
+    for t in range(0, 30, 5):
+        assert w.look(t, {TP: stuck(committed=1439 + t, read=6670, fetched=6671, end=6671)}) == []
+    assert w.look(30, {TP: stuck(committed=1469, read=6670, fetched=6671, end=6671)}) == [TP]
+
+
 def test_a_partition_the_client_no_longer_fetches_is_read_again() -> None:
     """Lag, nothing in flight, and the fetch position not moving either: nothing fetches the
     partition (left out of Faust's active set); while the position moves it is left alone."""
