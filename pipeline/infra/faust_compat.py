@@ -133,13 +133,11 @@ def _new_offset(self: Any, tp: Any) -> int | None:
                 filler.extend(range(entry.begin, entry.end))
             acked.extend(filler)
             gap_for_tp.chop(0, max(filler[-1], max_offset + 1))
-    acked.sort()
-    if len(set(acked)) != len(acked):
-        # An offset can be listed twice: in a gap's filler and acknowledged when it was read
-        # again. A run stops at the repeat, so each commit moved one offset on: in a fault run
-        # a partition 5,000 offsets behind crept at one a second, its lag reported for over an
-        # hour, while the stuck watch saw the commit move and left it alone.
-        acked[:] = sorted(set(acked))
+    # An offset can be listed twice: in a gap's filler and acknowledged when it was read
+    # again. A run stops at the repeat, so each commit moved one offset on: in a fault run a
+    # partition 5,000 offsets behind crept at one a second, its lag reported for over an hour,
+    # while the stuck watch saw the commit move and left it alone.
+    acked[:] = sorted(set(acked))
     committed = self._committed_offset[tp]
     if committed is not None and acked[0] > committed:
         return None  # offset `committed` itself is not processed yet: hold the commit
