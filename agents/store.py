@@ -22,6 +22,7 @@ from agents.batching import (
     LATEST,
     Batcher,
     Idle,
+    fold_earliest,
     put_off,
     result_topics,
     tick_interval,
@@ -132,9 +133,15 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 if msg.tp in stopped or asked[i] > first_waiting[msg.partition]:
                     stopped.add(msg.tp)
                     out.add(i)
-        if len(out) > settings.batch_max:
-            return set()  # memory first: above the cap nothing waits (as ``put_off``)
-        return out
+        if len(out) <= settings.batch_max:
+            return out
+        # above the cap the earliest go now (as ``put_off``): letting all of them go answered
+        # a backlog's visits from stock read ahead of them
+        coords: list[tuple[Any, int, datetime]] = []
+        for i, event in enumerate(batch):
+            at = decoded[i][0].envelope.occurred_at if i in decoded else asked.get(i, EARLIEST)
+            coords.append((event.message.tp, event.message.offset, at))
+        return fold_earliest(coords, out, settings.batch_max)
 
     def behind(tp: Any, offset: int) -> bool:
         return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0

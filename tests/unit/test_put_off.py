@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from agents.batching import put_off
+from agents.batching import fold_earliest, put_off
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -53,6 +53,21 @@ def test_above_the_cap_only_the_earliest_go_ahead() -> None:
     )
     # under the cap nothing changes: messaging waits from day 1 on
     assert put_off(items, lambda tp, _offset: tp in (POS, MSG1), cap=100) == set(range(1, 11))
+
+
+def test_the_store_side_above_the_cap_folds_its_earliest_stock_not_all_of_it() -> None:
+    """The store side's wait for the customer side's progress (``agents.store``): above the
+    cap it let every waiting count go at once, a backlog's visits then answered from stock
+    read days ahead of them. Now the rule of ``put_off``: the earliest go, ``cap`` wait."""
+    stock, visits = TP("inventory", 0), TP("requests", 0)
+    items = [(stock, i, day(i)) for i in range(10)] + [(visits, 0, day(20))]
+    waiting = set(range(10))  # every count past the progress; the visit is not waiting
+    kept = fold_earliest(items, waiting, cap=4)
+    assert kept == {6, 7, 8, 9}  # the latest counts wait, in offset order; the visit is never added
+    assert fold_earliest(items, waiting, cap=100) == waiting  # under the cap nothing changes
+    # offset order: a late count ahead of earlier ones keeps them waiting behind it
+    items = [(stock, 0, day(0)), (stock, 1, day(9)), (stock, 2, day(1)), (stock, 3, day(2))]
+    assert fold_earliest(items, {0, 1, 2, 3}, cap=3) == {1, 2, 3}
 
 
 def test_a_partition_taken_away_mid_batch_has_nothing_waiting() -> None:
