@@ -209,11 +209,14 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
 
     def to_read(partition: int, last_read: Callable[[Any], int | None]) -> list[Any]:
         """The partition's source topic-partitions with records on the broker after ``last_read``
-        (or a log end not known yet: nothing fetched since the assignment)."""
+        (or a log end not known yet: nothing fetched since the assignment, or by an older fetch
+        than its peers', ``stale_ends``)."""
         return [
             tp
             for tp in app.consumer.assignment()
-            if tp.partition == partition and tp.topic in sources and unread(app.consumer, tp, last_read(tp)) != 0
+            if tp.partition == partition
+            and tp.topic in sources
+            and (unread(app.consumer, tp, last_read(tp)) != 0 or tp in stepper.idle.stale)
         ]
 
     def caught_up(partition: int) -> bool:

@@ -51,7 +51,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     mined: dict[str, Any] = {"version": version, "rules": loaded}  # swapped whole by the reload timer
     log.info("store: co-purchase rules %s (%d)", version, len(loaded))
     inventory = settings.topic("pos.inventory")
-    source = faust_topic(app, inventory, settings.topic(topics.RECO_REQUESTS), partitions=settings.partitions)
+    requests_topic = settings.topic(topics.RECO_REQUESTS)
+    source = faust_topic(app, inventory, requests_topic, partitions=settings.partitions)
     outputs = result_topics(app, settings)
     dead = make_dead(app, settings, pii, stats)
     table = app.Table("stores", default=None, partitions=settings.partitions)
@@ -62,7 +63,13 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
     # agent's batches held the event loop for seconds at a time, Faust re-read stock it had
     # fetched and kept back, and after 10-13 s the visits went on without the counts before
     # them (a fault run's clean reference answered 7 visits from stock days old).
-    idle = Idle(app, lambda topic: topic == inventory, settings.event_time_pause, max_seconds=STOCK_WAIT_SECONDS)
+    idle = Idle(
+        app,
+        lambda topic: topic == inventory,
+        settings.event_time_pause,
+        max_seconds=STOCK_WAIT_SECONDS,
+        peers=lambda topic: topic in (inventory, requests_topic),
+    )
     # (request partition, customer partition) -> the customer partition's requests are all
     # sent up to: per request partition, as a mark read on one says nothing of another's requests
     progress: dict[tuple[int, int], datetime] = {}
@@ -144,7 +151,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         return fold_earliest(coords, out, settings.batch_max)
 
     def behind(tp: Any, offset: int) -> bool:
-        return tp.topic == inventory and waiting(app.consumer, tp, offset) > 0
+        return tp.topic == inventory and (waiting(app.consumer, tp, offset) > 0 or tp in idle.stale)
 
     def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any], asked: dict[int, datetime]) -> set[int]:
         """Visit requests ahead in event time of the stock counts still to read (put off)."""

@@ -278,3 +278,29 @@ def test_a_batch_put_off_is_looked_at_again_within_batch_seconds_whatever_the_fl
     s = Settings()
     assert tick_interval(s.with_(state_flush_seconds=600.0)) <= s.batch_seconds
     assert tick_interval(s.with_(state_flush_seconds=0.1)) == 0.2  # never a busy loop
+
+
+def test_a_log_end_told_by_an_older_fetch_than_its_peers_does_not_say_caught_up() -> None:
+    """A paused partition is not fetched (nor one with records not handed on): its log end
+    dates from its last fetch, and live producers append meanwhile. Trusting "nothing more" from
+    it, a frozen-sink fault run on a loaded machine folded a customer's app events of the next
+    day before a reply the broker already had (1,204 events after their day, 214 history rows
+    differed from the clean run). Such a topic holds its partition as one with records waiting
+    does, until a fetch as fresh as the others' tells its log end."""
+    from agents import batching
+
+    consumer = Polled([POS, MSG, MSG1], {POS: 10, MSG: 3, MSG1: 3}, {POS: 0, MSG: 0, MSG1: 0})
+    now = time.time()
+    consumer.polled = {POS: now, MSG: now - 5, MSG1: now}  # messaging/0 was paused: no fetch for 5 s
+    assert batching.stale_ends(consumer, lambda _topic: True) == {MSG}
+    idle = batching.Idle(WithSignal(consumer), lambda topic: topic == "messaging", peers=lambda _topic: True)
+    idle.took(MSG, 2, day(3))  # read to its log end as last told
+    idle.took(MSG1, 2, day(3))
+    assert idle.bounds({POS}) == {0: day(3)}  # partition 0 waits; partition 1's messaging is fresh
+    items = [(POS, 0, day(2)), (POS, 1, day(4))]
+    assert put_off(items, lambda _tp, _offset: False, cap=100, idle=idle.bounds({POS})) == {1}
+    consumer.polled[MSG] = now  # fetched with the others: caught up indeed
+    assert idle.bounds({POS}) == {}
+    assert batching.stale_ends(consumer, lambda _topic: True) == set()
+    consumer.polled[POS] = now + 1  # only the peers of the same partition number count
+    assert batching.stale_ends(consumer, lambda topic: topic == "messaging") == set()
