@@ -544,9 +544,7 @@ class Idle:
         for tp in self.app.consumer.assignment():
             if not self.sources(tp.topic) or tp in present:
                 continue
-            n = unread(self.app.consumer, tp, self.taken[tp][0] if tp in self.taken else None)
-            if n == 0 and tp in self.stale:
-                n = None  # "caught up" by an older fetch than its peers': not known
+            n = self.unread(tp, self.taken[tp][0] if tp in self.taken else None)
             if n == 0:
                 continue  # caught up: it holds nothing back (a log end not known yet waits)
             wants.add(tp.partition)
@@ -572,6 +570,17 @@ class Idle:
             del self.held_since[p]
             self.gave_up = {tp for tp in self.gave_up if tp.partition != p}
         return out
+
+    def unread(self, tp: Any, last_read: int | None) -> int | None:
+        """``unread``, with a log end an older fetch told than its peers' (``stale_ends``, as of
+        the last ``bounds``) taken as not known: "caught up" by it says nothing."""
+        n = unread(self.app.consumer, tp, last_read)
+        return None if n == 0 and tp in self.stale else n
+
+    def behind(self, tp: Any, offset: int) -> bool:
+        """``put_off``'s ``behind``: records after ``offset`` on the broker, or a log end too old
+        to tell (``stale_ends``, as of the last ``bounds``)."""
+        return waiting(self.app.consumer, tp, offset) > 0 or tp in self.stale
 
     def _fetching(self, since: float) -> bool:
         """Whether fetches come back: a fetch response for any assigned partition within
@@ -707,7 +716,7 @@ class Stepper:
         """(the items that fold now, in batch order; the batch's events put off)."""
         coords = [(m.tp, m.offset, ev.envelope.occurred_at) for _i, ev, m, _r, _p in good]
         bounds = self.idle.bounds({m.tp for _i, _e, m, _r, _p in good})
-        later = put_off(coords, self.behind, self.settings.batch_max, bounds)
+        later = put_off(coords, self.idle.behind, self.settings.batch_max, bounds)
         self.idle.steer(coords, later)
         for d in out.dead:  # dead-lettered: not waiting any more
             self.idle.took(batch[d.ref].message.tp, batch[d.ref].message.offset)
@@ -720,10 +729,6 @@ class Stepper:
                 self.idle.took(msg.tp, msg.offset, ev.envelope.occurred_at)
                 now.append(item)
         return now, [batch[good[n][0]] for n in sorted(later)]
-
-    def behind(self, tp: Any, offset: int) -> bool:
-        """Records after ``offset`` on the broker, or a log end too old to tell (``stale_ends``)."""
-        return waiting(self.app.consumer, tp, offset) > 0 or tp in self.idle.stale
 
     def waiting_partitions(self) -> set[int]:
         """Partition numbers with events put off."""

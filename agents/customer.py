@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import murmur2
 
-from agents.batching import EARLIEST, LATEST, REPLAY, Batcher, Item, Stepper, result_topics, tick_interval, unread
+from agents.batching import EARLIEST, LATEST, REPLAY, Batcher, Item, Stepper, result_topics, tick_interval
 from agents.deadletters import make_dead
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger, load_idf, load_lexicon
@@ -214,9 +214,7 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
         return [
             tp
             for tp in app.consumer.assignment()
-            if tp.partition == partition
-            and tp.topic in sources
-            and (unread(app.consumer, tp, last_read(tp)) != 0 or tp in stepper.idle.stale)
+            if tp.partition == partition and tp.topic in sources and stepper.idle.unread(tp, last_read(tp)) != 0
         ]
 
     def caught_up(partition: int) -> bool:

@@ -27,7 +27,6 @@ from agents.batching import (
     result_topics,
     tick_interval,
     validated,
-    waiting,
 )
 from agents.deadletters import make_dead
 from nlp.pii import Pii
@@ -151,7 +150,7 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
         return fold_earliest(coords, out, settings.batch_max)
 
     def behind(tp: Any, offset: int) -> bool:
-        return tp.topic == inventory and (waiting(app.consumer, tp, offset) > 0 or tp in idle.stale)
+        return tp.topic == inventory and idle.behind(tp, offset)
 
     def later_than_stock(batch: Sequence[Any], decoded: dict[int, Any], asked: dict[int, datetime]) -> set[int]:
         """Visit requests ahead in event time of the stock counts still to read (put off)."""
@@ -167,7 +166,8 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
                 continue
             where.append(i)
         present = {batch[i].message.tp for i in decoded}
-        return {where[n] for n in put_off(coords, behind, settings.batch_max, idle.bounds(present))}
+        bounds = idle.bounds(present)  # first: ``behind`` reads the log ends it found stale
+        return {where[n] for n in put_off(coords, behind, settings.batch_max, bounds)}
 
     async def process(batch: Sequence[Any]) -> list[Any]:
         out = customer.Results()
