@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from aiokafka import ConsumerRebalanceListener
+from aiokafka.errors import IllegalStateError
 
 from nlp.pii import Pii
 from pipeline import intake
@@ -44,6 +45,22 @@ log = logging.getLogger(__name__)
 # another partition, is not stored again: longer than a sink lags one partition behind another.
 REPLAY_MEMORY_SECONDS = 900.0
 REPLAY_MEMORY_ROWS = 2_000_000  # hashes of ~100 bytes each: a bound on memory
+
+CAUGHT_UP_SECONDS = 0.1  # read to the log end: the batch goes this soon, not after sink_batch_seconds
+
+
+async def caught_up(consumer: Any) -> bool:
+    """Whether every partition is read to its log end, as the last fetch told it. Live traffic
+    then has nothing more to gather: waiting out ``sink_batch_seconds`` only added to every
+    row's latency; in a backlog there is always more, and batches stay as big as before."""
+    try:
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None and high > await consumer.position(tp):
+                return False
+    except (AssertionError, IllegalStateError):  # a partition taken away meanwhile
+        return False
+    return True
 
 
 class RowError(ValueError):
@@ -473,8 +490,12 @@ class Sink:
 
         pending = self._pending
         buffered = sum(len(b.rows) for b in self.buffers.values())
-        due = time.monotonic() - batch_started >= self.settings.sink_batch_seconds
-        if not (pending and (buffered >= self.settings.sink_batch_rows or due)):
+        waited = time.monotonic() - batch_started
+        if not pending or not (
+            buffered >= self.settings.sink_batch_rows
+            or waited >= self.settings.sink_batch_seconds
+            or (waited >= CAUGHT_UP_SECONDS and await caught_up(consumer))
+        ):
             return batch_started, backoff
         try:
             await self._commit(consumer, producer)

@@ -177,11 +177,11 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., WorkerP
 
 
 @pytest.fixture
-def sink(settings: Settings, pii: Pii) -> Iterator[Callable[[], SinkRunner]]:
+def sink(settings: Settings, pii: Pii) -> Iterator[Callable[..., SinkRunner]]:
     started: list[SinkRunner] = []
 
-    def make() -> SinkRunner:
-        r = SinkRunner(settings, pii).start()
+    def make(**changes: Any) -> SinkRunner:
+        r = SinkRunner(settings.with_(**changes), pii).start()
         started.append(r)
         return r
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 
 from pipeline.infra import kafka_admin
@@ -72,3 +74,29 @@ def test_events_become_rows_profiles_and_dead_letters(settings: Settings, db: An
         )
 
     wait_until(drained, what="zero lag on every source topic")
+
+
+def test_a_sink_read_to_the_end_stores_at_once_not_after_its_batch_interval(
+    settings: Settings, db: Any, worker: Any, sink: Any
+) -> None:
+    """Live traffic: with nothing more on the broker the rows are stored now; waiting out
+    ``sink_batch_seconds`` only added to every row's latency (a backlog still batches)."""
+    worker()
+    sink(sink_batch_seconds=600.0)
+    now = datetime.now(UTC)
+    doc = {
+        "event_id": "live-1",
+        "event_type": "store.note",
+        "schema_version": 1,
+        "occurred_at": now.isoformat(),
+        "source": "tablet",
+        "store_id": "S-SH-001",
+        "customer_id": "C-LIVE",
+        "payload": {"note_id": "N-LIVE", "associate_id": "A-1", "text": "顾客试穿M码阔腿裤"},
+    }
+    send(settings, [("store.notes", b"C-LIVE", orjson.dumps(doc), now)])
+    wait_until(
+        lambda: count(db, "SELECT count() FROM events WHERE event_id = 'live-1'") == 1,
+        timeout=180,
+        what="the live event stored long before the sink's 600 s batch interval",
+    )
