@@ -376,6 +376,9 @@ class Sink:
         self._reload_high = False
         self._pending: dict[Any, int] = {}  # partition -> next offset, read since the last commit
         self._work = asyncio.Lock()  # a batch's handling vs. a rebalance's flush
+        # A flush is storing and committing: its Kafka commit waits for a rebalance, so the
+        # rebalance must not wait for it (the lock held alone means a batch being buffered).
+        self._storing = False
         self._unrepaired = False  # an assignment whose repair failed: read nothing until it is done
 
     async def db(self, fn: Any, *args: Any) -> Any:
@@ -450,7 +453,14 @@ class Sink:
                     continue
                 async with self._work:
                     n_rows = await self._take(batches, producer)
-                    batch_started, backoff = await self._maybe_flush(consumer, producer, batch_started, backoff)
+                # Outside the lock: a rebalance waits for the lock unless a flush is storing
+                # (``_storing``), and this check awaits the consumer.
+                early = bool(pending) and time.monotonic() - batch_started >= CAUGHT_UP_SECONDS
+                early = early and await caught_up(consumer)
+                async with self._work:
+                    batch_started, backoff = await self._maybe_flush(
+                        consumer, producer, batch_started, backoff, caught=early
+                    )
                 if n_rows:
                     last_data = time.monotonic()
                 if idle_exit is not None and not pending and time.monotonic() - last_data > idle_exit:
@@ -495,19 +505,21 @@ class Sink:
         return n_rows
 
     async def _maybe_flush(
-        self, consumer: Any, producer: Any, batch_started: float, backoff: float
+        self, consumer: Any, producer: Any, batch_started: float, backoff: float, *, caught: bool = False
     ) -> tuple[float, float]:
+        """Store and commit when the batch is full, due, or ``caught`` (read to the end of every
+        partition). No await before the decision: a rebalance that finds the lock held and
+        ``_storing`` unset waits for the lock, and must not find a commit behind it."""
         from aiokafka import TopicPartition
 
         pending = self._pending
         buffered = sum(len(b.rows) for b in self.buffers.values())
         waited = time.monotonic() - batch_started
         if not pending or not (
-            buffered >= self.settings.sink_batch_rows
-            or waited >= self.settings.sink_batch_seconds
-            or (waited >= CAUGHT_UP_SECONDS and await caught_up(consumer))
+            buffered >= self.settings.sink_batch_rows or waited >= self.settings.sink_batch_seconds or caught
         ):
             return batch_started, backoff
+        self._storing = True
         try:
             await self._commit(consumer, producer)
             backoff = 0.5
@@ -519,14 +531,20 @@ class Sink:
             backoff = min(backoff * 2, 30.0)
             await self._rewind(consumer, TopicPartition)
             pending.clear()
+        finally:
+            self._storing = False
         return time.monotonic(), backoff
 
     async def _commit(self, consumer: Any, producer: Any) -> None:
         """Rows stored, dead letters delivered, the ledger written, then the Kafka commit."""
         pending = self._pending
-        await self._store(producer)
-        await consumer.commit({tp: off for tp, off in pending.items()})
-        pending.clear()
+        storing, self._storing = self._storing, True
+        try:
+            await self._store(producer)
+            await consumer.commit({tp: off for tp, off in pending.items()})
+            pending.clear()
+        finally:
+            self._storing = storing
 
     async def _store(self, producer: Any) -> None:
         await self._flush_all()
@@ -604,12 +622,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         sink = self.sink
-        if not sink._pending or sink._work.locked():
+        if not sink._pending or sink._storing:
             # Nothing read; or the loop is storing it right now: its Kafka commit waits for this
             # rebalance (waiting for it here would wait for ever), and what it stores is in the
             # ledger either way, so the next owner skips it.
             return
-        async with sink._work:
+        async with sink._work:  # a batch being buffered: stored with the rest once it is in
+            if not sink._pending or sink._storing:
+                return
             try:
                 await sink._store(self.producer)
             except Exception as exc:  # the next owner reads from the ledger and repairs
@@ -628,7 +648,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka s
         sink = self.sink
         if sink._work.locked():
             # The loop is mid-flush (a sink frozen or slow past its session comes back inside
-            # its own flush): rows it inserted are not in the ledger yet, and deleting them now
+            # its own flush), or buffering rows against the floors this would replace: rows
+            # a flush inserted are not in the ledger yet, and deleting them now
             # while it goes on to write their ledger and commit lost them (1,091 events rows
             # after a 60 s freeze). It repairs and reads again once that flush is done.
             sink._unrepaired = True
