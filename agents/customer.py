@@ -40,7 +40,10 @@ log = logging.getLogger(__name__)
 
 CUSTOMER_TOPICS = ("pos.transactions", "app.telemetry", "messaging.events", "store.notes", "alert.actions")
 LEXICON_CHECK_SECONDS = 10.0
-PROGRESS_SECONDS = 1.0  # how often the store side hears how far the requests are sent
+# How often the store side hears how far the requests are sent: a stock count waits for it,
+# so at 1 s the counts were the slowest events to reach their row (p99 2.4-3.1 s against
+# 1.4-2.3 s for the rest at 585/s). One message per request partition carries every mark.
+PROGRESS_SECONDS = 0.25
 SHIP_EVENTS = 2_000  # within a batch, results leave after about this many folded events
 
 
@@ -317,15 +320,18 @@ def register(app: Any, settings: Settings, ctx: customer.Context, stats: Counter
             return  # once a second at most: after every batch it cost 0.009 messages per event
         last_round[0] = time.monotonic()
         mine = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic in sources})
+        marks: dict[str, str] = {}
         for partition in mine:
             at = upto(partition)
             if said.get(partition) == at:
                 continue
             said[partition] = at
-            value = orjson.dumps({"progress": partition, "upto": at.isoformat()})
+            marks[str(partition)] = at.isoformat()
+        if marks:  # every partition's mark in one message per request partition
+            value = orjson.dumps({"marks": marks})
             for target in range(settings.partitions):
                 await requests.send(value=value, partition=target)
-            stats["customer.request_progress"] += 1
+            stats["customer.request_progress"] += len(marks)
 
     async def unsaid(_sender: Any, revoked: Any, **_: Any) -> None:  # a Faust signal handler
         said.clear()  # whoever owns a partition next says its progress again, even if unchanged

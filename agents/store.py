@@ -186,8 +186,11 @@ def register(app: Any, settings: Settings, stats: Counter[str], pii: Pii, lexico
             if event.message.topic == inventory:
                 continue
             doc = orjson.loads(event.value)
-            if isinstance(doc, dict):  # how far a customer partition's requests are sent
-                progress[event.message.partition, int(doc["progress"])] = datetime.fromisoformat(doc["upto"])
+            if isinstance(doc, dict):  # how far customer partitions' requests are sent
+                # {"progress": p, "upto": t} is one partition's mark as written before "marks"
+                marks = doc["marks"] if "marks" in doc else {doc["progress"]: doc["upto"]}
+                for p, at in marks.items():
+                    progress[event.message.partition, int(p)] = datetime.fromisoformat(at)
                 continue
             reqs_of[i] = doc
             asked[i] = max((moment(r.get("occurred_at")) for r in doc), default=EARLIEST)
