@@ -467,6 +467,7 @@ class Sink:
                     break
             if pending:  # a graceful stop: what was read is stored, its dead letters delivered, then committed
                 async with self._work:
+                    self._storing = True
                     await self._commit(consumer, producer)
         finally:
             await consumer.stop()
@@ -519,7 +520,7 @@ class Sink:
             buffered >= self.settings.sink_batch_rows or waited >= self.settings.sink_batch_seconds or caught
         ):
             return batch_started, backoff
-        self._storing = True
+        self._storing = True  # through the retry's rewind too (it asks the coordinator)
         try:
             await self._commit(consumer, producer)
             backoff = 0.5
@@ -538,13 +539,9 @@ class Sink:
     async def _commit(self, consumer: Any, producer: Any) -> None:
         """Rows stored, dead letters delivered, the ledger written, then the Kafka commit."""
         pending = self._pending
-        storing, self._storing = self._storing, True
-        try:
-            await self._store(producer)
-            await consumer.commit({tp: off for tp, off in pending.items()})
-            pending.clear()
-        finally:
-            self._storing = storing
+        await self._store(producer)
+        await consumer.commit({tp: off for tp, off in pending.items()})
+        pending.clear()
 
     async def _store(self, producer: Any) -> None:
         await self._flush_all()
