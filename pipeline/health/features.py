@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.bizday import business_tz
+from pipeline.bizday import business_day, business_tz
 
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_PENDING = 50  # conversations followed (the most recently active)
@@ -62,10 +62,7 @@ def new_state(customer_id: str) -> dict[str, Any]:
     }
 
 
-def day_of(ts: datetime) -> str:
-    """The business day (Asia/Shanghai unless configured) an instant falls in: a purchase at
-    07:30 in Shanghai is that day's, not the previous UTC day's."""
-    return ts.astimezone(business_tz()).date().isoformat()
+day_of = business_day  # the business day (Asia/Shanghai unless configured) of an instant
 
 
 def _bucket(state: dict[str, Any], ts: datetime) -> dict[str, Any]:
