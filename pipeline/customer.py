@@ -199,7 +199,7 @@ def _note(
         return
     ts = datetime.fromisoformat(row["occurred_at"])
     touched.tag_keys.update(tags.apply_note(profile, p["note_id"], ts, found))
-    out.add("note_tags", tags.note_row(row, found, ctx.tagger_version))
+    out.add("note_tags", tags.note_row(row, found, ctx.tagger_version, p))
 
 
 def _visit(profile: dict[str, Any], row: dict[str, Any], p: dict[str, Any], out: Results) -> None:

@@ -21,6 +21,7 @@ HALF_LIFE_DAYS = 60.0
 KEEP_NOTES_PER_TAG = 3
 KEEP_CONTRIBUTIONS = 8  # a tag's newest notes' weights: a visit read after later notes takes them out
 KEEP_TAGS = 200
+KEEP_SEEN = 500  # note ids already folded (a replay, a retry), newest last
 
 
 def _decay(days: float, half_life: float = HALF_LIFE_DAYS) -> float:
@@ -35,9 +36,12 @@ def new_profile(customer_id: str) -> dict[str, Any]:
     return {"customer_id": customer_id, "tags": {}, "seen": [], "version": 0, "opted_out": False, "weeks": {}}
 
 
-def note_row(row: dict[str, Any], tags: list[Tag], tagger_version: str) -> dict[str, Any]:
-    """The ``note_tags`` record: one per note, tags as parallel arrays with their spans."""
-    p = orjson.loads(row["payload"])
+def note_row(
+    row: dict[str, Any], tags: list[Tag], tagger_version: str, payload: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``note_tags`` record: one per note, tags as parallel arrays with their spans
+    (``payload``: the row's payload as data, when the caller has it)."""
+    p = orjson.loads(row["payload"]) if payload is None else payload
     return {
         "note_id": p["note_id"],
         "event_id": row["event_id"],
@@ -59,38 +63,54 @@ def note_row(row: dict[str, Any], tags: list[Tag], tagger_version: str) -> dict[
 
 def apply_note(profile: dict[str, Any], note_id: str, ts: datetime, tags: list[Tag]) -> list[str]:
     """Fold one note's tags into the profile; return the tag keys whose weight changed."""
-    if note_id in profile["seen"]:
+    seen: list[str] = profile["seen"]
+    if note_id in seen:
         return []
-    profile["seen"] = [*profile["seen"], note_id][-500:]
+    seen.append(note_id)
+    if len(seen) > KEEP_SEEN:
+        del seen[:-KEEP_SEEN]
     stamp = iso(ts)
-    changed = []
+    ref = f"{stamp}|{note_id}"
     best: dict[str, Tag] = {}
     for t in tags:
-        if t.key not in best or t.weight > best[t.key].weight:
-            best[t.key] = t
+        key = t.key
+        held = best.get(key)
+        if held is None or t.weight > held.weight:
+            best[key] = t
+    known: dict[str, Any] = profile["tags"]
     for key, t in best.items():
-        cur = profile["tags"].get(key)
-        if cur is None:
-            cur = {"type": t.type, "value": t.value, "w": 0.0, "at": stamp, "first": stamp, "notes": []}
-            profile["tags"][key] = cur
-        elif stamp < cur.get("first", cur["at"]):
+        cur = known.get(key)
+        if cur is None:  # the common case in a note: a tag new to the customer (no decay to apply)
+            known[key] = {
+                "type": t.type,
+                "value": t.value,
+                "w": round(t.weight, 6),
+                "at": stamp,
+                "first": stamp,
+                "notes": [ref],
+                "c": [[stamp, t.weight]],
+            }
+            continue
+        if stamp < cur.get("first", cur["at"]):
             cur["first"] = stamp
-        at = datetime.fromisoformat(cur["at"])
-        if ts >= at:
-            cur["w"] = cur["w"] * _decay((ts - at).total_seconds() / 86_400) + t.weight
-            cur["at"] = stamp
+        if stamp == cur["at"] and ts.microsecond % 1000 == 0:
+            cur["w"] = cur["w"] + t.weight  # the same instant: a decay of 0 days is a factor of 1
         else:
-            cur["w"] += t.weight * _decay((at - ts).total_seconds() / 86_400)
+            at = datetime.fromisoformat(cur["at"])
+            if ts >= at:
+                cur["w"] = cur["w"] * _decay((ts - at).total_seconds() / 86_400) + t.weight
+                cur["at"] = stamp
+            else:
+                cur["w"] += t.weight * _decay((at - ts).total_seconds() / 86_400)
         cur["w"] = round(cur["w"], 6)
-        cur["notes"] = sorted({*cur["notes"], f"{stamp}|{note_id}"})[-KEEP_NOTES_PER_TAG:]
+        cur["notes"] = sorted({*cur["notes"], ref})[-KEEP_NOTES_PER_TAG:]
         cur["c"] = sorted([*cur.get("c", []), [stamp, t.weight]])[-KEEP_CONTRIBUTIONS:]
-        changed.append(key)
-    if len(profile["tags"]) > KEEP_TAGS:  # drop the faintest
-        ranked = sorted(profile["tags"], key=lambda k: profile["tags"][k]["w"])
-        for k in ranked[: len(profile["tags"]) - KEEP_TAGS]:
-            del profile["tags"][k]
+    if len(known) > KEEP_TAGS:  # drop the faintest
+        ranked = sorted(known, key=lambda k: known[k]["w"])
+        for k in ranked[: len(known) - KEEP_TAGS]:
+            del known[k]
     profile["version"] += 1
-    return [k for k in changed if k in profile["tags"]]
+    return [k for k in best if k in known]
 
 
 def tag_rows(profile: dict[str, Any], keys: list[str]) -> list[dict[str, Any]]:
