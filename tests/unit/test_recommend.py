@@ -8,8 +8,10 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from nlp.tagger import NoteTagger, load_lexicon
+from nlp.tagger import NoteTagger, Tag, load_lexicon
 from pipeline.notes import recommend, tags
 from pipeline.simulate import generate
 
@@ -286,3 +288,42 @@ def test_a_full_tie_between_colours_is_broken_by_colour_not_by_the_order_counts_
             )
         picks.append(recommend.recommend(req, state["stock"], [])[0]["colour"])
     assert picks[0] == picks[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    notes=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=40),  # day of the note (several notes share an instant)
+            st.lists(st.sampled_from(["颜色:藏青", "颜色:黑色", "尺码:M", "品类:卫衣"]), min_size=1, max_size=3),
+            st.floats(min_value=0.1, max_value=1.0),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    seed=st.integers(min_value=0, max_value=1_000),
+)
+def test_profile_is_the_same_in_any_order_with_notes_at_one_instant(
+    notes: list[tuple[int, list[str], float]], seed: int
+) -> None:
+    """Weights, first and newest times, kept notes and contributions do not depend on the order
+    notes arrive in, also when several are at the same instant (folded without a decay)."""
+
+    def tags_of(keys: list[str], weight: float) -> list[Tag]:
+        return [Tag(k.split(":")[0], k.split(":")[1], i, i + 1, k, weight) for i, k in enumerate(keys)]
+
+    items = [(f"N-{i}", NOW - timedelta(days=day), tags_of(keys, w)) for i, (day, keys, w) in enumerate(notes)]
+    shuffled = items[:]
+    random.Random(seed).shuffle(shuffled)
+    profiles = []
+    for order in (items, shuffled):
+        p = tags.new_profile("C-1")
+        for nid, ts, found in order:
+            tags.apply_note(p, nid, ts, found)
+        profiles.append(p["tags"])
+    first, second = profiles
+    assert first.keys() == second.keys()
+    for key, held in first.items():
+        other = second[key]
+        assert {k: v for k, v in held.items() if k != "w"} == {k: v for k, v in other.items() if k != "w"}
+        assert held["w"] == pytest.approx(other["w"], rel=1e-5, abs=1e-5)
