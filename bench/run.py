@@ -777,11 +777,12 @@ def main() -> None:
         # Each end-to-end run right after its own tagger-alone run: the machine's speed drifts
         # by half over minutes (tagger alone 1,939 and 2,970/s in two benches of one day), and
         # a ratio of two figures taken minutes apart measured the drift.
-        nlp_rates: dict[str, list[float]] = {"jieba": [], "tagger": [], "chars": []}
+        nlp_rates: dict[str, list[float]] = {"jieba": [], "tagger": [], "chars": [sum(map(len, notes)) / len(notes)]}
         notes_rates = []
         for _ in range(REPEATS):
-            for k, v in nlp_bench(notes, repeats=1).items():
-                nlp_rates[k].extend(v)
+            alone = nlp_bench(notes, repeats=1)
+            nlp_rates["jieba"] += alone["jieba"]
+            nlp_rates["tagger"] += alone["tagger"]
             tag = uuid.uuid4().hex[:6]
             ns = base.with_(topic_prefix=f"n{tag}-", clickhouse_database=f"notes_{tag}", app_id="notes")
             kafka_admin.ensure_topics(ns)

@@ -44,3 +44,8 @@ def business_day(ts: datetime) -> str:
                 _DAYS.clear()
             _DAYS[quarter] = day
     return day
+
+
+def day_of_stamp(at: str) -> str:
+    """The business day of an ISO time stamp, as rows and states carry event time."""
+    return business_day(datetime.fromisoformat(at))

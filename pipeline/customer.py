@@ -22,7 +22,7 @@ import orjson
 from nlp.pii import Pii
 from nlp.tagger import NoteTagger
 from pipeline import intake
-from pipeline.bizday import business_tz
+from pipeline.bizday import business_tz, day_of_stamp
 from pipeline.health import engine as health
 from pipeline.health.alerts import AlertConfig
 from pipeline.health.churn import ChurnModel
@@ -171,7 +171,7 @@ def _later_day(h: dict[str, Any], at: str) -> bool:
     as_of = h["as_of"]
     if as_of is None or at <= as_of:
         return False
-    return day_of(datetime.fromisoformat(at)) > day_of(datetime.fromisoformat(as_of))
+    return day_of_stamp(at) > day_of_stamp(as_of)
 
 
 def after_its_day(state: dict[str, Any], at: str) -> bool:
@@ -180,7 +180,7 @@ def after_its_day(state: dict[str, Any], at: str) -> bool:
     as_of = state["health"]["as_of"]
     if as_of is None or at >= as_of:
         return False
-    return day_of(datetime.fromisoformat(at)) < day_of(datetime.fromisoformat(as_of))
+    return day_of_stamp(at) < day_of_stamp(as_of)
 
 
 def _note(

@@ -11,22 +11,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pipeline.bizday import business_tz
-
-
-def _day(occurred_at: str) -> str:
-    return datetime.fromisoformat(occurred_at).astimezone(business_tz()).date().isoformat()
+from pipeline.bizday import day_of_stamp
 
 
 def seen(state: dict[str, Any], event_id: str, occurred_at: str) -> bool:
     """Whether this event id was folded into ``state`` already."""
-    return event_id in state.get("ids", {}).get(_day(occurred_at), ())
+    return event_id in state.get("ids", {}).get(day_of_stamp(occurred_at), ())
 
 
 def first_time(state: dict[str, Any], event_id: str, occurred_at: str, keep_days: int) -> bool:
     """Record the id; False if it was folded already. Days more than ``keep_days`` before the
     newest one are forgotten when a new day starts (a retry that late is taken as new)."""
-    day = _day(occurred_at)
+    day = day_of_stamp(occurred_at)
     ids: dict[str, list[str]] = state.setdefault("ids", {})
     bucket = ids.get(day)
     if bucket is None:

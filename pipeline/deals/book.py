@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from pipeline import dedup
-from pipeline.bizday import business_tz
+from pipeline.bizday import business_tz, day_of_stamp
 from pipeline.customer import Results
 from pipeline.deals import gates, grading
 from pipeline.intake import now_iso
@@ -311,7 +311,11 @@ def push_row(
     state: dict[str, Any], opp: dict[str, Any], p: dict[str, Any], at: str, deep: bool, who: str, day: str
 ) -> dict[str, Any]:
     account = state["account"] or {}
-    talk = [f"{_day(a['at'])} {ACTIVITY_ZH[a['kind']]}：{a['summary']}" for a in opp["activities"][-3:] if a["summary"]]
+    talk = [
+        f"{day_of_stamp(a['at'])} {ACTIVITY_ZH[a['kind']]}：{a['summary']}"
+        for a in opp["activities"][-3:]
+        if a["summary"]
+    ]
     rival = next((q for q in reversed(opp["quotes"]) if q.get("competitor")), None)
     rival_text = (
         f"{rival['competitor']} 报价 {gates.yuan(Decimal(rival['competitor_amount']))}" if rival else "暂无竞品报价记录"
@@ -329,11 +333,6 @@ def push_row(
         "raised_at": at,
         "severity": "high",
     }
-
-
-def _day(at: str) -> str:
-    """The business day (Asia/Shanghai) of an event-time stamp."""
-    return datetime.fromisoformat(at).astimezone(business_tz()).date().isoformat()
 
 
 ACTIVITY_ZH = {"visit": "拜访", "demo": "演示", "call": "电话"}

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.bizday import business_day, business_tz
+from pipeline.bizday import business_day, business_tz, day_of_stamp
 
 KEEP_DAYS = 38  # the 30-day window of the score a week ago (the 7-day trend) still fits
 KEEP_PENDING = 50  # conversations followed (the most recently active)
@@ -77,7 +77,7 @@ def seen(state: dict[str, Any], row: dict[str, Any]) -> bool:
     """Whether this event id was folded already (a producer's retry, a replay): kept per
     business day of event time for ``KEEP_DAYS``."""
     event_id = row["event_id"]
-    day = day_of(datetime.fromisoformat(row["occurred_at"]))
+    day = day_of_stamp(row["occurred_at"])
     return event_id in state.get("ids", {}).get(day, ()) or event_id in state.get("seen", ())
 
 
